@@ -21,6 +21,7 @@ mod event;
 mod notify;
 mod object_ref;
 mod revision;
+pub mod semver;
 mod source;
 pub mod yaml;
 
