@@ -21,8 +21,7 @@ pub struct Artifact {
     /// Human-readable origin of the content, e.g. `main@sha1:<hex>`.
     pub revision: Revision,
     /// Digest of the file, `<algorithm>:<hex>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<Digest>,
+    pub digest: Digest,
     /// When the file was last written.
     pub last_update_time: Time,
     /// Size of the file in bytes.

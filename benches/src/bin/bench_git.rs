@@ -1,1 +1,2 @@
+//! Placeholder until the Git benchmark lands.
 fn main() {}

@@ -1,1 +1,207 @@
-fn main() {}
+//! `gitops`: the command-line entry point of gitops-rs.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use gitops_core::{FetchOutcome, FetchRequest, Source as _};
+use gitops_source::{
+    git::{GitAuth, GitReference, GitSource},
+    storage::{ObjectKey, Storage},
+};
+use kube::CustomResourceExt as _;
+
+#[derive(Parser)]
+#[command(name = "gitops", version, about = "Flux-compatible GitOps toolkit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch a source into a Flux-compatible artifact.
+    Source {
+        #[command(subcommand)]
+        kind: SourceKind,
+    },
+    /// Print the CustomResourceDefinitions as YAML.
+    Crds,
+}
+
+#[derive(Subcommand)]
+enum SourceKind {
+    /// Fetch a Git repository and print `{"revision","digest","path","size"}` as JSON.
+    Git(Box<GitArgs>),
+}
+
+#[derive(clap::Args)]
+#[group(id = "reference", multiple = false)]
+struct RefArgs {
+    /// Branch to check out (default `master`).
+    #[arg(long, group = "reference")]
+    branch: Option<String>,
+    /// Tag to check out.
+    #[arg(long, group = "reference")]
+    tag: Option<String>,
+    /// Semver range over tags.
+    #[arg(long, group = "reference")]
+    semver: Option<String>,
+    /// Commit SHA to check out.
+    #[arg(long, group = "reference")]
+    commit: Option<String>,
+    /// Full ref name, e.g. refs/pull/1/head.
+    #[arg(long = "ref-name", group = "reference")]
+    ref_name: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct GitArgs {
+    /// Repository URL: file://, git://, http(s):// or ssh://.
+    url: String,
+    #[command(flatten)]
+    reference: RefArgs,
+    /// `.sourceignore`-syntax patterns (replace the default excludes).
+    #[arg(long)]
+    ignore: Option<String>,
+    /// Storage directory; the artifact goes to `<out>/gitrepository/<namespace>/<name>/<commit>.tar.gz`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Object name used in the storage path.
+    #[arg(long, default_value = "source")]
+    name: String,
+    /// Object namespace used in the storage path.
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// Address the storage is served at, for the artifact URL.
+    #[arg(long, default_value = "localhost:9090")]
+    storage_adv_addr: String,
+    /// Basic-auth user name (password from GITOPS_GIT_PASSWORD).
+    #[arg(long)]
+    username: Option<String>,
+    /// SSH private key file.
+    #[arg(long)]
+    identity_file: Option<PathBuf>,
+    /// known_hosts file for SSH host key verification.
+    #[arg(long)]
+    known_hosts: Option<PathBuf>,
+    /// Timeout, e.g. 60s.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("invalid duration {s:?}")),
+    }
+}
+
+async fn source_git(args: Box<GitArgs>) -> anyhow::Result<()> {
+    let args = *args;
+    let r = args.reference;
+    let mut reference = GitReference::default();
+    reference.branch = r.branch;
+    reference.tag = r.tag;
+    reference.semver = r.semver;
+    reference.commit = r.commit;
+    reference.name = r.ref_name;
+    let auth = if let Some(key) = &args.identity_file {
+        let identity = std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
+        let known_hosts = match &args.known_hosts {
+            Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            None => String::new(),
+        };
+        GitAuth::Ssh {
+            identity,
+            known_hosts,
+        }
+    } else if let Some(username) = args.username {
+        let password = std::env::var("GITOPS_GIT_PASSWORD").context("GITOPS_GIT_PASSWORD is not set")?;
+        GitAuth::Basic { username, password }
+    } else if let Ok(token) = std::env::var("GITOPS_GIT_BEARER_TOKEN") {
+        GitAuth::Bearer { token }
+    } else {
+        GitAuth::None
+    };
+    let source = GitSource::new(args.url, reference)
+        .with_auth(auth)
+        .with_ignore(args.ignore);
+    let storage = Storage::new(&args.out, &args.storage_adv_addr)?;
+    let key = ObjectKey::new("GitRepository", &args.namespace, &args.name);
+    let scratch = storage.scratch_dir()?;
+    let req = FetchRequest::new(scratch.path()).with_timeout(args.timeout);
+    let file = match source.fetch(&req).await? {
+        FetchOutcome::Fetched(file) => file,
+        FetchOutcome::Unchanged(rev) => anyhow::bail!("unexpected unchanged revision {rev}"),
+        _ => anyhow::bail!("unexpected fetch outcome"),
+    };
+    let name = file
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("artifact file name")?
+        .to_owned();
+    let artifact = storage.store(&key, &file, &name)?;
+    let out = serde_json::json!({
+        "revision": artifact.revision.to_string(),
+        "digest": artifact.digest.to_string(),
+        "path": storage.local_path(&artifact).display().to_string(),
+        "size": artifact.size,
+        "url": artifact.url,
+    });
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{out}");
+    }
+    Ok(())
+}
+
+fn crds() -> anyhow::Result<()> {
+    let crd = gitops_source::api::GitRepository::crd();
+    let yaml = serde_json::to_string_pretty(&crd)?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{yaml}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GITOPS_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Source {
+                kind: SourceKind::Git(args),
+            } => source_git(args).await,
+            Command::Crds => crds(),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes.
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", chain.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
