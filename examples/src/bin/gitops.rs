@@ -9,7 +9,6 @@ use gitops_source::{
     git::{GitAuth, GitReference, GitSource},
     storage::{ObjectKey, Storage},
 };
-use kube::CustomResourceExt as _;
 
 #[derive(Parser)]
 #[command(name = "gitops", version, about = "Flux-compatible GitOps toolkit")]
@@ -163,7 +162,7 @@ async fn source_git(args: Box<GitArgs>) -> anyhow::Result<()> {
 }
 
 fn crds() -> anyhow::Result<()> {
-    let crd = gitops_source::api::GitRepository::crd();
+    let crd = gitops_source::api::gitrepository_crd();
     let yaml = serde_json::to_string_pretty(&crd)?;
     #[allow(clippy::print_stdout)]
     {

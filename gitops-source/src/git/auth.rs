@@ -73,18 +73,21 @@ impl GitAuth {
         }
     }
 
+    /// The `Authorization` header line sent with every HTTP request, if any.
+    pub(crate) fn http_header(&self) -> Option<String> {
+        match self {
+            Self::Basic { username, password } => {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+                Some(format!("Authorization: Basic {b64}"))
+            }
+            Self::Bearer { token } => Some(format!("Authorization: Bearer {token}")),
+            Self::None | Self::Ssh { .. } => None,
+        }
+    }
+
     /// gix configuration overrides implementing these credentials; key files go under `dir`.
     pub(crate) fn config_overrides(&self, dir: &Path) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
-        match self {
-            Self::None => {}
-            Self::Basic { username, password } => {
-                let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-                out.push(format!("http.extraHeader=Authorization: Basic {b64}"));
-            }
-            Self::Bearer { token } => out.push(format!("http.extraHeader=Authorization: Bearer {token}")),
-            Self::Ssh { .. } => {}
-        }
         // SSH always verifies host keys against the given known_hosts only, never prompts, and never reads
         // the user's ssh configuration or agent.
         fs::create_dir_all(dir)?;

@@ -248,9 +248,11 @@ impl GitSource {
             .with_fetch_tags(gix::remote::fetch::Tags::None)
             .with_refspecs([spec.as_str()], Direction::Fetch)
             .map_err(|e| self.err_transport(e))?;
-        let connection = remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.err_transport(e))?;
+        let connection = self.with_http_auth(
+            remote
+                .connect(Direction::Fetch)
+                .map_err(|e| self.err_transport(e))?,
+        );
         let prepare = connection
             .prepare_fetch(gix::progress::Discard, gix::remote::ref_map::Options::default())
             .map_err(|e| self.err_transport(e))?;
@@ -353,6 +355,22 @@ impl GitSource {
         )))
     }
 
+    /// Never prompts; over HTTP(S) sends the configured `Authorization` header up front.
+    fn with_http_auth<'a, 'r, T: gix::protocol::transport::client::blocking_io::Transport>(
+        &self,
+        connection: gix::remote::Connection<'a, '_, 'r, T>,
+    ) -> gix::remote::Connection<'a, 'static, 'r, T> {
+        let connection = connection.with_credentials(no_prompt);
+        match self.auth.http_header() {
+            Some(header) if self.url.starts_with("http://") || self.url.starts_with("https://") => {
+                let mut opts = gix::protocol::transport::client::blocking_io::http::Options::default();
+                opts.extra_headers.push(header);
+                connection.with_transport_options(Box::new(opts))
+            }
+            _ => connection,
+        }
+    }
+
     fn list_refs(
         &self,
         repo: &gix::Repository,
@@ -367,9 +385,12 @@ impl GitSource {
             .with_fetch_tags(gix::remote::fetch::Tags::None)
             .with_refspecs([spec], Direction::Fetch)
             .map_err(|e| self.err_transport(e))?;
-        let (ref_map, _) = remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.err_transport(e))?
+        let (ref_map, _) = self
+            .with_http_auth(
+                remote
+                    .connect(Direction::Fetch)
+                    .map_err(|e| self.err_transport(e))?,
+            )
             .ref_map(gix::progress::Discard, gix::remote::ref_map::Options::default())
             .map_err(|e| self.err_transport(e))?;
         Ok(ref_map
@@ -382,6 +403,13 @@ impl GitSource {
             })
             .collect())
     }
+}
+
+/// Credentials come only from [`GitAuth`] (sent up front); never prompt on a terminal or run helpers.
+fn no_prompt(
+    _: gix::credentials::helper::Action,
+) -> gix::Result<Option<gix::credentials::protocol::Outcome>> {
+    Ok(None)
 }
 
 /// The highest tag satisfying `constraint`; non-semver tags are skipped.
@@ -406,6 +434,7 @@ fn looks_like_auth_failure(e: &(dyn std::error::Error + 'static)) -> bool {
             "permission denied",
             "host key verification failed",
             "could not read username",
+            "credential",
         ]
         .iter()
         .any(|m| s.contains(m))
