@@ -12,3 +12,8 @@ pub mod git;
 pub mod ignore;
 pub mod server;
 pub mod storage;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

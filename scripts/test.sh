@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh machine (skipping what is already there), then runs every test.
+# Usage: scripts/test.sh            (README's test command; .ci/run calls it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: ${need_apt[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "notice: not root, cannot install ${need_apt[*]}; tests needing them skip" >&2
+  fi
+fi
+
+# Reference tools (kubectl with kustomize, helm) for differential tests and benchmarks.
+tools=".tools/bin"
+if [ ! -x "$tools/kubectl" ] || [ ! -x "$tools/helm" ]; then
+  scripts/install-reference-tools.sh "$tools" || echo "notice: reference tools unavailable; differential tests skip" >&2
+fi
+export PATH="$PWD/$tools:$PATH"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-targets --no-fail-fast
+  cargo test --workspace --doc
+else
+  cargo test --workspace --all-targets --no-fail-fast
+  cargo test --workspace --doc
+fi
