@@ -5,11 +5,15 @@
 //! kustomize's kyaml does (`yes`/`on` are strings), and is bounded: alias expansion (billion laughs),
 //! nesting depth and document size all have limits, so hostile input fails fast with an error.
 
+mod emit;
+
 use std::fmt;
 
 use kube_core::DynamicObject;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+pub use emit::{to_string, to_string_multi};
 
 /// Bounds on what one parse may consume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
