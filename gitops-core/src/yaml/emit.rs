@@ -626,7 +626,7 @@ fn is_timestamp(s: &str) -> bool {
     }
     i += 1;
     let Some(day) = num(&mut i, 2) else { return false };
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -748,7 +748,7 @@ fn format_number(n: &serde_json::Number) -> String {
     let f = n.as_f64().unwrap_or(0.0);
     // encoding/json: 'f' format unless the exponent is small or large.
     let abs = f.abs();
-    let json_text = if abs != 0.0 && (abs < 1e-6 || abs >= 1e21) {
+    let json_text = if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         format!("{f:e}")
     } else {
         format!("{f}")
