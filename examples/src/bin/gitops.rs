@@ -26,6 +26,23 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
+    /// Kustomize operations.
+    Kustomize {
+        #[command(subcommand)]
+        command: KustomizeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KustomizeCommand {
+    /// Build a kustomization directory and print the result, as `kustomize build` does.
+    Build {
+        /// The directory holding kustomization.yaml.
+        dir: PathBuf,
+        /// Nothing outside this directory may be read (default: the file system root).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -161,6 +178,12 @@ async fn source_git(args: Box<GitArgs>) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn kustomize_build(root: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<()> {
+    let out = gitops_kustomize::build_to_string(root, dir)?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
+    Ok(())
+}
+
 fn crds() -> anyhow::Result<()> {
     let crd = gitops_source::api::gitrepository_crd();
     let yaml = serde_json::to_string_pretty(&crd)?;
@@ -192,6 +215,7 @@ fn main() -> ExitCode {
                 kind: SourceKind::Git(args),
             } => source_git(args).await,
             Command::Crds => crds(),
+            Command::Kustomize { command: KustomizeCommand::Build { dir, root } } => kustomize_build(&root, &dir),
         }
     });
     match result {

@@ -1,0 +1,508 @@
+//! The build pipeline: accumulate resources, generate, apply components and transformers, then hash
+//! generated names, fix references, resolve vars and sort, in kustomize's order.
+
+use std::{
+    collections::BTreeMap,
+    path::{Component, Path, PathBuf},
+};
+
+use gitops_core::yaml;
+use serde_json::{Map, Value, json};
+
+use crate::{
+    Error, Result,
+    fieldspec::Spec,
+    generators, kustomization,
+    kustomization::{FieldSpec, Kustomization},
+    nameref, patch,
+    resource::{Behavior, ResId, Resource},
+    sort, transformers, vars,
+};
+
+/// Transformer configuration collected from `configurations:` files, merged upwards.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Config {
+    pub name_prefix: Vec<Spec>,
+    pub name_suffix: Vec<Spec>,
+    pub common_labels: Vec<Spec>,
+    pub common_annotations: Vec<Spec>,
+    pub namespace: Vec<Spec>,
+    pub images: Vec<Spec>,
+    pub replicas: Vec<Spec>,
+    pub name_reference: Vec<(String, String, String, Vec<Spec>)>,
+    pub var_reference: Vec<Spec>,
+}
+
+impl Config {
+    fn merge(&mut self, o: &Self) {
+        fn add(to: &mut Vec<Spec>, from: &[Spec]) {
+            for s in from {
+                if !to.contains(s) {
+                    to.push(s.clone());
+                }
+            }
+        }
+        add(&mut self.name_prefix, &o.name_prefix);
+        add(&mut self.name_suffix, &o.name_suffix);
+        add(&mut self.common_labels, &o.common_labels);
+        add(&mut self.common_annotations, &o.common_annotations);
+        add(&mut self.namespace, &o.namespace);
+        add(&mut self.images, &o.images);
+        add(&mut self.replicas, &o.replicas);
+        add(&mut self.var_reference, &o.var_reference);
+        for nr in &o.name_reference {
+            if !self.name_reference.iter().any(|x| x.0 == nr.0 && x.1 == nr.1 && x.2 == nr.2) {
+                self.name_reference.push(nr.clone());
+            } else if let Some(x) = self.name_reference.iter_mut().find(|x| x.0 == nr.0 && x.1 == nr.1 && x.2 == nr.2) {
+                add(&mut x.3, &nr.3);
+            }
+        }
+    }
+}
+
+/// What one kustomization level produced.
+#[derive(Debug, Default)]
+pub(crate) struct Acc {
+    pub resources: Vec<Resource>,
+    pub config: Config,
+    pub vars: Vec<kustomization::Var>,
+}
+
+impl Acc {
+    pub fn add(&mut self, r: Resource, origin: &Path) -> Result<()> {
+        let id = r.cur_id();
+        if self.resources.iter().any(|x| x.cur_id() == id) {
+            return Err(Error::build(format!(
+                "{}: may not add resource with an already registered id: {}",
+                origin.display(),
+                id.display()
+            )));
+        }
+        self.resources.push(r);
+        Ok(())
+    }
+}
+
+/// The build: the global root nothing may leave, and the stack of directories being built.
+pub(crate) struct Builder {
+    root: PathBuf,
+    stack: Vec<PathBuf>,
+}
+
+/// Lexically normalises `p` (no `.` or `..` left), without touching the file system.
+pub(crate) fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+fn is_remote(s: &str) -> bool {
+    s.contains("://") || s.starts_with("git@") || s.starts_with("github.com/") || s.starts_with("gitlab.com/")
+}
+
+impl Builder {
+    pub fn new(root: &Path) -> Result<Self> {
+        let root = root.canonicalize().map_err(|source| Error::Io { path: root.to_owned(), source })?;
+        Ok(Self { root, stack: Vec::new() })
+    }
+
+    /// Checks that `p` (absolute, clean) stays inside `within`, following symlinks.
+    fn confine(&self, p: &Path, within: &Path) -> Result<PathBuf> {
+        let real = match p.canonicalize() {
+            Ok(r) => r,
+            Err(source) => {
+                if !clean(p).starts_with(within) {
+                    return Err(Error::OutsideRoot { path: p.to_owned(), root: within.to_owned() });
+                }
+                return Err(Error::Io { path: p.to_owned(), source });
+            }
+        };
+        if !real.starts_with(within) || !real.starts_with(&self.root) {
+            return Err(Error::OutsideRoot { path: p.to_owned(), root: within.to_owned() });
+        }
+        Ok(real)
+    }
+
+    pub fn read_file(&self, dir: &Path, rel: &str) -> Result<String> {
+        let p = clean(&dir.join(rel));
+        let real = self.confine(&p, dir)?;
+        std::fs::read_to_string(&real).map_err(|source| Error::Io { path: p, source })
+    }
+
+    pub fn read_bytes(&self, dir: &Path, rel: &str) -> Result<Vec<u8>> {
+        let p = clean(&dir.join(rel));
+        let real = self.confine(&p, dir)?;
+        std::fs::read(&real).map_err(|source| Error::Io { path: p, source })
+    }
+
+    pub fn load_kustomization(&self, dir: &Path) -> Result<(Kustomization, PathBuf)> {
+        let mut found = Vec::new();
+        for name in kustomization::FILE_NAMES {
+            let p = dir.join(name);
+            if p.is_file() {
+                found.push(p);
+            }
+        }
+        let file = match found.len() {
+            0 => return Err(Error::MissingKustomization { dir: dir.to_owned() }),
+            1 => found.remove(0),
+            _ => {
+                return Err(Error::build(format!(
+                    "Found multiple kustomization files under: {}",
+                    dir.display()
+                )));
+            }
+        };
+        let text = std::fs::read_to_string(&file).map_err(|source| Error::Io { path: file.clone(), source })?;
+        let k: Option<Kustomization> =
+            yaml::from_str(&text).map_err(|e| Error::Invalid { file: file.clone(), message: e.to_string() })?;
+        let mut k = k.unwrap_or_default();
+        k.resources.append(&mut k.bases);
+        k.images.append(&mut k.image_tags);
+        Ok((k, file))
+    }
+
+    /// Builds the kustomization in `dir` (a fresh accumulation).
+    pub fn build_dir(&mut self, dir: &Path) -> Result<Acc> {
+        let dir = self.confine(dir, &self.root.clone())?;
+        if self.stack.contains(&dir) {
+            return Err(Error::Cycle { dir });
+        }
+        self.stack.push(dir.clone());
+        let result = (|| {
+            let (k, file) = self.load_kustomization(&dir)?;
+            if k.kind.as_deref() == Some("Component") {
+                return Err(Error::build(format!(
+                    "{}: expected kind 'Kustomization' for path '{}' but got 'Component'",
+                    file.display(),
+                    dir.display()
+                )));
+            }
+            let mut acc = Acc::default();
+            self.run(&dir, &file, &k, &mut acc)?;
+            Ok(acc)
+        })();
+        self.stack.pop();
+        result
+    }
+
+    /// Applies one kustomization (or component) to `acc`, in kustomize's order.
+    fn run(&mut self, dir: &Path, file: &Path, k: &Kustomization, acc: &mut Acc) -> Result<()> {
+        for entry in &k.resources {
+            self.accumulate(dir, file, entry, acc)?;
+        }
+        for c in &k.configurations {
+            let text = self.read_file(dir, c)?;
+            let cfg = load_config(&text).map_err(|message| Error::Invalid { file: dir.join(c), message })?;
+            acc.config.merge(&cfg);
+        }
+        for c in &k.crds {
+            let text = self.read_file(dir, c)?;
+            let cfg = crate::crds::config_from_crds(&text).map_err(|message| Error::Invalid { file: dir.join(c), message })?;
+            acc.config.merge(&cfg);
+        }
+        generators::run(self, dir, file, k, acc)?;
+        for c in &k.components {
+            self.component(dir, c, acc)?;
+        }
+        transformers::run(self, dir, file, k, acc)?;
+        acc.vars.extend(k.vars.iter().cloned());
+        Ok(())
+    }
+
+    fn component(&mut self, dir: &Path, entry: &str, acc: &mut Acc) -> Result<()> {
+        if is_remote(entry) {
+            return Err(Error::Remote { path: entry.to_owned() });
+        }
+        let cdir = self.confine(&clean(&dir.join(entry)), &self.root.clone())?;
+        if !cdir.is_dir() {
+            return Err(Error::build(format!("{}: components must be directories", cdir.display())));
+        }
+        if self.stack.contains(&cdir) {
+            return Err(Error::Cycle { dir: cdir });
+        }
+        self.stack.push(cdir.clone());
+        let result = (|| {
+            let (k, file) = self.load_kustomization(&cdir)?;
+            if k.kind.as_deref() != Some("Component") {
+                return Err(Error::build(format!(
+                    "{}: expected kind 'Component' for path '{}' but got '{}'",
+                    file.display(),
+                    cdir.display(),
+                    k.kind.as_deref().unwrap_or("Kustomization")
+                )));
+            }
+            self.run(&cdir, &file, &k, acc)
+        })();
+        self.stack.pop();
+        result
+    }
+
+    fn accumulate(&mut self, dir: &Path, file: &Path, entry: &str, acc: &mut Acc) -> Result<()> {
+        if is_remote(entry) {
+            return Err(Error::Remote { path: entry.to_owned() });
+        }
+        let p = clean(&dir.join(entry));
+        if p.is_dir() {
+            let sub = self.build_dir(&p)?;
+            acc.config.merge(&sub.config);
+            acc.vars.extend(sub.vars);
+            for r in sub.resources {
+                acc.add(r, &p)?;
+            }
+            return Ok(());
+        }
+        let text = self.read_file(dir, entry).map_err(|e| match e {
+            Error::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => Error::build(format!(
+                "accumulating resources: accumulation err='accumulating resources from '{entry}': open {}: no such file or directory'",
+                path.display()
+            )),
+            other => other,
+        })?;
+        let _ = file;
+        for r in parse_resources(&text, &p)? {
+            let mut r = r;
+            r.origin = Some(json!({ "path": entry }));
+            acc.add(r, &p)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a manifest file into resources (expanding `List`s).
+pub(crate) fn parse_resources(text: &str, file: &Path) -> Result<Vec<Resource>> {
+    let values = yaml::from_str_multi(text, &yaml::Limits::default())
+        .map_err(|e| Error::Invalid { file: file.to_owned(), message: e.to_string() })?;
+    let mut out = Vec::new();
+    for v in values {
+        let Value::Object(m) = &v else {
+            return Err(Error::Invalid { file: file.to_owned(), message: "expected a mapping".into() });
+        };
+        let is_list = m.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+            && m.get("items").is_some_and(Value::is_array);
+        if is_list {
+            for item in m["items"].as_array().cloned().unwrap_or_default() {
+                out.push(check_resource(item, file)?);
+            }
+        } else {
+            out.push(check_resource(v, file)?);
+        }
+    }
+    Ok(out)
+}
+
+fn check_resource(v: Value, file: &Path) -> Result<Resource> {
+    let r = Resource::new(v);
+    if r.kind().is_empty() {
+        return Err(Error::Invalid { file: file.to_owned(), message: "missing kind in object".into() });
+    }
+    if r.name().is_empty() && r.obj.pointer("/metadata/generateName").is_none() {
+        return Err(Error::Invalid {
+            file: file.to_owned(),
+            message: format!("missing metadata.name in object {{{} {}}}", r.api_version(), r.kind()),
+        });
+    }
+    Ok(r)
+}
+
+fn load_config(text: &str) -> Result<Config, String> {
+    let v: Value = yaml::from_str(text).map_err(|e| e.to_string())?;
+    let mut cfg = Config::default();
+    let Some(m) = v.as_object() else { return Ok(cfg) };
+    let specs = |key: &str| -> Result<Vec<Spec>, String> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(list) => {
+                let fs: Vec<FieldSpec> = serde_json::from_value(list.clone()).map_err(|e| format!("{key}: {e}"))?;
+                Ok(fs.iter().map(Spec::from_config).collect())
+            }
+        }
+    };
+    cfg.name_prefix = specs("namePrefix")?;
+    cfg.name_suffix = specs("nameSuffix")?;
+    cfg.common_labels = specs("commonLabels")?;
+    cfg.common_annotations = specs("commonAnnotations")?;
+    cfg.namespace = specs("namespace")?;
+    cfg.images = specs("images")?;
+    cfg.replicas = specs("replicas")?;
+    cfg.var_reference = specs("varReference")?;
+    if let Some(Value::Array(nrs)) = m.get("nameReference") {
+        for nr in nrs {
+            let kind = nr.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let group = nr.get("group").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let version = nr.get("version").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let fs: Vec<FieldSpec> = match nr.get("fieldSpecs") {
+                Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("nameReference: {e}"))?,
+                None => Vec::new(),
+            };
+            cfg.name_reference.push((group, version, kind, fs.iter().map(Spec::from_config).collect()));
+        }
+    }
+    Ok(cfg)
+}
+
+/// Options of a whole build.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct BuildOptions {}
+
+/// Builds `dir` (inside `root`) and returns the objects in output order.
+///
+/// # Errors
+/// Any [`Error`]; nothing is written anywhere.
+pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
+    let mut b = Builder::new(root)?;
+    let dir = if dir.is_absolute() { dir.to_owned() } else { std::env::current_dir().map_err(|source| Error::Io { path: dir.to_owned(), source })?.join(dir) };
+    let dir = clean(&dir);
+    let top = b.build_dir(&dir)?;
+    let (k, _) = b.load_kustomization(&b.confine(&dir, &b.root.clone())?)?;
+    let mut acc = top;
+    hash_names(&mut acc.resources)?;
+    nameref::fix(&mut acc.resources, &acc.config)?;
+    vars::resolve(&mut acc.resources, &acc.vars, &acc.config)?;
+    sort::apply(&mut acc.resources, k.sort_options.as_ref());
+    let origins = k.build_metadata.iter().any(|m| m == "originAnnotations");
+    let mut out = Vec::with_capacity(acc.resources.len());
+    for mut r in acc.resources {
+        if origins && let Some(origin) = r.origin.take() {
+            let text = origin_text(&origin);
+            let ann = r.meta_mut().entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+            if let Some(a) = ann.as_object_mut() {
+                a.insert("config.kubernetes.io/origin".into(), Value::String(text));
+            }
+        }
+        out.push(r.obj);
+    }
+    Ok(out)
+}
+
+fn origin_text(origin: &Value) -> String {
+    let mut s = String::new();
+    if let Some(p) = origin.get("path").and_then(Value::as_str) {
+        s.push_str(&format!("path: {p}\n"));
+    }
+    if let Some(p) = origin.get("configuredIn").and_then(Value::as_str) {
+        s.push_str(&format!("configuredIn: {p}\n"));
+    }
+    if let Some(b) = origin.get("configuredBy") {
+        s.push_str("configuredBy:\n");
+        for k in ["apiVersion", "kind", "name"] {
+            if let Some(v) = b.get(k).and_then(Value::as_str) {
+                s.push_str(&format!("  {k}: {v}\n"));
+            }
+        }
+    }
+    s
+}
+
+/// Appends the content hash to generated ConfigMaps and Secrets.
+fn hash_names(resources: &mut [Resource]) -> Result<()> {
+    for r in resources.iter_mut().filter(|r| r.needs_hash) {
+        let h = generators::hash(r)?;
+        let name = format!("{}-{h}", r.name());
+        r.set_name(&name);
+    }
+    Ok(())
+}
+
+/// Merges a generated resource into the existing one it names (generator `behavior`).
+pub(crate) fn merge_generated(acc: &mut Acc, r: Resource, file: &Path) -> Result<()> {
+    let behavior = r.behavior.unwrap_or(Behavior::Create);
+    let id = r.cur_id();
+    let existing = acc.resources.iter().position(|x| {
+        let o = &x.orig;
+        o.kind == id.kind && o.group == id.group && o.name == id.name && (o.namespace == id.namespace || (id.namespace.is_empty()))
+    });
+    match (behavior, existing) {
+        (Behavior::Create, None) => acc.add(r, file),
+        (Behavior::Create, Some(_)) => Err(Error::build(format!(
+            "{}: may not add resource with an already registered id: {}",
+            file.display(),
+            id.display()
+        ))),
+        (Behavior::Merge | Behavior::Replace, None) => Err(Error::build(format!(
+            "{}: id {} does not exist; cannot merge or replace",
+            file.display(),
+            ResId { ..id }.display()
+        ))),
+        (Behavior::Merge, Some(i)) => {
+            let old = &mut acc.resources[i];
+            for key in ["data", "binaryData", "stringData"] {
+                if let Some(Value::Object(new)) = r.obj.get(key) {
+                    let entry = old.map_mut().entry(key).or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(m) = entry {
+                        for (k, v) in new {
+                            m.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            for key in ["labels", "annotations"] {
+                if let Some(Value::Object(new)) = r.obj.pointer(&format!("/metadata/{key}")) {
+                    let new = new.clone();
+                    let entry = old.meta_mut().entry(key).or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(m) = entry {
+                        for (k, v) in new {
+                            m.insert(k, v);
+                        }
+                    }
+                }
+            }
+            if let Some(imm) = r.obj.get("immutable") {
+                old.map_mut().insert("immutable".into(), imm.clone());
+            }
+            old.needs_hash = old.needs_hash || r.needs_hash;
+            if let Some(Value::Object(o)) = &r.origin {
+                let _ = o;
+            }
+            Ok(())
+        }
+        (Behavior::Replace, Some(i)) => {
+            let old = &mut acc.resources[i];
+            let keep_name = old.name().to_owned();
+            let keep_ns = old.namespace().to_owned();
+            let mut obj = r.obj;
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("name".into(), Value::String(keep_name));
+                if !keep_ns.is_empty() {
+                    m.insert("namespace".into(), Value::String(keep_ns));
+                }
+            }
+            old.obj = obj;
+            old.needs_hash = r.needs_hash;
+            Ok(())
+        }
+    }
+}
+
+/// Builds the kustomization at `dir` and prints it as `kustomize build` does.
+///
+/// # Errors
+/// Any build error.
+pub fn build_to_string(root: &Path, dir: &Path) -> Result<String> {
+    let objs = build(root, dir)?;
+    Ok(yaml::to_string_multi(&objs))
+}
+
+pub(crate) fn patch_targets(
+    acc: &mut Acc,
+    b: &Builder,
+    dir: &Path,
+    p: &kustomization::Patch,
+    json6902_only: bool,
+) -> Result<()> {
+    patch::apply(acc, b, dir, p, json6902_only)
+}
+
+#[allow(dead_code)]
+fn _unused(_: BTreeMap<(), ()>) {}

@@ -1,0 +1,24 @@
+//! A kustomize v5 build engine: what `kustomize build` does, without plugins or network.
+//!
+//! [`build`] builds a directory on disk; nothing outside `root` is read, remote resources are refused.
+//! Output is printed with [`gitops_core::yaml::to_string_multi`], byte-compatible with kustomize.
+
+mod build;
+mod crds;
+mod error;
+mod fieldpath;
+mod fieldspec;
+mod generators;
+mod k8s_tables;
+pub mod kustomization;
+mod nameref;
+mod patch;
+mod plugins;
+mod replacements;
+mod resource;
+mod sort;
+mod transformers;
+mod vars;
+
+pub use build::{BuildOptions, build, build_to_string};
+pub use error::{Error, Result};

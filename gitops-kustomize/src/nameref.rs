@@ -1,0 +1,146 @@
+//! The name reference transformer: once names have changed (prefixes, suffixes, hashes), every field
+//! that refers to an object by name is updated to the object's final name.
+
+use serde_json::Value;
+
+use crate::{
+    Error, Result,
+    build::Config,
+    fieldspec::{self, visit},
+    resource::Resource,
+};
+
+struct Rule {
+    group: String,
+    kind: String,
+    referrer_group: Option<String>,
+    referrer_kind: Option<String>,
+    path: Vec<String>,
+}
+
+fn rules(config: &Config) -> Vec<Rule> {
+    let mut out: Vec<Rule> = fieldspec::name_references()
+        .into_iter()
+        .map(|(g, k, rk, path)| Rule {
+            group: g.to_owned(),
+            kind: k.to_owned(),
+            referrer_group: None,
+            referrer_kind: (!rk.is_empty()).then_some(rk),
+            path,
+        })
+        .collect();
+    for (group, _version, kind, specs) in &config.name_reference {
+        for s in specs {
+            out.push(Rule {
+                group: group.clone(),
+                kind: kind.clone(),
+                referrer_group: s.group.clone(),
+                referrer_kind: s.kind.clone(),
+                path: s.path.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn eff_ns(r: &Resource, ns: &str) -> String {
+    if r.is_cluster_scoped() {
+        "~cluster".into()
+    } else if ns.is_empty() {
+        "default".into()
+    } else {
+        ns.to_owned()
+    }
+}
+
+/// Which resource (index) `name`, used by `referrer` at a rule for `(group, kind)`, refers to.
+fn referral(resources: &[Resource], referrer: &Resource, group: &str, kind: &str, name: &str) -> Result<Option<usize>> {
+    let candidates: Vec<usize> = resources
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            let mut ids = std::iter::once(&r.orig).chain(r.prev.iter());
+            ids.any(|id| id.name == name && id.kind == kind && id.group == group)
+        })
+        .filter(|(_, r)| {
+            referrer.is_cluster_scoped()
+                || r.is_cluster_scoped()
+                || r.kind() == "ServiceAccount"
+                || eff_ns(r, r.namespace()) == eff_ns(referrer, referrer.namespace())
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match candidates.len() {
+        0 => Ok(None),
+        1 => Ok(Some(candidates[0])),
+        _ => {
+            let first = resources[candidates[0]].name();
+            if candidates.iter().all(|&i| resources[i].name() == first) {
+                Ok(Some(candidates[0]))
+            } else {
+                let ids: Vec<String> = candidates.iter().map(|&i| resources[i].cur_id().display()).collect();
+                Err(Error::build(format!("found multiple possible referrals: [{}]", ids.join(" "))))
+            }
+        }
+    }
+}
+
+/// Updates every name reference to the referred object's current name.
+pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
+    let rules = rules(config);
+    for i in 0..resources.len() {
+        let referrer = resources[i].clone();
+        let mut obj = referrer.obj.clone();
+        let mut err = None;
+        for rule in &rules {
+            if rule.referrer_kind.as_ref().is_some_and(|k| k != referrer.kind())
+                || rule.referrer_group.as_ref().is_some_and(|g| g != referrer.group())
+            {
+                continue;
+            }
+            if rule.path.last().is_some_and(|l| l == "name")
+                && rule.path.len() >= 2
+                && rule.path[rule.path.len() - 2] == "roleRef"
+                && referrer.obj.pointer("/roleRef/kind").and_then(Value::as_str) != Some(rule.kind.as_str())
+            {
+                continue;
+            }
+            visit(&mut obj, &rule.path, false, &mut |v| {
+                let Value::String(name) = v else { return };
+                match referral(resources, &referrer, &rule.group, &rule.kind, name) {
+                    Ok(Some(j)) => *name = resources[j].name().to_owned(),
+                    Ok(None) => {}
+                    Err(e) => err = Some(e),
+                }
+            });
+        }
+        if matches!(referrer.kind(), "RoleBinding" | "ClusterRoleBinding")
+            && let Some(Value::Array(subjects)) = obj.get_mut("subjects")
+        {
+            for s in subjects.iter_mut() {
+                if s.get("kind").and_then(Value::as_str) != Some("ServiceAccount") {
+                    continue;
+                }
+                let Some(name) = s.get("name").and_then(Value::as_str).map(str::to_owned) else { continue };
+                let sns = s.get("namespace").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let found = resources.iter().find(|r| {
+                    r.kind() == "ServiceAccount"
+                        && std::iter::once(&r.orig).chain(r.prev.iter()).any(|id| {
+                            id.name == name && (sns.is_empty() || id.namespace == sns || (id.namespace.is_empty() && sns == "default"))
+                        })
+                });
+                if let (Some(sa), Some(m)) = (found, s.as_object_mut()) {
+                    m.insert("name".into(), Value::String(sa.name().to_owned()));
+                    if !sa.namespace().is_empty() && m.contains_key("namespace") {
+                        m.insert("namespace".into(), Value::String(sa.namespace().to_owned()));
+                    }
+                }
+            }
+        }
+        if let Some(e) = err {
+            return Err(e);
+        }
+        resources[i].obj = obj;
+    }
+    Ok(())
+}

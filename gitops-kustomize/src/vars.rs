@@ -1,0 +1,134 @@
+//! `vars`: `$(NAME)` references in known fields, replaced by values read from other objects.
+
+use serde_json::Value;
+
+use crate::{
+    Error, Result,
+    build::Config,
+    fieldpath,
+    fieldspec::{Spec, visit},
+    kustomization::Var,
+    resource::{Resource, split_api_version},
+};
+
+const POD_PATHS: &[&str] = &[
+    "containers/args", "containers/command", "containers/env/value", "containers/volumeMounts/mountPath",
+    "containers/workingDir", "initContainers/args", "initContainers/command", "initContainers/env/value",
+    "initContainers/volumeMounts/mountPath", "initContainers/workingDir",
+];
+
+fn default_specs() -> Vec<Spec> {
+    let mut out = Vec::new();
+    for prefix in ["spec/", "spec/template/spec/", "spec/jobTemplate/spec/template/spec/"] {
+        for p in POD_PATHS {
+            out.push(Spec::new("", "", "", &format!("{prefix}{p}"), false));
+        }
+    }
+    for (k, p) in [
+        ("Ingress", "spec/rules/host"),
+        ("Ingress", "spec/tls/hosts"),
+        ("Ingress", "spec/tls/secretName"),
+        ("Ingress", "metadata/annotations"),
+        ("StatefulSet", "spec/volumeClaimTemplates/spec/nfs/server"),
+        ("Pod", "spec/volumes/nfs/server"),
+        ("Deployment", "spec/template/spec/volumes/nfs/server"),
+        ("ConfigMap", "data"),
+        ("Service", "spec/ports/targetPort"),
+        ("Job", "spec/template/spec/volumes/nfs/server"),
+        ("CronJob", "spec/jobTemplate/spec/template/volumes/nfs/server"),
+    ] {
+        out.push(Spec::new("", "", k, p, false));
+    }
+    out
+}
+
+fn substitute(s: &str, vals: &[(String, String)], used: &mut Vec<String>) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("$(") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find(')') {
+            Some(j) => {
+                let name = &after[..j];
+                match vals.iter().find(|(n, _)| n == name) {
+                    Some((_, v)) => {
+                        used.push(name.to_owned());
+                        out.push_str(v);
+                    }
+                    None => {
+                        out.push_str("$(");
+                        out.push_str(name);
+                        out.push(')');
+                    }
+                }
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn apply_to(v: &mut Value, vals: &[(String, String)], used: &mut Vec<String>) {
+    match v {
+        Value::String(s) => *s = substitute(s, vals, used),
+        Value::Array(a) => a.iter_mut().for_each(|x| apply_to(x, vals, used)),
+        Value::Object(m) => m.values_mut().for_each(|x| apply_to(x, vals, used)),
+        _ => {}
+    }
+}
+
+/// Resolves vars and substitutes `$(NAME)` in the var reference fields.
+pub(crate) fn resolve(resources: &mut [Resource], vars: &[Var], config: &Config) -> Result<()> {
+    if vars.is_empty() {
+        return Ok(());
+    }
+    let mut vals: Vec<(String, String)> = Vec::new();
+    for v in vars {
+        if vals.iter().any(|(n, _)| *n == v.name) {
+            return Err(Error::build(format!("var '{}' already encountered", v.name)));
+        }
+        let kind = v.obj_ref.kind.as_deref().unwrap_or_default();
+        let name = v.obj_ref.name.as_deref().unwrap_or_default();
+        let group = v.obj_ref.group.clone().or_else(|| v.obj_ref.api_version.as_deref().map(|av| split_api_version(av).0.to_owned()));
+        let matches: Vec<&Resource> = resources
+            .iter()
+            .filter(|r| {
+                r.kind() == kind
+                    && r.all_ids().any(|id| id.name == name)
+                    && group.as_ref().is_none_or(|g| g.is_empty() || g == r.group())
+                    && v.obj_ref.namespace.as_ref().is_none_or(|ns| r.all_ids().any(|id| id.namespace == *ns))
+            })
+            .collect();
+        let r = match matches.as_slice() {
+            [r] => *r,
+            [] => {
+                return Err(Error::build(format!(
+                    "var '{}' cannot be mapped to a field in the set of known resources",
+                    v.name
+                )));
+            }
+            _ => return Err(Error::build(format!("found {} resId matches for var {}", matches.len(), v.name))),
+        };
+        let fp = v.field_ref.as_ref().and_then(|f| f.field_path.clone()).unwrap_or_else(|| "metadata.name".into());
+        let found = fieldpath::get(&r.obj, &fieldpath::parse(&fp));
+        let Some(value) = found.first() else {
+            return Err(Error::build(format!("field specified in var '{}' not found in corresponding resource", v.name)));
+        };
+        vals.push((v.name.clone(), fieldpath::scalar_text(value)));
+    }
+    let mut specs = default_specs();
+    specs.extend(config.var_reference.iter().cloned());
+    let mut used = Vec::new();
+    for r in resources.iter_mut() {
+        for s in specs.iter().filter(|s| s.matches(r)).collect::<Vec<_>>() {
+            visit(&mut r.obj, &s.path, false, &mut |v| apply_to(v, &vals, &mut used));
+        }
+    }
+    Ok(())
+}
