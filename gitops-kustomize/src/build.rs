@@ -164,9 +164,16 @@ impl Builder {
             }
         };
         let text = std::fs::read_to_string(&file).map_err(|source| Error::Io { path: file.clone(), source })?;
-        let k: Option<Kustomization> =
-            yaml::from_str(&text).map_err(|e| Error::Invalid { file: file.clone(), message: e.to_string() })?;
+        let mut limits = yaml::Limits::default();
+        limits.duplicate_keys_last_wins = true;
+        let raw: Value = yaml::from_str_with(&text, &limits).map_err(|e| Error::Invalid { file: file.clone(), message: e.to_string() })?;
+        let k: Option<Kustomization> = serde_json::from_value(kustomization::canonical_keys(raw))
+            .map_err(|e| Error::Invalid { file: file.clone(), message: e.to_string() })?;
         let mut k = k.unwrap_or_default();
+        k.validate().map_err(|message| Error::Invalid { file: file.clone(), message })?;
+        if let Some(api) = &k.openapi {
+            check_openapi(dir, api).map_err(|message| Error::Invalid { file: file.clone(), message })?;
+        }
         k.resources.append(&mut k.bases);
         k.images.append(&mut k.image_tags);
         Ok((k, file))
@@ -199,7 +206,7 @@ impl Builder {
     /// Applies one kustomization (or component) to `acc`, in kustomize's order.
     fn run(&mut self, dir: &Path, file: &Path, k: &Kustomization, acc: &mut Acc) -> Result<()> {
         for entry in &k.resources {
-            self.accumulate(dir, file, entry, acc)?;
+            self.accumulate(dir, entry, acc)?;
         }
         for c in &k.configurations {
             let text = self.read_file(dir, c)?;
@@ -248,7 +255,7 @@ impl Builder {
         result
     }
 
-    fn accumulate(&mut self, dir: &Path, file: &Path, entry: &str, acc: &mut Acc) -> Result<()> {
+    fn accumulate(&mut self, dir: &Path, entry: &str, acc: &mut Acc) -> Result<()> {
         if is_remote(entry) {
             return Err(Error::Remote { path: entry.to_owned() });
         }
@@ -269,13 +276,21 @@ impl Builder {
             )),
             other => other,
         })?;
-        let _ = file;
         for r in parse_resources(&text, &p)? {
             let mut r = r;
             r.origin = Some(json!({ "path": entry }));
             acc.add(r, &p)?;
         }
         Ok(())
+    }
+}
+
+fn check_openapi(dir: &Path, api: &BTreeMap<String, String>) -> Result<(), String> {
+    match (api.get("version"), api.get("path")) {
+        (Some(_), Some(_)) => Err("builtin version and custom schema provided, cannot use both".into()),
+        (Some(v), None) if v != "v1.21.2" => Err(format!("the specified OpenAPI version {v} is not built in")),
+        (None, Some(p)) if !clean(&dir.join(p)).is_file() => Err(format!("'{p}' doesn't exist")),
+        _ => Ok(()),
     }
 }
 
@@ -462,9 +477,6 @@ pub(crate) fn merge_generated(acc: &mut Acc, r: Resource, file: &Path) -> Result
                 old.map_mut().insert("immutable".into(), imm.clone());
             }
             old.needs_hash = old.needs_hash || r.needs_hash;
-            if let Some(Value::Object(o)) = &r.origin {
-                let _ = o;
-            }
             Ok(())
         }
         (Behavior::Replace, Some(i)) => {
@@ -504,5 +516,3 @@ pub(crate) fn patch_targets(
     patch::apply(acc, b, dir, p, json6902_only)
 }
 
-#[allow(dead_code)]
-fn _unused(_: BTreeMap<(), ()>) {}

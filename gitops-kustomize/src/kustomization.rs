@@ -236,3 +236,59 @@ pub struct GeneratorOptions {
     pub disable_name_suffix_hash: Option<bool>,
     pub immutable: Option<bool>,
 }
+
+impl Kustomization {
+    /// Checks what serde cannot: field combinations kustomize refuses.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if let Some(so) = &self.sort_options {
+            match so.order.as_deref() {
+                Some("legacy") => {}
+                Some("fifo") if so.legacy_sort_options.is_some() => {
+                    return Err("the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'".into());
+                }
+                Some("fifo") => {}
+                _ => return Err("the field 'sortOptions.order' must be one of [fifo, legacy]".into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every field name of the kustomization types, for Go's case-insensitive key matching.
+const KNOWN_KEYS: &[&str] = &[
+    "apiVersion", "kind", "metadata", "openapi", "namePrefix", "nameSuffix", "namespace", "commonLabels", "labels",
+    "commonAnnotations", "patchesStrategicMerge", "patchesJson6902", "patches", "images", "imageTags", "replacements",
+    "replicas", "vars", "sortOptions", "resources", "components", "crds", "bases", "configMapGenerator",
+    "secretGenerator", "helmGlobals", "helmCharts", "helmChartInflationGenerator", "generatorOptions", "configurations",
+    "generators", "transformers", "validators", "buildMetadata", "pairs", "includeSelectors", "includeTemplates",
+    "fields", "group", "version", "path", "create", "patch", "target", "options", "name", "labelSelector",
+    "annotationSelector", "newName", "newTag", "digest", "tagSuffix", "count", "objRef", "fieldRef", "fieldPath",
+    "order", "legacySortOptions", "orderFirst", "orderLast", "behavior", "literals", "files", "envs", "env", "type",
+    "annotations", "disableNameSuffixHash", "immutable",
+];
+
+/// Renames keys that match a known field name case-insensitively (Go's `encoding/json` does that).
+pub(crate) fn canonical_keys(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => serde_json::Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let key = if KNOWN_KEYS.contains(&k.as_str()) {
+                        k
+                    } else {
+                        KNOWN_KEYS.iter().find(|c| c.eq_ignore_ascii_case(&k)).map_or(k, |c| (*c).to_owned())
+                    };
+                    // Label and annotation maps keep their keys as written.
+                    let v = if matches!(key.as_str(), "commonLabels" | "commonAnnotations" | "pairs" | "annotations" | "labels") && v.is_object() {
+                        v
+                    } else {
+                        canonical_keys(v)
+                    };
+                    (key, v)
+                })
+                .collect(),
+        ),
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(canonical_keys).collect()),
+        other => other,
+    }
+}

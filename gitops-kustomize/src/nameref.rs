@@ -70,6 +70,14 @@ fn referral(resources: &[Resource], referrer: &Resource, group: &str, kind: &str
         })
         .map(|(i, _)| i)
         .collect();
+    if candidates.len() == 1 {
+        return Ok(Some(candidates[0]));
+    }
+    let mut candidates: Vec<usize> =
+        candidates.into_iter().filter(|&i| resources[i].prefixes_suffixes_equal(referrer, true)).collect();
+    if candidates.len() > 1 {
+        candidates.retain(|&i| resources[i].prefixes_suffixes_equal(referrer, false));
+    }
     match candidates.len() {
         0 => Ok(None),
         1 => Ok(Some(candidates[0])),
@@ -122,6 +130,12 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
                     continue;
                 }
                 let Some(name) = s.get("name").and_then(Value::as_str).map(str::to_owned) else { continue };
+                if s.get("namespace").is_some_and(|n| n.is_null() || n.as_str() == Some("")) {
+                    return Err(Error::build(format!(
+                        "Invalid Input: namespace is blank for resource {}",
+                        referrer.cur_id().display()
+                    )));
+                }
                 let sns = s.get("namespace").and_then(Value::as_str).unwrap_or_default().to_owned();
                 let found = resources.iter().find(|r| {
                     r.kind() == "ServiceAccount"

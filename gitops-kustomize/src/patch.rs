@@ -24,6 +24,9 @@ pub(crate) fn apply(acc: &mut Acc, b: &Builder, dir: &Path, p: &Patch, json6902_
     };
     let docs = yaml::from_str_multi(&text, &yaml::Limits::default())
         .map_err(|e| Error::Invalid { file: origin.clone(), message: e.to_string() })?;
+    if docs.is_empty() && !json6902_only {
+        return Err(Error::build(format!("{}: patch appears to be empty", origin.display())));
+    }
     let is_json6902 = json6902_only || (docs.len() == 1 && docs[0].is_array());
     if is_json6902 {
         let ops = match docs.into_iter().next() {
@@ -78,13 +81,18 @@ pub(crate) fn apply(acc: &mut Acc, b: &Builder, dir: &Path, p: &Patch, json6902_
             let r = &mut acc.resources[i];
             let (group, kind) = (r.group().to_owned(), r.kind().to_owned());
             let mut patch = doc.clone();
+            let opt = |k: &str| p.options.as_ref().and_then(|o| o.get(k)).copied().unwrap_or(false);
             if p.target.is_some() {
-                // A targeted patch's own identity does not rename its targets.
-                if let Some(m) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
+                // A targeted patch's own identity does not rename its targets, unless allowed.
+                if !opt("allowNameChange")
+                    && let Some(m) = patch.get_mut("metadata").and_then(Value::as_object_mut)
+                {
                     m.remove("name");
                     m.remove("namespace");
                 }
-                if let Some(m) = patch.as_object_mut() {
+                if !opt("allowKindChange")
+                    && let Some(m) = patch.as_object_mut()
+                {
                     m.remove("apiVersion");
                     m.remove("kind");
                 }

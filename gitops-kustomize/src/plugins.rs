@@ -101,7 +101,7 @@ pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &
             "PatchTransformer" | "PatchJson6902Transformer" => {
                 let p = Patch {
                     path: get_str("path"),
-                    patch: get_str("patch"),
+                    patch: get_str("patch").or_else(|| get_str("jsonOp")),
                     target: cfg.get("target").map(|t| serde_json::from_value(t.clone())).transpose().map_err(|e| Error::build(format!("{kind}: {e}")))?,
                     options: None,
                 };

@@ -50,6 +50,9 @@ pub(crate) struct Resource {
     pub behavior: Option<Behavior>,
     /// `config.kubernetes.io/origin` to add when buildMetadata asks for it.
     pub origin: Option<Value>,
+    /// Name prefixes and suffixes applied, innermost first (name reference disambiguation).
+    pub prefixes: Vec<String>,
+    pub suffixes: Vec<String>,
 }
 
 pub(crate) fn split_api_version(av: &str) -> (&str, &str) {
@@ -61,7 +64,16 @@ pub(crate) fn split_api_version(av: &str) -> (&str, &str) {
 
 impl Resource {
     pub fn new(obj: Value) -> Self {
-        let mut r = Self { obj, orig: ResId::default(), prev: Vec::new(), needs_hash: false, behavior: None, origin: None };
+        let mut r = Self {
+            obj,
+            orig: ResId::default(),
+            prev: Vec::new(),
+            needs_hash: false,
+            behavior: None,
+            origin: None,
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
+        };
         r.orig = r.cur_id();
         r
     }
@@ -163,4 +175,24 @@ impl Resource {
 
 pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
     CLUSTER_SCOPED.iter().any(|(g, k)| *g == group && *k == kind)
+}
+
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.is_empty() {
+        return long.is_empty();
+    }
+    long[long.len() - short.len()..] == *short
+}
+
+impl Resource {
+    /// Whether both went through the same prefixes and suffixes (kustomize's `PrefixesSuffixesEquals`).
+    pub fn prefixes_suffixes_equal(&self, o: &Self, allow_empty: bool) -> bool {
+        if allow_empty {
+            (self.prefixes.is_empty() || o.prefixes.is_empty() || same_ending(&self.prefixes, &o.prefixes))
+                && (self.suffixes.is_empty() || o.suffixes.is_empty() || same_ending(&self.suffixes, &o.suffixes))
+        } else {
+            same_ending(&self.prefixes, &o.prefixes) && same_ending(&self.suffixes, &o.suffixes)
+        }
+    }
 }

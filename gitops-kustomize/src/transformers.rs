@@ -146,6 +146,12 @@ fn prefix_suffix(resources: &mut [Resource], prefix: &str, suffix: &str, config:
         }
         let name = format!("{prefix}{}{suffix}", r.name());
         r.set_name(&name);
+        if !prefix.is_empty() {
+            r.prefixes.push(prefix.to_owned());
+        }
+        if !suffix.is_empty() {
+            r.suffixes.push(suffix.to_owned());
+        }
         for (specs, pre, suf) in [(&config.name_prefix, prefix, ""), (&config.name_suffix, "", suffix)] {
             if pre.is_empty() && suf.is_empty() {
                 continue;

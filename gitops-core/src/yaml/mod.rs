@@ -25,6 +25,9 @@ pub struct Limits {
     pub max_alias_replay_events: usize,
     /// Deepest nesting of mappings and sequences.
     pub max_depth: usize,
+    /// Accept repeated mapping keys, the last one winning (go-yaml v2 behaviour, used for kustomization
+    /// files); by default a repeated key is an error.
+    pub duplicate_keys_last_wins: bool,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             max_document_bytes: 32 << 20,
             max_alias_replay_events: 200_000,
             max_depth: 256,
+            duplicate_keys_last_wins: false,
         }
     }
 }
@@ -169,7 +173,11 @@ fn options(limits: &Limits) -> serde_saphyr::Options {
         alias_limits: alias_limits,
         strict_booleans: true,
         with_snippet: false,
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        duplicate_keys: if limits.duplicate_keys_last_wins {
+            serde_saphyr::DuplicateKeyPolicy::LastWins
+        } else {
+            serde_saphyr::DuplicateKeyPolicy::Error
+        },
     }
 }
 
@@ -234,6 +242,14 @@ pub fn from_str_multi(input: &str, limits: &Limits) -> Result<Vec<Value>, YamlEr
 /// # Errors
 /// Invalid YAML, a broken limit, or a shape `T` does not accept.
 pub fn from_str<T: DeserializeOwned>(input: &str) -> Result<T, YamlError> {
+    from_str_with(input, &Limits::default())
+}
+
+/// [`from_str`] with explicit [`Limits`].
+///
+/// # Errors
+/// As [`from_str`].
+pub fn from_str_with<T: DeserializeOwned>(input: &str, limits: &Limits) -> Result<T, YamlError> {
     let docs = split_documents(input);
     let non_empty: Vec<_> = docs.iter().filter(|d| !is_blank(d.text)).collect();
     if non_empty.len() > 1 {
@@ -243,9 +259,8 @@ pub fn from_str<T: DeserializeOwned>(input: &str) -> Result<T, YamlError> {
             message: "expected a single document, found several".into(),
         });
     }
-    let limits = Limits::default();
     match non_empty.first() {
-        Some(doc) => match parse_document::<T>(doc, &limits)? {
+        Some(doc) => match parse_document::<T>(doc, limits)? {
             Some(v) => Ok(v),
             None => null_as::<T>(doc.index, doc.line),
         },
