@@ -278,7 +278,7 @@ impl Builder {
         })?;
         for r in parse_resources(&text, &p)? {
             let mut r = r;
-            r.origin = Some(json!({ "path": entry }));
+            r.origin = Some(json!({ "path": p.to_string_lossy() }));
             acc.add(r, &p)?;
         }
         Ok(())
@@ -380,7 +380,8 @@ pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
     let dir = if dir.is_absolute() { dir.to_owned() } else { std::env::current_dir().map_err(|source| Error::Io { path: dir.to_owned(), source })?.join(dir) };
     let dir = clean(&dir);
     let top = b.build_dir(&dir)?;
-    let (k, _) = b.load_kustomization(&b.confine(&dir, &b.root.clone())?)?;
+    let dir = b.confine(&dir, &b.root.clone())?;
+    let (k, _) = b.load_kustomization(&dir)?;
     let mut acc = top;
     hash_names(&mut acc.resources)?;
     nameref::fix(&mut acc.resources, &acc.config)?;
@@ -389,8 +390,9 @@ pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
     let origins = k.build_metadata.iter().any(|m| m == "originAnnotations");
     let mut out = Vec::with_capacity(acc.resources.len());
     for mut r in acc.resources {
+        stringify_annotations(&mut r);
         if origins && let Some(origin) = r.origin.take() {
-            let text = origin_text(&origin);
+            let text = origin_text(&origin, &dir);
             let ann = r.meta_mut().entry("annotations").or_insert_with(|| Value::Object(Map::new()));
             if let Some(a) = ann.as_object_mut() {
                 a.insert("config.kubernetes.io/origin".into(), Value::String(text));
@@ -401,13 +403,34 @@ pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-fn origin_text(origin: &Value) -> String {
+/// kustomize rewrites annotations as strings when it strips its build annotations.
+fn stringify_annotations(r: &mut Resource) {
+    if let Some(Value::Object(a)) = r.obj.pointer_mut("/metadata/annotations") {
+        for v in a.values_mut() {
+            if !v.is_string() {
+                *v = Value::String(crate::fieldpath::scalar_text(v));
+            }
+        }
+    }
+}
+
+/// `to` relative to the directory `from` (both absolute and clean).
+pub(crate) fn relative(from: &Path, to: &Path) -> String {
+    let f: Vec<_> = from.components().collect();
+    let t: Vec<_> = to.components().collect();
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = std::iter::repeat_n("..".to_owned(), f.len() - common).collect();
+    parts.extend(t[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.join("/")
+}
+
+fn origin_text(origin: &Value, top: &Path) -> String {
     let mut s = String::new();
     if let Some(p) = origin.get("path").and_then(Value::as_str) {
-        s.push_str(&format!("path: {p}\n"));
+        s.push_str(&format!("path: {}\n", relative(top, Path::new(p))));
     }
     if let Some(p) = origin.get("configuredIn").and_then(Value::as_str) {
-        s.push_str(&format!("configuredIn: {p}\n"));
+        s.push_str(&format!("configuredIn: {}\n", relative(top, Path::new(p))));
     }
     if let Some(b) = origin.get("configuredBy") {
         s.push_str("configuredBy:\n");

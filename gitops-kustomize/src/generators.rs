@@ -14,8 +14,8 @@ use crate::{
 };
 
 /// Runs the generators of `k` into `acc`.
-pub(crate) fn run(b: &Builder, dir: &Path, file: &Path, k: &Kustomization, acc: &mut Acc) -> Result<()> {
-    let rel_file = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, acc: &mut Acc) -> Result<()> {
+    let rel_file = file.to_string_lossy().into_owned();
     for (kind, list) in [("ConfigMap", &k.config_map_generator), ("Secret", &k.secret_generator)] {
         for args in list {
             let r = generate(b, dir, kind, args, k.generator_options.as_ref())
@@ -27,6 +27,36 @@ pub(crate) fn run(b: &Builder, dir: &Path, file: &Path, k: &Kustomization, acc: 
             r.origin = Some(json!({
                 "configuredIn": rel_file,
                 "configuredBy": { "apiVersion": "builtin", "kind": format!("{kind}Generator") },
+            }));
+            merge_generated(acc, r, file)?;
+        }
+    }
+    for entry in &k.generators {
+        for cfg in crate::plugins::load_configs(b, dir, file, entry)? {
+            let kind = cfg.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let gen_kind = match kind.as_str() {
+                "ConfigMapGenerator" => "ConfigMap",
+                "SecretGenerator" => "Secret",
+                other => {
+                    return Err(Error::build(format!("{}: unsupported generator kind {other:?}", file.display())));
+                }
+            };
+            let mut body = cfg.clone();
+            let meta = body.as_object_mut().and_then(|m| m.remove("metadata")).unwrap_or(Value::Null);
+            if let Some(m) = body.as_object_mut() {
+                m.remove("apiVersion");
+                m.remove("kind");
+                m.insert("name".into(), meta.get("name").cloned().unwrap_or(Value::Null));
+                if let Some(ns) = meta.get("namespace") {
+                    m.insert("namespace".into(), ns.clone());
+                }
+            }
+            let args: GeneratorArgs = serde_json::from_value(crate::kustomization::canonical_keys(body))
+                .map_err(|e| Error::Invalid { file: dir.join(entry), message: e.to_string() })?;
+            let mut r = generate(b, dir, gen_kind, &args, None)?;
+            r.origin = Some(json!({
+                "configuredIn": crate::build::clean(&dir.join(entry)).to_string_lossy(),
+                "configuredBy": { "apiVersion": "builtin", "kind": kind, "name": args.name.clone().unwrap_or_default() },
             }));
             merge_generated(acc, r, file)?;
         }
@@ -242,7 +272,9 @@ pub(crate) fn hash(r: &Resource) -> Result<String> {
     match r.kind() {
         "ConfigMap" => {
             m.insert("kind".into(), json!("ConfigMap"));
-            m.insert("name".into(), json!(r.name()));
+            // kustomize looks the name up as one field called "metadata/name", which never exists: the
+            // hash is always computed with an empty name, and generated names depend on content only.
+            m.insert("name".into(), json!(""));
             m.insert("data".into(), get("data"));
             if r.obj.get("binaryData").is_some_and(Value::is_object) {
                 m.insert("binaryData".into(), get("binaryData"));
@@ -251,7 +283,7 @@ pub(crate) fn hash(r: &Resource) -> Result<String> {
         "Secret" => {
             m.insert("kind".into(), json!("Secret"));
             m.insert("type".into(), get("type"));
-            m.insert("name".into(), json!(r.name()));
+            m.insert("name".into(), json!(""));
             m.insert("data".into(), get("data"));
             if r.obj.get("stringData").is_some_and(Value::is_object) {
                 m.insert("stringData".into(), get("stringData"));

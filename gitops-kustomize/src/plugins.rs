@@ -22,9 +22,10 @@ fn specs(cfg: &Value) -> Result<Vec<Spec>> {
     }
 }
 
-/// Runs one `transformers:` entry: a file (or inline document) of built-in plugin configurations.
-pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &str, acc: &mut Acc) -> Result<()> {
-    let docs: Vec<Value> = if entry.contains('\n') {
+/// The plugin configurations of a `generators:`/`transformers:` entry: inline YAML, a file, or a
+/// kustomization directory whose resources are the configurations.
+pub(crate) fn load_configs(b: &mut Builder, dir: &Path, file: &Path, entry: &str) -> Result<Vec<Value>> {
+    Ok(if entry.contains('\n') {
         yaml::from_str_multi(entry, &yaml::Limits::default()).map_err(|e| Error::Invalid { file: file.to_owned(), message: e.to_string() })?
     } else {
         let p = crate::build::clean(&dir.join(entry));
@@ -35,8 +36,12 @@ pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &
             let text = b.read_file(dir, entry)?;
             yaml::from_str_multi(&text, &yaml::Limits::default()).map_err(|e| Error::Invalid { file: p.clone(), message: e.to_string() })?
         }
-    };
-    for cfg in docs {
+    })
+}
+
+/// Runs one `transformers:` entry.
+pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &str, acc: &mut Acc) -> Result<()> {
+    for cfg in load_configs(b, dir, file, entry)? {
         let kind = cfg.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
         let av = cfg.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         if av != "builtin" && !av.is_empty() {

@@ -11,31 +11,44 @@ use crate::{
     resource::{Resource, split_api_version},
 };
 
-const POD_PATHS: &[&str] = &[
+const CONTAINER_PATHS: &[&str] = &[
     "containers/args", "containers/command", "containers/env/value", "containers/volumeMounts/mountPath",
-    "containers/workingDir", "initContainers/args", "initContainers/command", "initContainers/env/value",
-    "initContainers/volumeMounts/mountPath", "initContainers/workingDir",
+    "initContainers/args", "initContainers/command", "initContainers/env/value", "initContainers/volumeMounts/mountPath",
 ];
 
 fn default_specs() -> Vec<Spec> {
     let mut out = Vec::new();
-    for prefix in ["spec/", "spec/template/spec/", "spec/jobTemplate/spec/template/spec/"] {
-        for p in POD_PATHS {
-            out.push(Spec::new("", "", "", &format!("{prefix}{p}"), false));
+    let pods: &[(&str, &str)] = &[
+        ("Pod", "spec/"),
+        ("Deployment", "spec/template/spec/"),
+        ("ReplicaSet", "spec/template/spec/"),
+        ("DaemonSet", "spec/template/spec/"),
+        ("StatefulSet", "spec/template/spec/"),
+        ("Job", "spec/template/spec/"),
+        ("CronJob", "spec/jobTemplate/spec/template/spec/"),
+    ];
+    for (kind, prefix) in pods {
+        for p in CONTAINER_PATHS {
+            out.push(Spec::new("", "", kind, &format!("{prefix}{p}"), false));
         }
     }
     for (k, p) in [
+        ("Pod", "spec/volumes/nfs/server"),
+        ("Deployment", "spec/template/spec/volumes/nfs/server"),
+        ("ReplicaSet", "spec/template/spec/volumes/nfs/server"),
+        ("DaemonSet", "spec/template/spec/volumes/nfs/server"),
+        ("Job", "spec/template/spec/volumes/nfs/server"),
+        ("CronJob", "spec/jobTemplate/spec/template/volumes/nfs/server"),
+        ("StatefulSet", "spec/volumeClaimTemplates/spec/nfs/server"),
+        ("Deployment", "spec/template/metadata/annotations"),
         ("Ingress", "spec/rules/host"),
         ("Ingress", "spec/tls/hosts"),
         ("Ingress", "spec/tls/secretName"),
-        ("Ingress", "metadata/annotations"),
-        ("StatefulSet", "spec/volumeClaimTemplates/spec/nfs/server"),
-        ("Pod", "spec/volumes/nfs/server"),
-        ("Deployment", "spec/template/spec/volumes/nfs/server"),
-        ("ConfigMap", "data"),
+        ("Service", "spec/ports/port"),
         ("Service", "spec/ports/targetPort"),
-        ("Job", "spec/template/spec/volumes/nfs/server"),
-        ("CronJob", "spec/jobTemplate/spec/template/volumes/nfs/server"),
+        ("PersistentVolume", "spec/nfs/server"),
+        ("", "metadata/labels"),
+        ("", "metadata/annotations"),
     ] {
         out.push(Spec::new("", "", k, p, false));
     }
