@@ -389,6 +389,9 @@ pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
     sort::apply(&mut acc.resources, k.sort_options.as_ref());
     let origins = k.build_metadata.iter().any(|m| m == "originAnnotations");
     let mut out = Vec::with_capacity(acc.resources.len());
+    acc.resources.retain(|r| {
+        r.obj.pointer("/metadata/annotations/config.kubernetes.io~1local-config").and_then(Value::as_str) != Some("true")
+    });
     for mut r in acc.resources {
         stringify_annotations(&mut r);
         if origins && let Some(origin) = r.origin.take() {
@@ -499,7 +502,7 @@ pub(crate) fn merge_generated(acc: &mut Acc, r: Resource, file: &Path) -> Result
             if let Some(imm) = r.obj.get("immutable") {
                 old.map_mut().insert("immutable".into(), imm.clone());
             }
-            old.needs_hash = old.needs_hash || r.needs_hash;
+            old.needs_hash = r.needs_hash;
             Ok(())
         }
         (Behavior::Replace, Some(i)) => {

@@ -37,6 +37,11 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
             let gen_kind = match kind.as_str() {
                 "ConfigMapGenerator" => "ConfigMap",
                 "SecretGenerator" => "Secret",
+                "IAMPolicyGenerator" => {
+                    let r = iam_policy(&cfg).map_err(|m| Error::Invalid { file: dir.join(entry), message: m })?;
+                    merge_generated(acc, r, file)?;
+                    continue;
+                }
                 other => {
                     return Err(Error::build(format!("{}: unsupported generator kind {other:?}", file.display())));
                 }
@@ -179,7 +184,7 @@ fn generate(b: &Builder, dir: &Path, kind: &str, args: &GeneratorArgs, global: O
     obj.insert("apiVersion".into(), Value::String("v1".into()));
     obj.insert("kind".into(), Value::String(kind.into()));
     obj.insert("metadata".into(), Value::Object(meta));
-    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+    let b64 = |v: &[u8]| wrap_base64(&base64::engine::general_purpose::STANDARD.encode(v));
     if kind == "Secret" {
         obj.insert("type".into(), Value::String(args.type_.clone().unwrap_or_else(|| "Opaque".into())));
         let d: Map<String, Value> = data.iter().map(|(k, v)| (k.clone(), Value::String(b64(v)))).collect();
@@ -212,6 +217,22 @@ fn generate(b: &Builder, dir: &Path, kind: &str, args: &GeneratorArgs, global: O
         other => return Err(Error::build(format!("unknown generator behavior {other:?}"))),
     });
     Ok(r)
+}
+
+/// kyaml's base64 for Secret data and binaryData: lines of 70 characters, each ending in a newline once
+/// there is more than one line's worth.
+fn wrap_base64(enc: &str) -> String {
+    const LINE: usize = 70;
+    let lines = enc.len() / LINE + 1;
+    if lines == 1 {
+        return enc.to_owned();
+    }
+    let mut out = String::with_capacity(enc.len() + lines);
+    for chunk in enc.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out
 }
 
 /// Go's `encoding/json` encoding: sorted keys, HTML-safe escapes.
@@ -307,4 +328,24 @@ pub(crate) fn hash(r: &Resource) -> Result<String> {
             c => c,
         })
         .collect())
+}
+
+/// `IAMPolicyGenerator` (GKE workload identity): a ServiceAccount annotated with its Google service account.
+fn iam_policy(cfg: &Value) -> Result<Resource, String> {
+    let cloud = cfg.get("cloud").and_then(Value::as_str).unwrap_or_default();
+    if cloud != "gke" {
+        return Err(format!("cloud provider {cloud:?} is not supported by IAMPolicyGenerator"));
+    }
+    let s = |p: &str| cfg.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (name, ns, gsa, project) =
+        (s("/kubernetesService/name"), s("/kubernetesService/namespace"), s("/serviceAccount/name"), s("/serviceAccount/projectId"));
+    let mut meta = Map::new();
+    meta.insert("annotations".into(), json!({ "iam.gke.io/gcp-service-account": format!("{gsa}@{project}.iam.gserviceaccount.com") }));
+    meta.insert("name".into(), Value::String(name));
+    if !ns.is_empty() {
+        meta.insert("namespace".into(), Value::String(ns));
+    }
+    let mut r = Resource::new(json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta }));
+    r.behavior = Some(Behavior::Create);
+    Ok(r)
 }

@@ -82,20 +82,19 @@ pub(crate) fn apply(acc: &mut Acc, b: &Builder, dir: &Path, p: &Patch, json6902_
             let (group, kind) = (r.group().to_owned(), r.kind().to_owned());
             let mut patch = doc.clone();
             let opt = |k: &str| p.options.as_ref().and_then(|o| o.get(k)).copied().unwrap_or(false);
-            if p.target.is_some() {
-                // A targeted patch's own identity does not rename its targets, unless allowed.
-                if !opt("allowNameChange")
-                    && let Some(m) = patch.get_mut("metadata").and_then(Value::as_object_mut)
-                {
-                    m.remove("name");
-                    m.remove("namespace");
-                }
-                if !opt("allowKindChange")
-                    && let Some(m) = patch.as_object_mut()
-                {
-                    m.remove("apiVersion");
-                    m.remove("kind");
-                }
+            // A patch's own identity selects its target; it renames it only when a targeted patch allows it.
+            let targeted = p.target.is_some();
+            if !(targeted && opt("allowNameChange"))
+                && let Some(m) = patch.get_mut("metadata").and_then(Value::as_object_mut)
+            {
+                m.remove("name");
+                m.remove("namespace");
+            }
+            if !(targeted && opt("allowKindChange"))
+                && let Some(m) = patch.as_object_mut()
+            {
+                m.remove("apiVersion");
+                m.remove("kind");
             }
             if patch.get("$patch").and_then(Value::as_str) == Some("delete") {
                 delete.push(i);
@@ -385,24 +384,32 @@ fn merge_list(mut base: Vec<Value>, patch: &[Value], path: &mut Vec<String>, str
     let Some(key) = key else {
         return patch.iter().map(strip_directives).collect();
     };
+    // kustomize merges with list "prepend": the patch's elements come first, in patch order (merged with
+    // their counterparts), then the remaining original elements.
+    let mut out = Vec::with_capacity(base.len() + patch.len());
+    let mut used = vec![false; base.len()];
     for pe in patch {
         let Some(kv) = pe.get(&key) else {
-            base.push(strip_directives(pe));
+            out.push(strip_directives(pe));
             continue;
         };
-        let found = base.iter().position(|be| be.get(&key) == Some(kv));
+        let found = base.iter().enumerate().position(|(i, be)| !used[i] && be.get(&key) == Some(kv));
         let directive = pe.get("$patch").and_then(Value::as_str);
+        if let Some(i) = found {
+            used[i] = true;
+        }
         match (found, directive) {
-            (Some(i), Some("delete")) => {
-                base.remove(i);
+            (_, Some("delete")) => {}
+            (Some(_), Some("replace")) | (None, _) => out.push(strip_directives(pe)),
+            (Some(i), _) => {
+                let mut merged = base[i].clone();
+                merge_value(&mut merged, pe, path, strategies);
+                out.push(merged);
             }
-            (None, Some("delete")) => {}
-            (Some(i), Some("replace")) => base[i] = strip_directives(pe),
-            (Some(i), _) => merge_value(&mut base[i], pe, path, strategies),
-            (None, _) => base.push(strip_directives(pe)),
         }
     }
-    base
+    out.extend(base.into_iter().zip(used).filter(|(_, u)| !u).map(|(b, _)| b));
+    out
 }
 
 fn unescape(t: &str) -> String {
