@@ -51,9 +51,17 @@ impl Config {
         add(&mut self.replicas, &o.replicas);
         add(&mut self.var_reference, &o.var_reference);
         for nr in &o.name_reference {
-            if !self.name_reference.iter().any(|x| x.0 == nr.0 && x.1 == nr.1 && x.2 == nr.2) {
+            if !self
+                .name_reference
+                .iter()
+                .any(|x| x.0 == nr.0 && x.1 == nr.1 && x.2 == nr.2)
+            {
                 self.name_reference.push(nr.clone());
-            } else if let Some(x) = self.name_reference.iter_mut().find(|x| x.0 == nr.0 && x.1 == nr.1 && x.2 == nr.2) {
+            } else if let Some(x) = self
+                .name_reference
+                .iter_mut()
+                .find(|x| x.0 == nr.0 && x.1 == nr.1 && x.2 == nr.2)
+            {
                 add(&mut x.3, &nr.3);
             }
         }
@@ -112,8 +120,14 @@ fn is_remote(s: &str) -> bool {
 
 impl Builder {
     pub fn new(root: &Path) -> Result<Self> {
-        let root = root.canonicalize().map_err(|source| Error::Io { path: root.to_owned(), source })?;
-        Ok(Self { root, stack: Vec::new() })
+        let root = root.canonicalize().map_err(|source| Error::Io {
+            path: root.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            root,
+            stack: Vec::new(),
+        })
     }
 
     /// Checks that `p` (absolute, clean) stays inside `within`, following symlinks.
@@ -122,13 +136,22 @@ impl Builder {
             Ok(r) => r,
             Err(source) => {
                 if !clean(p).starts_with(within) {
-                    return Err(Error::OutsideRoot { path: p.to_owned(), root: within.to_owned() });
+                    return Err(Error::OutsideRoot {
+                        path: p.to_owned(),
+                        root: within.to_owned(),
+                    });
                 }
-                return Err(Error::Io { path: p.to_owned(), source });
+                return Err(Error::Io {
+                    path: p.to_owned(),
+                    source,
+                });
             }
         };
         if !real.starts_with(within) || !real.starts_with(&self.root) {
-            return Err(Error::OutsideRoot { path: p.to_owned(), root: within.to_owned() });
+            return Err(Error::OutsideRoot {
+                path: p.to_owned(),
+                root: within.to_owned(),
+            });
         }
         Ok(real)
     }
@@ -163,16 +186,31 @@ impl Builder {
                 )));
             }
         };
-        let text = std::fs::read_to_string(&file).map_err(|source| Error::Io { path: file.clone(), source })?;
+        let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+            path: file.clone(),
+            source,
+        })?;
         let mut limits = yaml::Limits::default();
         limits.duplicate_keys_last_wins = true;
-        let raw: Value = yaml::from_str_with(&text, &limits).map_err(|e| Error::Invalid { file: file.clone(), message: e.to_string() })?;
-        let k: Option<Kustomization> = serde_json::from_value(kustomization::canonical_keys(raw))
-            .map_err(|e| Error::Invalid { file: file.clone(), message: e.to_string() })?;
+        let raw: Value = yaml::from_str_with(&text, &limits).map_err(|e| Error::Invalid {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        let k: Option<Kustomization> =
+            serde_json::from_value(kustomization::canonical_keys(raw)).map_err(|e| Error::Invalid {
+                file: file.clone(),
+                message: e.to_string(),
+            })?;
         let mut k = k.unwrap_or_default();
-        k.validate().map_err(|message| Error::Invalid { file: file.clone(), message })?;
+        k.validate().map_err(|message| Error::Invalid {
+            file: file.clone(),
+            message,
+        })?;
         if let Some(api) = &k.openapi {
-            check_openapi(dir, api).map_err(|message| Error::Invalid { file: file.clone(), message })?;
+            check_openapi(dir, api).map_err(|message| Error::Invalid {
+                file: file.clone(),
+                message,
+            })?;
         }
         k.resources.append(&mut k.bases);
         k.images.append(&mut k.image_tags);
@@ -210,12 +248,18 @@ impl Builder {
         }
         for c in &k.configurations {
             let text = self.read_file(dir, c)?;
-            let cfg = load_config(&text).map_err(|message| Error::Invalid { file: dir.join(c), message })?;
+            let cfg = load_config(&text).map_err(|message| Error::Invalid {
+                file: dir.join(c),
+                message,
+            })?;
             acc.config.merge(&cfg);
         }
         for c in &k.crds {
             let text = self.read_file(dir, c)?;
-            let cfg = crate::crds::config_from_crds(&text).map_err(|message| Error::Invalid { file: dir.join(c), message })?;
+            let cfg = crate::crds::config_from_crds(&text).map_err(|message| Error::Invalid {
+                file: dir.join(c),
+                message,
+            })?;
             acc.config.merge(&cfg);
         }
         generators::run(self, dir, file, k, acc)?;
@@ -229,11 +273,16 @@ impl Builder {
 
     fn component(&mut self, dir: &Path, entry: &str, acc: &mut Acc) -> Result<()> {
         if is_remote(entry) {
-            return Err(Error::Remote { path: entry.to_owned() });
+            return Err(Error::Remote {
+                path: entry.to_owned(),
+            });
         }
         let cdir = self.confine(&clean(&dir.join(entry)), &self.root.clone())?;
         if !cdir.is_dir() {
-            return Err(Error::build(format!("{}: components must be directories", cdir.display())));
+            return Err(Error::build(format!(
+                "{}: components must be directories",
+                cdir.display()
+            )));
         }
         if self.stack.contains(&cdir) {
             return Err(Error::Cycle { dir: cdir });
@@ -257,7 +306,9 @@ impl Builder {
 
     fn accumulate(&mut self, dir: &Path, entry: &str, acc: &mut Acc) -> Result<()> {
         if is_remote(entry) {
-            return Err(Error::Remote { path: entry.to_owned() });
+            return Err(Error::Remote {
+                path: entry.to_owned(),
+            });
         }
         let p = clean(&dir.join(entry));
         if p.is_dir() {
@@ -288,7 +339,9 @@ impl Builder {
 fn check_openapi(dir: &Path, api: &BTreeMap<String, String>) -> Result<(), String> {
     match (api.get("version"), api.get("path")) {
         (Some(_), Some(_)) => Err("builtin version and custom schema provided, cannot use both".into()),
-        (Some(v), None) if v != "v1.21.2" => Err(format!("the specified OpenAPI version {v} is not built in")),
+        (Some(v), None) if v != "v1.21.2" => {
+            Err(format!("the specified OpenAPI version {v} is not built in"))
+        }
         (None, Some(p)) if !clean(&dir.join(p)).is_file() => Err(format!("'{p}' doesn't exist")),
         _ => Ok(()),
     }
@@ -296,14 +349,22 @@ fn check_openapi(dir: &Path, api: &BTreeMap<String, String>) -> Result<(), Strin
 
 /// Parses a manifest file into resources (expanding `List`s).
 pub(crate) fn parse_resources(text: &str, file: &Path) -> Result<Vec<Resource>> {
-    let values = yaml::from_str_multi(text, &yaml::Limits::default())
-        .map_err(|e| Error::Invalid { file: file.to_owned(), message: e.to_string() })?;
+    let values = yaml::from_str_multi(text, &yaml::Limits::default()).map_err(|e| Error::Invalid {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })?;
     let mut out = Vec::new();
     for v in values {
         let Value::Object(m) = &v else {
-            return Err(Error::Invalid { file: file.to_owned(), message: "expected a mapping".into() });
+            return Err(Error::Invalid {
+                file: file.to_owned(),
+                message: "expected a mapping".into(),
+            });
         };
-        let is_list = m.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+        let is_list = m
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
             && m.get("items").is_some_and(Value::is_array);
         if is_list {
             for item in m["items"].as_array().cloned().unwrap_or_default() {
@@ -319,12 +380,19 @@ pub(crate) fn parse_resources(text: &str, file: &Path) -> Result<Vec<Resource>> 
 fn check_resource(v: Value, file: &Path) -> Result<Resource> {
     let r = Resource::new(v);
     if r.kind().is_empty() {
-        return Err(Error::Invalid { file: file.to_owned(), message: "missing kind in object".into() });
+        return Err(Error::Invalid {
+            file: file.to_owned(),
+            message: "missing kind in object".into(),
+        });
     }
     if r.name().is_empty() && r.obj.pointer("/metadata/generateName").is_none() {
         return Err(Error::Invalid {
             file: file.to_owned(),
-            message: format!("missing metadata.name in object {{{} {}}}", r.api_version(), r.kind()),
+            message: format!(
+                "missing metadata.name in object {{{} {}}}",
+                r.api_version(),
+                r.kind()
+            ),
         });
     }
     Ok(r)
@@ -338,7 +406,8 @@ fn load_config(text: &str) -> Result<Config, String> {
         match m.get(key) {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(list) => {
-                let fs: Vec<FieldSpec> = serde_json::from_value(list.clone()).map_err(|e| format!("{key}: {e}"))?;
+                let fs: Vec<FieldSpec> =
+                    serde_json::from_value(list.clone()).map_err(|e| format!("{key}: {e}"))?;
                 Ok(fs.iter().map(Spec::from_config).collect())
             }
         }
@@ -353,14 +422,27 @@ fn load_config(text: &str) -> Result<Config, String> {
     cfg.var_reference = specs("varReference")?;
     if let Some(Value::Array(nrs)) = m.get("nameReference") {
         for nr in nrs {
-            let kind = nr.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let group = nr.get("group").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let version = nr.get("version").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let kind = nr
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let group = nr
+                .get("group")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let version = nr
+                .get("version")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             let fs: Vec<FieldSpec> = match nr.get("fieldSpecs") {
                 Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("nameReference: {e}"))?,
                 None => Vec::new(),
             };
-            cfg.name_reference.push((group, version, kind, fs.iter().map(Spec::from_config).collect()));
+            cfg.name_reference
+                .push((group, version, kind, fs.iter().map(Spec::from_config).collect()));
         }
     }
     Ok(cfg)
@@ -377,7 +459,16 @@ pub struct BuildOptions {}
 /// Any [`Error`]; nothing is written anywhere.
 pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
     let mut b = Builder::new(root)?;
-    let dir = if dir.is_absolute() { dir.to_owned() } else { std::env::current_dir().map_err(|source| Error::Io { path: dir.to_owned(), source })?.join(dir) };
+    let dir = if dir.is_absolute() {
+        dir.to_owned()
+    } else {
+        std::env::current_dir()
+            .map_err(|source| Error::Io {
+                path: dir.to_owned(),
+                source,
+            })?
+            .join(dir)
+    };
     let dir = clean(&dir);
     let top = b.build_dir(&dir)?;
     let dir = b.confine(&dir, &b.root.clone())?;
@@ -390,13 +481,19 @@ pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
     let origins = k.build_metadata.iter().any(|m| m == "originAnnotations");
     let mut out = Vec::with_capacity(acc.resources.len());
     acc.resources.retain(|r| {
-        r.obj.pointer("/metadata/annotations/config.kubernetes.io~1local-config").and_then(Value::as_str) != Some("true")
+        r.obj
+            .pointer("/metadata/annotations/config.kubernetes.io~1local-config")
+            .and_then(Value::as_str)
+            != Some("true")
     });
     for mut r in acc.resources {
         stringify_annotations(&mut r);
         if origins && let Some(origin) = r.origin.take() {
             let text = origin_text(&origin, &dir);
-            let ann = r.meta_mut().entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+            let ann = r
+                .meta_mut()
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Map::new()));
             if let Some(a) = ann.as_object_mut() {
                 a.insert("config.kubernetes.io/origin".into(), Value::String(text));
             }
@@ -423,7 +520,11 @@ pub(crate) fn relative(from: &Path, to: &Path) -> String {
     let t: Vec<_> = to.components().collect();
     let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = std::iter::repeat_n("..".to_owned(), f.len() - common).collect();
-    parts.extend(t[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.extend(
+        t[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
     parts.join("/")
 }
 
@@ -462,7 +563,10 @@ pub(crate) fn merge_generated(acc: &mut Acc, r: Resource, file: &Path) -> Result
     let id = r.cur_id();
     let existing = acc.resources.iter().position(|x| {
         let o = &x.orig;
-        o.kind == id.kind && o.group == id.group && o.name == id.name && (o.namespace == id.namespace || (id.namespace.is_empty()))
+        o.kind == id.kind
+            && o.group == id.group
+            && o.name == id.name
+            && (o.namespace == id.namespace || (id.namespace.is_empty()))
     });
     match (behavior, existing) {
         (Behavior::Create, None) => acc.add(r, file),
@@ -476,48 +580,61 @@ pub(crate) fn merge_generated(acc: &mut Acc, r: Resource, file: &Path) -> Result
             file.display(),
             ResId { ..id }.display()
         ))),
-        (Behavior::Merge, Some(i)) => {
-            let old = &mut acc.resources[i];
-            for key in ["data", "binaryData", "stringData"] {
-                if let Some(Value::Object(new)) = r.obj.get(key) {
-                    let entry = old.map_mut().entry(key).or_insert_with(|| Value::Object(Map::new()));
-                    if let Value::Object(m) = entry {
-                        for (k, v) in new {
-                            m.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-            }
+        (behavior, Some(i)) => {
+            // The new resource takes the old one's place, name and history; labels and annotations are merged
+            // (new wins) and, for `merge`, so are data and binaryData.
+            let old = acc.resources[i].clone();
+            let mut new = r;
             for key in ["labels", "annotations"] {
-                if let Some(Value::Object(new)) = r.obj.pointer(&format!("/metadata/{key}")) {
-                    let new = new.clone();
-                    let entry = old.meta_mut().entry(key).or_insert_with(|| Value::Object(Map::new()));
-                    if let Value::Object(m) = entry {
-                        for (k, v) in new {
-                            m.insert(k, v);
-                        }
+                let mut merged = old
+                    .obj
+                    .pointer(&format!("/metadata/{key}"))
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(Value::Object(m)) = new.obj.pointer(&format!("/metadata/{key}")) {
+                    for (k, v) in m {
+                        merged.insert(k.clone(), v.clone());
                     }
                 }
-            }
-            if let Some(imm) = r.obj.get("immutable") {
-                old.map_mut().insert("immutable".into(), imm.clone());
-            }
-            old.needs_hash = r.needs_hash;
-            Ok(())
-        }
-        (Behavior::Replace, Some(i)) => {
-            let old = &mut acc.resources[i];
-            let keep_name = old.name().to_owned();
-            let keep_ns = old.namespace().to_owned();
-            let mut obj = r.obj;
-            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.insert("name".into(), Value::String(keep_name));
-                if !keep_ns.is_empty() {
-                    m.insert("namespace".into(), Value::String(keep_ns));
+                if !merged.is_empty() {
+                    new.meta_mut().insert(key.into(), Value::Object(merged));
                 }
             }
-            old.obj = obj;
-            old.needs_hash = r.needs_hash;
+            new.meta_mut()
+                .insert("name".into(), Value::String(old.name().to_owned()));
+            if old.namespace().is_empty() {
+                new.meta_mut().remove("namespace");
+            } else {
+                new.meta_mut()
+                    .insert("namespace".into(), Value::String(old.namespace().to_owned()));
+            }
+            new.orig = old.orig.clone();
+            new.prev.clone_from(&old.prev);
+            new.prefixes.clone_from(&old.prefixes);
+            new.suffixes.clone_from(&old.suffixes);
+            if behavior == Behavior::Merge {
+                for key in ["data", "binaryData"] {
+                    let mut merged = old
+                        .obj
+                        .get(key)
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(Value::Object(m)) = new.obj.get(key) {
+                        for (k, v) in m {
+                            merged.insert(k.clone(), v.clone());
+                        }
+                    }
+                    if !merged.is_empty() {
+                        new.map_mut().insert(key.into(), Value::Object(merged));
+                    }
+                }
+                if old.origin.is_some() {
+                    new.origin = old.origin.clone();
+                }
+            }
+            acc.resources[i] = new;
             Ok(())
         }
     }
@@ -541,4 +658,3 @@ pub(crate) fn patch_targets(
 ) -> Result<()> {
     patch::apply(acc, b, dir, p, json6902_only)
 }
-

@@ -6,15 +6,25 @@ use serde_json::Value;
 use crate::{build::Config, fieldspec::Spec};
 
 fn walk(schema: &Value, path: &mut Vec<String>, group: &str, kind: &str, cfg: &mut Config) {
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else { return };
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
     for (k, v) in props {
         path.push(k.clone());
         if let (Some(ref_kind), _) = (v.get("x-kubernetes-object-ref-kind").and_then(Value::as_str), ()) {
-            let ref_av = v.get("x-kubernetes-object-ref-api-version").and_then(Value::as_str).unwrap_or_default();
+            let ref_av = v
+                .get("x-kubernetes-object-ref-api-version")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let (rg, _) = crate::resource::split_api_version(ref_av);
             let mut p = path.clone();
             p.push("name".into());
-            cfg.name_reference.push((rg.to_owned(), String::new(), ref_kind.to_owned(), vec![Spec::new(group, "", kind, &p.join("/"), false)]));
+            cfg.name_reference.push((
+                rg.to_owned(),
+                String::new(),
+                ref_kind.to_owned(),
+                vec![Spec::new(group, "", kind, &p.join("/"), false)],
+            ));
         }
         walk(v, path, group, kind, cfg);
         path.pop();

@@ -52,7 +52,9 @@ pub(crate) fn parse(path: &str) -> Vec<Seg> {
 
 /// The values at `segs` (several with `*` or a list match).
 pub(crate) fn get<'a>(v: &'a Value, segs: &[Seg]) -> Vec<&'a Value> {
-    let Some((s, rest)) = segs.split_first() else { return vec![v] };
+    let Some((s, rest)) = segs.split_first() else {
+        return vec![v];
+    };
     match (s, v) {
         (Seg::Key(k), Value::Object(m)) => m.get(k).map(|c| get(c, rest)).unwrap_or_default(),
         (Seg::Key(k), Value::Array(a)) => match k.parse::<usize>() {
@@ -60,9 +62,11 @@ pub(crate) fn get<'a>(v: &'a Value, segs: &[Seg]) -> Vec<&'a Value> {
             Err(_) => Vec::new(),
         },
         (Seg::Index(i), Value::Array(a)) => a.get(*i).map(|c| get(c, rest)).unwrap_or_default(),
-        (Seg::Match(k, val), Value::Array(a)) => {
-            a.iter().filter(|e| e.get(k).is_some_and(|x| scalar_text(x) == *val)).flat_map(|c| get(c, rest)).collect()
-        }
+        (Seg::Match(k, val), Value::Array(a)) => a
+            .iter()
+            .filter(|e| e.get(k).is_some_and(|x| scalar_text(x) == *val))
+            .flat_map(|c| get(c, rest))
+            .collect(),
         (Seg::All, Value::Array(a)) => a.iter().flat_map(|c| get(c, rest)).collect(),
         (Seg::All, Value::Object(m)) => m.values().flat_map(|c| get(c, rest)).collect(),
         _ => Vec::new(),
@@ -114,7 +118,10 @@ pub(crate) fn visit_mut(v: &mut Value, segs: &[Seg], create: bool, f: &mut dyn F
         Seg::Match(k, val) => {
             let Value::Array(a) = v else { return false };
             let mut any = false;
-            for e in a.iter_mut().filter(|e| e.get(k).is_some_and(|x| scalar_text(x) == *val)) {
+            for e in a
+                .iter_mut()
+                .filter(|e| e.get(k).is_some_and(|x| scalar_text(x) == *val))
+            {
                 any |= visit_mut(e, rest, create, f);
             }
             if !any && create {

@@ -36,7 +36,13 @@ pub(crate) fn split_path(path: &str) -> Vec<String> {
 impl Spec {
     pub fn new(group: &str, version: &str, kind: &str, path: &str, create: bool) -> Self {
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        Self { group: opt(group), version: opt(version), kind: opt(kind), path: split_path(path), create }
+        Self {
+            group: opt(group),
+            version: opt(version),
+            kind: opt(kind),
+            path: split_path(path),
+            create,
+        }
     }
 
     pub fn from_config(fs: &FieldSpec) -> Self {
@@ -80,7 +86,14 @@ pub(crate) fn visit(v: &mut Value, segs: &[String], create: bool, f: &mut dyn Fn
         if !create {
             return;
         }
-        m.insert(seg.to_owned(), if rest.is_empty() { Value::Null } else { Value::Object(Map::new()) });
+        m.insert(
+            seg.to_owned(),
+            if rest.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(Map::new())
+            },
+        );
     }
     if let Some(child) = m.get_mut(seg) {
         if child.is_null() && !rest.is_empty() {
@@ -97,54 +110,179 @@ type Row = (&'static str, &'static str, &'static str, &'static str, bool);
 
 const METADATA_LABELS: &[Row] = &[
     ("", "", "", "metadata/labels", true),
-    ("", "v1", "ReplicationController", "spec/template/metadata/labels", true),
+    (
+        "",
+        "v1",
+        "ReplicationController",
+        "spec/template/metadata/labels",
+        true,
+    ),
     ("", "", "Deployment", "spec/template/metadata/labels", true),
     ("", "", "ReplicaSet", "spec/template/metadata/labels", true),
     ("", "", "DaemonSet", "spec/template/metadata/labels", true),
     ("apps", "", "StatefulSet", "spec/template/metadata/labels", true),
     ("batch", "", "Job", "spec/template/metadata/labels", true),
     ("batch", "", "CronJob", "spec/jobTemplate/metadata/labels", true),
-    ("batch", "", "CronJob", "spec/jobTemplate/spec/template/metadata/labels", true),
+    (
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/spec/template/metadata/labels",
+        true,
+    ),
 ];
 
-const VOLUME_CLAIM_TEMPLATE_LABELS: &[Row] =
-    &[("apps", "", "StatefulSet", "spec/volumeClaimTemplates[]/metadata/labels", true)];
+const VOLUME_CLAIM_TEMPLATE_LABELS: &[Row] = &[(
+    "apps",
+    "",
+    "StatefulSet",
+    "spec/volumeClaimTemplates[]/metadata/labels",
+    true,
+)];
 
 const SELECTORS: &[Row] = &[
     ("", "v1", "Service", "spec/selector", true),
     ("", "v1", "ReplicationController", "spec/selector", true),
     ("", "", "Deployment", "spec/selector/matchLabels", true),
-    ("apps", "", "Deployment", "spec/template/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels", false),
-    ("apps", "", "Deployment", "spec/template/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels", false),
-    ("apps", "", "Deployment", "spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels", false),
-    ("apps", "", "Deployment", "spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels", false),
-    ("apps", "", "Deployment", "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels", false),
+    (
+        "apps",
+        "",
+        "Deployment",
+        "spec/template/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+        false,
+    ),
+    (
+        "apps",
+        "",
+        "Deployment",
+        "spec/template/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+        false,
+    ),
+    (
+        "apps",
+        "",
+        "Deployment",
+        "spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+        false,
+    ),
+    (
+        "apps",
+        "",
+        "Deployment",
+        "spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+        false,
+    ),
+    (
+        "apps",
+        "",
+        "Deployment",
+        "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
+        false,
+    ),
     ("", "", "ReplicaSet", "spec/selector/matchLabels", true),
     ("", "", "DaemonSet", "spec/selector/matchLabels", true),
     ("apps", "", "StatefulSet", "spec/selector/matchLabels", true),
-    ("apps", "", "StatefulSet", "spec/template/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels", false),
-    ("apps", "", "StatefulSet", "spec/template/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels", false),
-    ("apps", "", "StatefulSet", "spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels", false),
-    ("apps", "", "StatefulSet", "spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels", false),
-    ("apps", "", "StatefulSet", "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels", false),
+    (
+        "apps",
+        "",
+        "StatefulSet",
+        "spec/template/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+        false,
+    ),
+    (
+        "apps",
+        "",
+        "StatefulSet",
+        "spec/template/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+        false,
+    ),
+    (
+        "apps",
+        "",
+        "StatefulSet",
+        "spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+        false,
+    ),
+    (
+        "apps",
+        "",
+        "StatefulSet",
+        "spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+        false,
+    ),
+    (
+        "apps",
+        "",
+        "StatefulSet",
+        "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
+        false,
+    ),
     ("batch", "", "Job", "spec/selector/matchLabels", false),
-    ("batch", "", "CronJob", "spec/jobTemplate/spec/selector/matchLabels", false),
-    ("policy", "", "PodDisruptionBudget", "spec/selector/matchLabels", false),
-    ("networking.k8s.io", "", "NetworkPolicy", "spec/podSelector/matchLabels", false),
-    ("networking.k8s.io", "", "NetworkPolicy", "spec/ingress/from/podSelector/matchLabels", false),
-    ("networking.k8s.io", "", "NetworkPolicy", "spec/egress/to/podSelector/matchLabels", false),
+    (
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/spec/selector/matchLabels",
+        false,
+    ),
+    (
+        "policy",
+        "",
+        "PodDisruptionBudget",
+        "spec/selector/matchLabels",
+        false,
+    ),
+    (
+        "networking.k8s.io",
+        "",
+        "NetworkPolicy",
+        "spec/podSelector/matchLabels",
+        false,
+    ),
+    (
+        "networking.k8s.io",
+        "",
+        "NetworkPolicy",
+        "spec/ingress/from/podSelector/matchLabels",
+        false,
+    ),
+    (
+        "networking.k8s.io",
+        "",
+        "NetworkPolicy",
+        "spec/egress/to/podSelector/matchLabels",
+        false,
+    ),
 ];
 
 const ANNOTATIONS: &[Row] = &[
     ("", "", "", "metadata/annotations", true),
-    ("", "v1", "ReplicationController", "spec/template/metadata/annotations", true),
+    (
+        "",
+        "v1",
+        "ReplicationController",
+        "spec/template/metadata/annotations",
+        true,
+    ),
     ("", "", "Deployment", "spec/template/metadata/annotations", true),
     ("", "", "ReplicaSet", "spec/template/metadata/annotations", true),
     ("", "", "DaemonSet", "spec/template/metadata/annotations", true),
     ("", "", "StatefulSet", "spec/template/metadata/annotations", true),
     ("batch", "", "Job", "spec/template/metadata/annotations", true),
-    ("batch", "", "CronJob", "spec/jobTemplate/metadata/annotations", true),
-    ("batch", "", "CronJob", "spec/jobTemplate/spec/template/metadata/annotations", true),
+    (
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/metadata/annotations",
+        true,
+    ),
+    (
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/spec/template/metadata/annotations",
+        true,
+    ),
 ];
 
 const IMAGES: &[Row] = &[
@@ -164,7 +302,10 @@ const REPLICAS: &[Row] = &[
 ];
 
 fn specs(rows: &[&[Row]]) -> Vec<Spec> {
-    rows.iter().flat_map(|r| r.iter()).map(|(g, v, k, p, c)| Spec::new(g, v, k, p, *c)).collect()
+    rows.iter()
+        .flat_map(|r| r.iter())
+        .map(|(g, v, k, p, c)| Spec::new(g, v, k, p, *c))
+        .collect()
 }
 
 /// Where `commonLabels` (and `labels` with `includeSelectors`) go.
@@ -205,7 +346,12 @@ pub(crate) struct NameRef {
     pub referrers: &'static [(&'static str, &'static str)],
 }
 
-const POD_TEMPLATES: &[&str] = &["spec/", "spec/template/spec/", "template/spec/", "spec/jobTemplate/spec/template/spec/"];
+const POD_TEMPLATES: &[&str] = &[
+    "spec/",
+    "spec/template/spec/",
+    "template/spec/",
+    "spec/jobTemplate/spec/template/spec/",
+];
 
 /// `(referred kind, path suffix under a pod spec)` pairs, expanded over every pod-spec location.
 const POD_REFS: &[(&str, &str)] = &[
@@ -227,7 +373,17 @@ const POD_REFS: &[(&str, &str)] = &[
     ("PriorityClass", "priorityClassName"),
 ];
 
-const POD_KINDS: &[&str] = &["Pod", "Deployment", "ReplicaSet", "ReplicationController", "DaemonSet", "StatefulSet", "Job", "CronJob", "PodTemplate"];
+const POD_KINDS: &[&str] = &[
+    "Pod",
+    "Deployment",
+    "ReplicaSet",
+    "ReplicationController",
+    "DaemonSet",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "PodTemplate",
+];
 
 /// Name reference rules: `(referred group, referred kind, referrer kind ("" = any), path)`.
 pub(crate) fn name_references() -> Vec<(&'static str, &'static str, String, Vec<String>)> {
@@ -239,20 +395,60 @@ pub(crate) fn name_references() -> Vec<(&'static str, &'static str, String, Vec<
         };
         for prefix in POD_TEMPLATES {
             for rk in POD_KINDS {
-                out.push((group, *kind, (*rk).to_owned(), split_path(&format!("{prefix}{suffix}"))));
+                out.push((
+                    group,
+                    *kind,
+                    (*rk).to_owned(),
+                    split_path(&format!("{prefix}{suffix}")),
+                ));
             }
         }
     }
     let fixed: &[(&str, &str, &str, &str)] = &[
-        ("apps", "Deployment", "HorizontalPodAutoscaler", "spec/scaleTargetRef/name"),
-        ("apps", "StatefulSet", "HorizontalPodAutoscaler", "spec/scaleTargetRef/name"),
-        ("apps", "ReplicaSet", "HorizontalPodAutoscaler", "spec/scaleTargetRef/name"),
-        ("", "ReplicationController", "HorizontalPodAutoscaler", "spec/scaleTargetRef/name"),
+        (
+            "apps",
+            "Deployment",
+            "HorizontalPodAutoscaler",
+            "spec/scaleTargetRef/name",
+        ),
+        (
+            "apps",
+            "StatefulSet",
+            "HorizontalPodAutoscaler",
+            "spec/scaleTargetRef/name",
+        ),
+        (
+            "apps",
+            "ReplicaSet",
+            "HorizontalPodAutoscaler",
+            "spec/scaleTargetRef/name",
+        ),
+        (
+            "",
+            "ReplicationController",
+            "HorizontalPodAutoscaler",
+            "spec/scaleTargetRef/name",
+        ),
         ("", "ConfigMap", "Node", "spec/configSource/configMap"),
         ("", "Secret", "Ingress", "spec/tls/secretName"),
-        ("", "Secret", "Ingress", "metadata/annotations/ingress.kubernetes.io\\/auth-secret"),
-        ("", "Secret", "Ingress", "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret"),
-        ("", "Secret", "Ingress", "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-tls-secret"),
+        (
+            "",
+            "Secret",
+            "Ingress",
+            "metadata/annotations/ingress.kubernetes.io\\/auth-secret",
+        ),
+        (
+            "",
+            "Secret",
+            "Ingress",
+            "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret",
+        ),
+        (
+            "",
+            "Secret",
+            "Ingress",
+            "metadata/annotations/nginx.ingress.kubernetes.io\\/auth-tls-secret",
+        ),
         ("", "Secret", "ServiceAccount", "imagePullSecrets/name"),
         ("", "Secret", "StorageClass", "parameters/secretName"),
         ("", "Secret", "StorageClass", "parameters/adminSecretName"),
@@ -260,22 +456,77 @@ pub(crate) fn name_references() -> Vec<(&'static str, &'static str, String, Vec<
         ("", "Secret", "StorageClass", "parameters/secretRef"),
         ("", "Secret", "PersistentVolume", "spec/azureFile/secretName"),
         ("", "Service", "StatefulSet", "spec/serviceName"),
-        ("", "Service", "Ingress", "spec/rules/http/paths/backend/serviceName"),
+        (
+            "",
+            "Service",
+            "Ingress",
+            "spec/rules/http/paths/backend/serviceName",
+        ),
         ("", "Service", "Ingress", "spec/backend/serviceName"),
-        ("", "Service", "Ingress", "spec/rules/http/paths/backend/service/name"),
+        (
+            "",
+            "Service",
+            "Ingress",
+            "spec/rules/http/paths/backend/service/name",
+        ),
         ("", "Service", "Ingress", "spec/defaultBackend/service/name"),
         ("", "Service", "APIService", "spec/service/name"),
-        ("", "Service", "ValidatingWebhookConfiguration", "webhooks/clientConfig/service/name"),
-        ("", "Service", "MutatingWebhookConfiguration", "webhooks/clientConfig/service/name"),
+        (
+            "",
+            "Service",
+            "ValidatingWebhookConfiguration",
+            "webhooks/clientConfig/service/name",
+        ),
+        (
+            "",
+            "Service",
+            "MutatingWebhookConfiguration",
+            "webhooks/clientConfig/service/name",
+        ),
         ("rbac.authorization.k8s.io", "Role", "RoleBinding", "roleRef/name"),
-        ("rbac.authorization.k8s.io", "ClusterRole", "RoleBinding", "roleRef/name"),
-        ("rbac.authorization.k8s.io", "ClusterRole", "ClusterRoleBinding", "roleRef/name"),
+        (
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            "RoleBinding",
+            "roleRef/name",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "roleRef/name",
+        ),
         ("", "PersistentVolume", "PersistentVolumeClaim", "spec/volumeName"),
-        ("storage.k8s.io", "StorageClass", "PersistentVolumeClaim", "spec/storageClassName"),
-        ("storage.k8s.io", "StorageClass", "PersistentVolume", "spec/storageClassName"),
-        ("storage.k8s.io", "StorageClass", "StatefulSet", "spec/volumeClaimTemplates/spec/storageClassName"),
-        ("networking.k8s.io", "IngressClass", "Ingress", "spec/ingressClassName"),
-        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "spec/policyName"),
+        (
+            "storage.k8s.io",
+            "StorageClass",
+            "PersistentVolumeClaim",
+            "spec/storageClassName",
+        ),
+        (
+            "storage.k8s.io",
+            "StorageClass",
+            "PersistentVolume",
+            "spec/storageClassName",
+        ),
+        (
+            "storage.k8s.io",
+            "StorageClass",
+            "StatefulSet",
+            "spec/volumeClaimTemplates/spec/storageClassName",
+        ),
+        (
+            "networking.k8s.io",
+            "IngressClass",
+            "Ingress",
+            "spec/ingressClassName",
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+            "spec/policyName",
+        ),
     ];
     for (g, k, rk, p) in fixed {
         out.push((*g, *k, (*rk).to_owned(), split_path(p)));

@@ -16,13 +16,15 @@ use crate::{
 /// Runs the generators of `k` into `acc`.
 pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, acc: &mut Acc) -> Result<()> {
     let rel_file = file.to_string_lossy().into_owned();
-    for (kind, list) in [("ConfigMap", &k.config_map_generator), ("Secret", &k.secret_generator)] {
+    for (kind, list) in [
+        ("ConfigMap", &k.config_map_generator),
+        ("Secret", &k.secret_generator),
+    ] {
         for args in list {
-            let r = generate(b, dir, kind, args, k.generator_options.as_ref())
-                .map_err(|e| match e {
-                    Error::Build(m) => Error::Build(format!("{}: {m}", file.display())),
-                    other => other,
-                })?;
+            let r = generate(b, dir, kind, args, k.generator_options.as_ref()).map_err(|e| match e {
+                Error::Build(m) => Error::Build(format!("{}: {m}", file.display())),
+                other => other,
+            })?;
             let mut r = r;
             r.origin = Some(json!({
                 "configuredIn": rel_file,
@@ -33,21 +35,34 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
     }
     for entry in &k.generators {
         for cfg in crate::plugins::load_configs(b, dir, file, entry)? {
-            let kind = cfg.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let kind = cfg
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             let gen_kind = match kind.as_str() {
                 "ConfigMapGenerator" => "ConfigMap",
                 "SecretGenerator" => "Secret",
                 "IAMPolicyGenerator" => {
-                    let r = iam_policy(&cfg).map_err(|m| Error::Invalid { file: dir.join(entry), message: m })?;
+                    let r = iam_policy(&cfg).map_err(|m| Error::Invalid {
+                        file: dir.join(entry),
+                        message: m,
+                    })?;
                     merge_generated(acc, r, file)?;
                     continue;
                 }
                 other => {
-                    return Err(Error::build(format!("{}: unsupported generator kind {other:?}", file.display())));
+                    return Err(Error::build(format!(
+                        "{}: unsupported generator kind {other:?}",
+                        file.display()
+                    )));
                 }
             };
             let mut body = cfg.clone();
-            let meta = body.as_object_mut().and_then(|m| m.remove("metadata")).unwrap_or(Value::Null);
+            let meta = body
+                .as_object_mut()
+                .and_then(|m| m.remove("metadata"))
+                .unwrap_or(Value::Null);
             if let Some(m) = body.as_object_mut() {
                 m.remove("apiVersion");
                 m.remove("kind");
@@ -57,7 +72,10 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
                 }
             }
             let args: GeneratorArgs = serde_json::from_value(crate::kustomization::canonical_keys(body))
-                .map_err(|e| Error::Invalid { file: dir.join(entry), message: e.to_string() })?;
+                .map_err(|e| Error::Invalid {
+                    file: dir.join(entry),
+                    message: e.to_string(),
+                })?;
             let mut r = generate(b, dir, gen_kind, &args, None)?;
             r.origin = Some(json!({
                 "configuredIn": crate::build::clean(&dir.join(entry)).to_string_lossy(),
@@ -89,16 +107,28 @@ fn merged_options(local: Option<&GeneratorOptions>, global: Option<&GeneratorOpt
 }
 
 fn is_env_var_name(k: &str) -> bool {
-    !k.is_empty() && !k.starts_with(|c: char| c.is_ascii_digit()) && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
 fn is_config_key(k: &str) -> bool {
-    !k.is_empty() && k.len() <= 253 && k != "." && k != ".." && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !k.is_empty()
+        && k.len() <= 253
+        && k != "."
+        && k != ".."
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn remove_quotes(s: &str) -> &str {
     let b = s.as_bytes();
-    if b.len() >= 2 && b[0] == b[b.len() - 1] && (b[0] == b'"' || b[0] == b'\'') { &s[1..s.len() - 1] } else { s }
+    if b.len() >= 2 && b[0] == b[b.len() - 1] && (b[0] == b'"' || b[0] == b'\'') {
+        &s[1..s.len() - 1]
+    } else {
+        s
+    }
 }
 
 /// Key/value pairs from envs, literals and files, in kustomize's order.
@@ -107,9 +137,14 @@ fn pairs(b: &Builder, dir: &Path, args: &GeneratorArgs) -> Result<Vec<(String, V
     let envs = args.envs.iter().chain(args.env.iter());
     for env in envs {
         let text = b.read_bytes(dir, env)?;
-        let text = String::from_utf8(text).map_err(|_| Error::build(format!("env source file {env} has invalid utf8")))?;
+        let text = String::from_utf8(text)
+            .map_err(|_| Error::build(format!("env source file {env} has invalid utf8")))?;
         for (i, line) in text.lines().enumerate() {
-            let line = if i == 0 { line.trim_start_matches('\u{feff}') } else { line };
+            let line = if i == 0 {
+                line.trim_start_matches('\u{feff}')
+            } else {
+                line
+            };
             let line = line.trim_start();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -125,7 +160,9 @@ fn pairs(b: &Builder, dir: &Path, args: &GeneratorArgs) -> Result<Vec<(String, V
     }
     for lit in &args.literals {
         if lit.starts_with('=') || !lit.contains('=') {
-            return Err(Error::build(format!("invalid literal source {lit}, expected key=value")));
+            return Err(Error::build(format!(
+                "invalid literal source {lit}, expected key=value"
+            )));
         }
         let (k, v) = lit.split_once('=').unwrap_or_default();
         out.push((k.to_owned(), remove_quotes(v).as_bytes().to_vec()));
@@ -135,7 +172,10 @@ fn pairs(b: &Builder, dir: &Path, args: &GeneratorArgs) -> Result<Vec<(String, V
         let (key, path) = match n {
             0 => (src.rsplit('/').next().unwrap_or(src).to_owned(), src.as_str()),
             1 if src.starts_with('=') => {
-                return Err(Error::build(format!("missing key name for file path {:?} in source {src:?}", &src[1..])));
+                return Err(Error::build(format!(
+                    "missing key name for file path {:?} in source {src:?}",
+                    &src[1..]
+                )));
             }
             1 if src.ends_with('=') => {
                 return Err(Error::build(format!(
@@ -147,7 +187,11 @@ fn pairs(b: &Builder, dir: &Path, args: &GeneratorArgs) -> Result<Vec<(String, V
                 let (k, p) = src.split_once('=').unwrap_or_default();
                 (k.to_owned(), p)
             }
-            _ => return Err(Error::build(format!("source {src:?} key name or file path contains '='"))),
+            _ => {
+                return Err(Error::build(format!(
+                    "source {src:?} key name or file path contains '='"
+                )));
+            }
         };
         let data = b.read_bytes(dir, path)?;
         out.push((key, data));
@@ -155,8 +199,18 @@ fn pairs(b: &Builder, dir: &Path, args: &GeneratorArgs) -> Result<Vec<(String, V
     Ok(out)
 }
 
-fn generate(b: &Builder, dir: &Path, kind: &str, args: &GeneratorArgs, global: Option<&GeneratorOptions>) -> Result<Resource> {
-    let name = args.name.clone().filter(|n| !n.is_empty()).ok_or_else(|| Error::build(format!("a {} must have a name", kind.to_lowercase())))?;
+fn generate(
+    b: &Builder,
+    dir: &Path,
+    kind: &str,
+    args: &GeneratorArgs,
+    global: Option<&GeneratorOptions>,
+) -> Result<Resource> {
+    let name = args
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| Error::build(format!("a {} must have a name", kind.to_lowercase())))?;
     let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for (k, v) in pairs(b, dir, args)? {
         if !is_config_key(&k) {
@@ -165,7 +219,10 @@ fn generate(b: &Builder, dir: &Path, kind: &str, args: &GeneratorArgs, global: O
             )));
         }
         if data.insert(k.clone(), v).is_some() {
-            return Err(Error::build(format!("{} {name} illegally repeats the key `{k}`", kind.to_lowercase())));
+            return Err(Error::build(format!(
+                "{} {name} illegally repeats the key `{k}`",
+                kind.to_lowercase()
+            )));
         }
     }
     let opts = merged_options(args.options.as_ref(), global);
@@ -186,8 +243,14 @@ fn generate(b: &Builder, dir: &Path, kind: &str, args: &GeneratorArgs, global: O
     obj.insert("metadata".into(), Value::Object(meta));
     let b64 = |v: &[u8]| wrap_base64(&base64::engine::general_purpose::STANDARD.encode(v));
     if kind == "Secret" {
-        obj.insert("type".into(), Value::String(args.type_.clone().unwrap_or_else(|| "Opaque".into())));
-        let d: Map<String, Value> = data.iter().map(|(k, v)| (k.clone(), Value::String(b64(v)))).collect();
+        obj.insert(
+            "type".into(),
+            Value::String(args.type_.clone().unwrap_or_else(|| "Opaque".into())),
+        );
+        let d: Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(b64(v))))
+            .collect();
         obj.insert("data".into(), Value::Object(d));
     } else {
         let mut d = Map::new();
@@ -334,13 +397,27 @@ pub(crate) fn hash(r: &Resource) -> Result<String> {
 fn iam_policy(cfg: &Value) -> Result<Resource, String> {
     let cloud = cfg.get("cloud").and_then(Value::as_str).unwrap_or_default();
     if cloud != "gke" {
-        return Err(format!("cloud provider {cloud:?} is not supported by IAMPolicyGenerator"));
+        return Err(format!(
+            "cloud provider {cloud:?} is not supported by IAMPolicyGenerator"
+        ));
     }
-    let s = |p: &str| cfg.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let (name, ns, gsa, project) =
-        (s("/kubernetesService/name"), s("/kubernetesService/namespace"), s("/serviceAccount/name"), s("/serviceAccount/projectId"));
+    let s = |p: &str| {
+        cfg.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (name, ns, gsa, project) = (
+        s("/kubernetesService/name"),
+        s("/kubernetesService/namespace"),
+        s("/serviceAccount/name"),
+        s("/serviceAccount/projectId"),
+    );
     let mut meta = Map::new();
-    meta.insert("annotations".into(), json!({ "iam.gke.io/gcp-service-account": format!("{gsa}@{project}.iam.gserviceaccount.com") }));
+    meta.insert(
+        "annotations".into(),
+        json!({ "iam.gke.io/gcp-service-account": format!("{gsa}@{project}.iam.gserviceaccount.com") }),
+    );
     meta.insert("name".into(), Value::String(name));
     if !ns.is_empty() {
         meta.insert("namespace".into(), Value::String(ns));

@@ -256,15 +256,75 @@ impl Kustomization {
 
 /// Every field name of the kustomization types, for Go's case-insensitive key matching.
 const KNOWN_KEYS: &[&str] = &[
-    "apiVersion", "kind", "metadata", "openapi", "namePrefix", "nameSuffix", "namespace", "commonLabels", "labels",
-    "commonAnnotations", "patchesStrategicMerge", "patchesJson6902", "patches", "images", "imageTags", "replacements",
-    "replicas", "vars", "sortOptions", "resources", "components", "crds", "bases", "configMapGenerator",
-    "secretGenerator", "helmGlobals", "helmCharts", "helmChartInflationGenerator", "generatorOptions", "configurations",
-    "generators", "transformers", "validators", "buildMetadata", "pairs", "includeSelectors", "includeTemplates",
-    "fields", "group", "version", "path", "create", "patch", "target", "options", "name", "labelSelector",
-    "annotationSelector", "newName", "newTag", "digest", "tagSuffix", "count", "objRef", "fieldRef", "fieldPath",
-    "order", "legacySortOptions", "orderFirst", "orderLast", "behavior", "literals", "files", "envs", "env", "type",
-    "annotations", "disableNameSuffixHash", "immutable",
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "components",
+    "crds",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+    "pairs",
+    "includeSelectors",
+    "includeTemplates",
+    "fields",
+    "group",
+    "version",
+    "path",
+    "create",
+    "patch",
+    "target",
+    "options",
+    "name",
+    "labelSelector",
+    "annotationSelector",
+    "newName",
+    "newTag",
+    "digest",
+    "tagSuffix",
+    "count",
+    "objRef",
+    "fieldRef",
+    "fieldPath",
+    "order",
+    "legacySortOptions",
+    "orderFirst",
+    "orderLast",
+    "behavior",
+    "literals",
+    "files",
+    "envs",
+    "env",
+    "type",
+    "annotations",
+    "disableNameSuffixHash",
+    "immutable",
 ];
 
 /// Renames keys that match a known field name case-insensitively (Go's `encoding/json` does that).
@@ -276,10 +336,17 @@ pub(crate) fn canonical_keys(v: serde_json::Value) -> serde_json::Value {
                     let key = if KNOWN_KEYS.contains(&k.as_str()) {
                         k
                     } else {
-                        KNOWN_KEYS.iter().find(|c| c.eq_ignore_ascii_case(&k)).map_or(k, |c| (*c).to_owned())
+                        KNOWN_KEYS
+                            .iter()
+                            .find(|c| c.eq_ignore_ascii_case(&k))
+                            .map_or(k, |c| (*c).to_owned())
                     };
                     // Label and annotation maps keep their keys as written.
-                    let v = if matches!(key.as_str(), "commonLabels" | "commonAnnotations" | "pairs" | "annotations" | "labels") && v.is_object() {
+                    let v = if matches!(
+                        key.as_str(),
+                        "commonLabels" | "commonAnnotations" | "pairs" | "annotations" | "labels"
+                    ) && v.is_object()
+                    {
                         v
                     } else {
                         canonical_keys(v)

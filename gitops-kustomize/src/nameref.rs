@@ -54,7 +54,13 @@ fn eff_ns(r: &Resource, ns: &str) -> String {
 }
 
 /// Which resource (index) `name`, used by `referrer` at a rule for `(group, kind)`, refers to.
-fn referral(resources: &[Resource], referrer: &Resource, group: &str, kind: &str, name: &str) -> Result<Option<usize>> {
+fn referral(
+    resources: &[Resource],
+    referrer: &Resource,
+    group: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Option<usize>> {
     let candidates: Vec<usize> = resources
         .iter()
         .enumerate()
@@ -73,8 +79,10 @@ fn referral(resources: &[Resource], referrer: &Resource, group: &str, kind: &str
     if candidates.len() == 1 {
         return Ok(Some(candidates[0]));
     }
-    let mut candidates: Vec<usize> =
-        candidates.into_iter().filter(|&i| resources[i].prefixes_suffixes_equal(referrer, true)).collect();
+    let mut candidates: Vec<usize> = candidates
+        .into_iter()
+        .filter(|&i| resources[i].prefixes_suffixes_equal(referrer, true))
+        .collect();
     if candidates.len() > 1 {
         candidates.retain(|&i| resources[i].prefixes_suffixes_equal(referrer, false));
     }
@@ -86,8 +94,14 @@ fn referral(resources: &[Resource], referrer: &Resource, group: &str, kind: &str
             if candidates.iter().all(|&i| resources[i].name() == first) {
                 Ok(Some(candidates[0]))
             } else {
-                let ids: Vec<String> = candidates.iter().map(|&i| resources[i].cur_id().display()).collect();
-                Err(Error::build(format!("found multiple possible referrals: [{}]", ids.join(" "))))
+                let ids: Vec<String> = candidates
+                    .iter()
+                    .map(|&i| resources[i].cur_id().display())
+                    .collect();
+                Err(Error::build(format!(
+                    "found multiple possible referrals: [{}]",
+                    ids.join(" ")
+                )))
             }
         }
     }
@@ -102,7 +116,10 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
         let mut err = None;
         for rule in &rules {
             if rule.referrer_kind.as_ref().is_some_and(|k| k != referrer.kind())
-                || rule.referrer_group.as_ref().is_some_and(|g| g != referrer.group())
+                || rule
+                    .referrer_group
+                    .as_ref()
+                    .is_some_and(|g| g != referrer.group())
             {
                 continue;
             }
@@ -129,18 +146,29 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
                 if s.get("kind").and_then(Value::as_str) != Some("ServiceAccount") {
                     continue;
                 }
-                let Some(name) = s.get("name").and_then(Value::as_str).map(str::to_owned) else { continue };
-                if s.get("namespace").is_some_and(|n| n.is_null() || n.as_str() == Some("")) {
+                let Some(name) = s.get("name").and_then(Value::as_str).map(str::to_owned) else {
+                    continue;
+                };
+                if s.get("namespace")
+                    .is_some_and(|n| n.is_null() || n.as_str() == Some(""))
+                {
                     return Err(Error::build(format!(
                         "Invalid Input: namespace is blank for resource {}",
                         referrer.cur_id().display()
                     )));
                 }
-                let sns = s.get("namespace").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let sns = s
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 let found = resources.iter().find(|r| {
                     r.kind() == "ServiceAccount"
                         && std::iter::once(&r.orig).chain(r.prev.iter()).any(|id| {
-                            id.name == name && (sns.is_empty() || id.namespace == sns || (id.namespace.is_empty() && sns == "default"))
+                            id.name == name
+                                && (sns.is_empty()
+                                    || id.namespace == sns
+                                    || (id.namespace.is_empty() && sns == "default"))
                         })
                 });
                 if let (Some(sa), Some(m)) = (found, s.as_object_mut()) {

@@ -20,21 +20,38 @@ pub(crate) fn apply(acc: &mut Acc, b: &Builder, dir: &Path, p: &Patch, json6902_
         (Some(path), None) => (b.read_file(dir, path)?, dir.join(path)),
         (None, Some(inline)) => (inline.clone(), dir.join("<inline patch>")),
         (Some(_), Some(_)) => return Err(Error::build("patch and path can't be set at the same time")),
-        (None, None) => return Err(Error::build("must specify one of patch and path in a patch entry")),
+        (None, None) => {
+            return Err(Error::build(
+                "must specify one of patch and path in a patch entry",
+            ));
+        }
     };
-    let docs = yaml::from_str_multi(&text, &yaml::Limits::default())
-        .map_err(|e| Error::Invalid { file: origin.clone(), message: e.to_string() })?;
+    let docs = yaml::from_str_multi(&text, &yaml::Limits::default()).map_err(|e| Error::Invalid {
+        file: origin.clone(),
+        message: e.to_string(),
+    })?;
     if docs.is_empty() && !json6902_only {
-        return Err(Error::build(format!("{}: patch appears to be empty", origin.display())));
+        return Err(Error::build(format!(
+            "{}: patch appears to be empty",
+            origin.display()
+        )));
     }
     let is_json6902 = json6902_only || (docs.len() == 1 && docs[0].is_array());
     if is_json6902 {
         let ops = match docs.into_iter().next() {
             Some(Value::Array(ops)) => ops,
             Some(Value::Null) | None => Vec::new(),
-            Some(_) => return Err(Error::Invalid { file: origin, message: "a JSON 6902 patch must be a list of operations".into() }),
+            Some(_) => {
+                return Err(Error::Invalid {
+                    file: origin,
+                    message: "a JSON 6902 patch must be a list of operations".into(),
+                });
+            }
         };
-        let target = p.target.as_ref().ok_or_else(|| Error::build(format!("{}: JSON 6902 patches need a target", origin.display())))?;
+        let target = p
+            .target
+            .as_ref()
+            .ok_or_else(|| Error::build(format!("{}: JSON 6902 patches need a target", origin.display())))?;
         let idx = select(&acc.resources, target)?;
         for i in idx {
             let r = &mut acc.resources[i];
@@ -60,7 +77,8 @@ pub(crate) fn apply(acc: &mut Acc, b: &Builder, dir: &Path, p: &Patch, json6902_
                             id.kind == pid.kind
                                 && id.group == pid.group
                                 && id.name == pid.name
-                                && (pid.namespace.is_empty() || eff_ns(&id.namespace) == eff_ns(&pid.namespace))
+                                && (pid.namespace.is_empty()
+                                    || eff_ns(&id.namespace) == eff_ns(&pid.namespace))
                         })
                     })
                     .map(|(i, _)| i)
@@ -81,7 +99,13 @@ pub(crate) fn apply(acc: &mut Acc, b: &Builder, dir: &Path, p: &Patch, json6902_
             let r = &mut acc.resources[i];
             let (group, kind) = (r.group().to_owned(), r.kind().to_owned());
             let mut patch = doc.clone();
-            let opt = |k: &str| p.options.as_ref().and_then(|o| o.get(k)).copied().unwrap_or(false);
+            let opt = |k: &str| {
+                p.options
+                    .as_ref()
+                    .and_then(|o| o.get(k))
+                    .copied()
+                    .unwrap_or(false)
+            };
             // A patch's own identity selects its target; it renames it only when a targeted patch allows it.
             let targeted = p.target.is_some();
             if !(targeted && opt("allowNameChange"))
@@ -126,7 +150,10 @@ fn eff_ns(ns: &str) -> &str {
 }
 
 fn strategies_for(group: &str, kind: &str) -> &'static [(&'static str, &'static str, &'static str)] {
-    PATCH_STRATEGIES.iter().find(|(g, k, _)| *g == group && *k == kind).map_or(&[], |(_, _, s)| s)
+    PATCH_STRATEGIES
+        .iter()
+        .find(|(g, k, _)| *g == group && *k == kind)
+        .map_or(&[], |(_, _, s)| s)
 }
 
 /// Anchored regex-free matching for selector fields: kustomize treats them as regular expressions; the
@@ -147,7 +174,9 @@ fn glob_like(p: &str, s: &str) -> bool {
     let mut rest = s;
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 {
             return rest.ends_with(part);
@@ -266,13 +295,24 @@ pub(crate) fn select(resources: &[Resource], t: &Selector) -> Result<Vec<usize>>
     Ok(out)
 }
 
-fn list_strategy<'a>(path: &[String], strategies: &'a [(&'a str, &'a str, &'a str)]) -> Option<(&'a str, &'a str)> {
+fn list_strategy<'a>(
+    path: &[String],
+    strategies: &'a [(&'a str, &'a str, &'a str)],
+) -> Option<(&'a str, &'a str)> {
     let p = path.join("/");
-    strategies.iter().find(|(sp, _, _)| *sp == p).map(|(_, k, s)| (*k, *s))
+    strategies
+        .iter()
+        .find(|(sp, _, _)| *sp == p)
+        .map(|(_, k, s)| (*k, *s))
 }
 
 /// Strategic merge of `patch` into `base` at field `path`.
-pub(crate) fn merge_value(base: &mut Value, patch: &Value, path: &mut Vec<String>, strategies: &[(&str, &str, &str)]) {
+pub(crate) fn merge_value(
+    base: &mut Value,
+    patch: &Value,
+    path: &mut Vec<String>,
+    strategies: &[(&str, &str, &str)],
+) {
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => merge_map(b, p, path, strategies),
         (base, p) => *base = strip_directives(p),
@@ -288,15 +328,26 @@ fn strip_directives(v: &Value) -> Value {
                 .collect(),
         ),
         Value::Array(a) => Value::Array(
-            a.iter().filter(|x| !x.get("$patch").is_some_and(|p| p == "delete")).map(strip_directives).collect(),
+            a.iter()
+                .filter(|x| !x.get("$patch").is_some_and(|p| p == "delete"))
+                .map(strip_directives)
+                .collect(),
         ),
         other => other.clone(),
     }
 }
 
-fn merge_map(b: &mut Map<String, Value>, p: &Map<String, Value>, path: &mut Vec<String>, strategies: &[(&str, &str, &str)]) {
+fn merge_map(
+    b: &mut Map<String, Value>,
+    p: &Map<String, Value>,
+    path: &mut Vec<String>,
+    strategies: &[(&str, &str, &str)],
+) {
     if p.get("$patch").and_then(Value::as_str) == Some("replace") {
-        *b = strip_directives(&Value::Object(p.clone())).as_object().cloned().unwrap_or_default();
+        *b = strip_directives(&Value::Object(p.clone()))
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         return;
     }
     for (k, pv) in p {
@@ -339,7 +390,10 @@ fn merge_map(b: &mut Map<String, Value>, p: &Map<String, Value>, path: &mut Vec<
             && let Some(Value::Array(list)) = b.get_mut(field)
         {
             path.push(field.to_owned());
-            let key = list_strategy(path, strategies).map(|(k, _)| k).filter(|k| !k.is_empty()).unwrap_or("name");
+            let key = list_strategy(path, strategies)
+                .map(|(k, _)| k)
+                .filter(|k| !k.is_empty())
+                .unwrap_or("name");
             path.pop();
             let pos = |x: &Value| {
                 order.iter().position(|o| match (o.get(key), x.get(key)) {
@@ -358,9 +412,21 @@ fn merge_map(b: &mut Map<String, Value>, p: &Map<String, Value>, path: &mut Vec<
     }
 }
 
-fn merge_list(mut base: Vec<Value>, patch: &[Value], path: &mut Vec<String>, strategies: &[(&str, &str, &str)]) -> Vec<Value> {
-    if patch.iter().any(|x| x.get("$patch").and_then(Value::as_str) == Some("replace")) {
-        return patch.iter().filter(|x| x.get("$patch").is_none()).map(strip_directives).collect();
+fn merge_list(
+    mut base: Vec<Value>,
+    patch: &[Value],
+    path: &mut Vec<String>,
+    strategies: &[(&str, &str, &str)],
+) -> Vec<Value> {
+    if patch
+        .iter()
+        .any(|x| x.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
+        return patch
+            .iter()
+            .filter(|x| x.get("$patch").is_none())
+            .map(strip_directives)
+            .collect();
     }
     let strategy = list_strategy(path, strategies);
     let all_maps_with = |key: &str| {
@@ -393,7 +459,10 @@ fn merge_list(mut base: Vec<Value>, patch: &[Value], path: &mut Vec<String>, str
             out.push(strip_directives(pe));
             continue;
         };
-        let found = base.iter().enumerate().position(|(i, be)| !used[i] && be.get(&key) == Some(kv));
+        let found = base
+            .iter()
+            .enumerate()
+            .position(|(i, be)| !used[i] && be.get(&key) == Some(kv));
         let directive = pe.get("$patch").and_then(Value::as_str);
         if let Some(i) = found {
             used[i] = true;
@@ -420,11 +489,18 @@ fn pointer_parts(p: &str) -> Result<Vec<String>, String> {
     if p.is_empty() {
         return Ok(Vec::new());
     }
-    let rest = p.strip_prefix('/').ok_or_else(|| format!("invalid JSON pointer {p:?}"))?;
+    let rest = p
+        .strip_prefix('/')
+        .ok_or_else(|| format!("invalid JSON pointer {p:?}"))?;
     Ok(rest.split('/').map(unescape).collect())
 }
 
-fn get_parent<'a>(doc: &'a mut Value, parts: &[String], op: &str, path: &str) -> Result<&'a mut Value, String> {
+fn get_parent<'a>(
+    doc: &'a mut Value,
+    parts: &[String],
+    op: &str,
+    path: &str,
+) -> Result<&'a mut Value, String> {
     let mut cur = doc;
     for part in parts {
         cur = match cur {
@@ -432,7 +508,9 @@ fn get_parent<'a>(doc: &'a mut Value, parts: &[String], op: &str, path: &str) ->
             Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
             _ => None,
         }
-        .ok_or_else(|| format!("{op} operation does not apply: doc is missing path: \"{path}\": missing value"))?;
+        .ok_or_else(|| {
+            format!("{op} operation does not apply: doc is missing path: \"{path}\": missing value")
+        })?;
     }
     Ok(cur)
 }
@@ -449,20 +527,33 @@ fn add_at(doc: &mut Value, path: &str, value: Value, op: &str) -> Result<(), Str
             m.insert(last.clone(), value);
         }
         Value::Array(a) => {
-            let i = if last == "-" { a.len() } else { last.parse::<usize>().map_err(|_| format!("invalid index in {path}"))? };
+            let i = if last == "-" {
+                a.len()
+            } else {
+                last.parse::<usize>()
+                    .map_err(|_| format!("invalid index in {path}"))?
+            };
             if i > a.len() {
-                return Err(format!("{op} operation does not apply: index out of range at \"{path}\""));
+                return Err(format!(
+                    "{op} operation does not apply: index out of range at \"{path}\""
+                ));
             }
             a.insert(i, value);
         }
-        _ => return Err(format!("{op} operation does not apply: doc is missing path: \"{path}\"")),
+        _ => {
+            return Err(format!(
+                "{op} operation does not apply: doc is missing path: \"{path}\""
+            ));
+        }
     }
     Ok(())
 }
 
 fn remove_at(doc: &mut Value, path: &str, op: &str) -> Result<Value, String> {
     let parts = pointer_parts(path)?;
-    let Some((last, parents)) = parts.split_last() else { return Err("cannot remove the root".into()) };
+    let Some((last, parents)) = parts.split_last() else {
+        return Err("cannot remove the root".into());
+    };
     let parent = get_parent(doc, parents, op, path)?;
     let missing = || format!("{op} operation does not apply: doc is missing path: \"{path}\": missing value");
     match parent {
@@ -481,8 +572,14 @@ fn remove_at(doc: &mut Value, path: &str, op: &str) -> Result<Value, String> {
 /// Applies RFC 6902 operations.
 pub(crate) fn json6902(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
     for op in ops {
-        let name = op.get("op").and_then(Value::as_str).ok_or("JSON patch operation without op")?;
-        let path = op.get("path").and_then(Value::as_str).ok_or("JSON patch operation without path")?;
+        let name = op
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or("JSON patch operation without op")?;
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or("JSON patch operation without path")?;
         match name {
             "add" => add_at(doc, path, op.get("value").cloned().unwrap_or(Value::Null), name)?,
             "remove" => {
@@ -493,12 +590,18 @@ pub(crate) fn json6902(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
                 add_at(doc, path, op.get("value").cloned().unwrap_or(Value::Null), name)?;
             }
             "move" => {
-                let from = op.get("from").and_then(Value::as_str).ok_or("move without from")?;
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or("move without from")?;
                 let v = remove_at(doc, from, name)?;
                 add_at(doc, path, v, name)?;
             }
             "copy" => {
-                let from = op.get("from").and_then(Value::as_str).ok_or("copy without from")?;
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or("copy without from")?;
                 let parts = pointer_parts(from)?;
                 let v = get_parent(doc, &parts, name, from)?.clone();
                 add_at(doc, path, v, name)?;

@@ -16,7 +16,8 @@ fn specs(cfg: &Value) -> Result<Vec<Spec>> {
     match cfg.get("fieldSpecs") {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(v) => {
-            let fs: Vec<FieldSpec> = serde_json::from_value(v.clone()).map_err(|e| Error::build(format!("fieldSpecs: {e}")))?;
+            let fs: Vec<FieldSpec> =
+                serde_json::from_value(v.clone()).map_err(|e| Error::build(format!("fieldSpecs: {e}")))?;
             Ok(fs.iter().map(Spec::from_config).collect())
         }
     }
@@ -26,7 +27,10 @@ fn specs(cfg: &Value) -> Result<Vec<Spec>> {
 /// kustomization directory whose resources are the configurations.
 pub(crate) fn load_configs(b: &mut Builder, dir: &Path, file: &Path, entry: &str) -> Result<Vec<Value>> {
     Ok(if entry.contains('\n') {
-        yaml::from_str_multi(entry, &yaml::Limits::default()).map_err(|e| Error::Invalid { file: file.to_owned(), message: e.to_string() })?
+        yaml::from_str_multi(entry, &yaml::Limits::default()).map_err(|e| Error::Invalid {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?
     } else {
         let p = crate::build::clean(&dir.join(entry));
         if p.is_dir() {
@@ -34,15 +38,28 @@ pub(crate) fn load_configs(b: &mut Builder, dir: &Path, file: &Path, entry: &str
             sub.resources.into_iter().map(|r| r.obj).collect()
         } else {
             let text = b.read_file(dir, entry)?;
-            yaml::from_str_multi(&text, &yaml::Limits::default()).map_err(|e| Error::Invalid { file: p.clone(), message: e.to_string() })?
+            yaml::from_str_multi(&text, &yaml::Limits::default()).map_err(|e| Error::Invalid {
+                file: p.clone(),
+                message: e.to_string(),
+            })?
         }
     })
 }
 
 /// Runs one `transformers:` entry.
-pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &str, acc: &mut Acc) -> Result<()> {
+pub(crate) fn run_transformer(
+    b: &mut Builder,
+    dir: &Path,
+    file: &Path,
+    entry: &str,
+    acc: &mut Acc,
+) -> Result<()> {
     for cfg in load_configs(b, dir, file, entry)? {
-        let kind = cfg.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let kind = cfg
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let av = cfg.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         if av != "builtin" && !av.is_empty() {
             return Err(Error::build(format!(
@@ -55,7 +72,11 @@ pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &
         let get_map = |key: &str| -> std::collections::BTreeMap<String, String> {
             cfg.get(key)
                 .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), crate::fieldpath::scalar_text(v))).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), crate::fieldpath::scalar_text(v)))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let mut extra = specs(&cfg)?;
@@ -67,7 +88,11 @@ pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &
                     if matches!(r.orig.kind.as_str(), "CustomResourceDefinition" | "Namespace") {
                         continue;
                     }
-                    let specs = if extra.is_empty() { vec![Spec::new("", "", "", "metadata/name", false)] } else { extra.clone() };
+                    let specs = if extra.is_empty() {
+                        vec![Spec::new("", "", "", "metadata/name", false)]
+                    } else {
+                        extra.clone()
+                    };
                     for s in specs.iter().filter(|s| s.matches(r)).collect::<Vec<_>>() {
                         if s.path == ["metadata", "name"] {
                             let n = format!("{prefix}{}{suffix}", r.name());
@@ -84,30 +109,51 @@ pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &
                 continue;
             }
             "LabelTransformer" | "AnnotationsTransformer" => {
-                let key = if kind == "LabelTransformer" { "labels" } else { "annotations" };
-                let entries: Map<String, Value> = get_map(key).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                let key = if kind == "LabelTransformer" {
+                    "labels"
+                } else {
+                    "annotations"
+                };
+                let entries: Map<String, Value> = get_map(key)
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect();
                 crate::transformers::set_entries(&mut acc.resources, &entries, &extra);
                 continue;
             }
             "NamespaceTransformer" => {
-                let ns = cfg.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let ns = cfg
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 extra.retain(|s| s.path != ["metadata", "namespace"]);
                 crate::transformers::namespace(&mut acc.resources, &ns, &extra)?;
                 continue;
             }
             "ImageTagTransformer" => {
                 let img = cfg.get("imageTag").cloned().unwrap_or(Value::Null);
-                k.images = vec![serde_json::from_value(img).map_err(|e| Error::build(format!("ImageTagTransformer: {e}")))?];
+                k.images = vec![
+                    serde_json::from_value(img)
+                        .map_err(|e| Error::build(format!("ImageTagTransformer: {e}")))?,
+                ];
             }
             "ReplicaCountTransformer" => {
                 let rep = cfg.get("replica").cloned().unwrap_or(Value::Null);
-                k.replicas = vec![serde_json::from_value(rep).map_err(|e| Error::build(format!("ReplicaCountTransformer: {e}")))?];
+                k.replicas = vec![
+                    serde_json::from_value(rep)
+                        .map_err(|e| Error::build(format!("ReplicaCountTransformer: {e}")))?,
+                ];
             }
             "PatchTransformer" | "PatchJson6902Transformer" => {
                 let p = Patch {
                     path: get_str("path"),
                     patch: get_str("patch").or_else(|| get_str("jsonOp")),
-                    target: cfg.get("target").map(|t| serde_json::from_value(t.clone())).transpose().map_err(|e| Error::build(format!("{kind}: {e}")))?,
+                    target: cfg
+                        .get("target")
+                        .map(|t| serde_json::from_value(t.clone()))
+                        .transpose()
+                        .map_err(|e| Error::build(format!("{kind}: {e}")))?,
                     options: None,
                 };
                 crate::build::patch_targets(acc, b, dir, &p, kind == "PatchJson6902Transformer")?;
@@ -115,7 +161,11 @@ pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &
             }
             "PatchStrategicMergeTransformer" => {
                 if let Some(Value::Array(paths)) = cfg.get("paths") {
-                    k.patches_strategic_merge = paths.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+                    k.patches_strategic_merge = paths
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect();
                 }
                 if let Some(p) = get_str("patches") {
                     k.patches_strategic_merge.push(p);
@@ -127,7 +177,10 @@ pub(crate) fn run_transformer(b: &mut Builder, dir: &Path, file: &Path, entry: &
                 }
             }
             other => {
-                return Err(Error::build(format!("{}: unsupported transformer kind {other:?}", file.display())));
+                return Err(Error::build(format!(
+                    "{}: unsupported transformer kind {other:?}",
+                    file.display()
+                )));
             }
         }
         if !extra.is_empty() {

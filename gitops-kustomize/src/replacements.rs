@@ -7,12 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
-    Error, Result,
-    build::Builder,
-    fieldpath,
-    kustomization::Selector,
-    patch::select,
-    resource::Resource,
+    Error, Result, build::Builder, fieldpath, kustomization::Selector, patch::select, resource::Resource,
 };
 
 #[derive(Debug, Deserialize)]
@@ -60,7 +55,10 @@ fn pick(v: &str, opts: Option<&Options>) -> String {
     match opts.and_then(|o| o.delimiter.as_deref().map(|d| (d, o.index))) {
         Some((d, i)) if !d.is_empty() => {
             let parts: Vec<&str> = v.split(d).collect();
-            usize::try_from(i).ok().and_then(|i| parts.get(i)).map_or_else(|| v.to_owned(), |s| (*s).to_owned())
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| parts.get(i))
+                .map_or_else(|| v.to_owned(), |s| (*s).to_owned())
         }
         _ => v.to_owned(),
     }
@@ -91,20 +89,29 @@ pub(crate) fn run(b: &Builder, dir: &Path, entries: &[Value], resources: &mut [R
     for e in entries {
         if let Some(p) = e.get("path").and_then(Value::as_str) {
             let text = b.read_file(dir, p)?;
-            for doc in yaml::from_str_multi(&text, &yaml::Limits::default())
-                .map_err(|er| Error::Invalid { file: dir.join(p), message: er.to_string() })?
-            {
+            for doc in yaml::from_str_multi(&text, &yaml::Limits::default()).map_err(|er| Error::Invalid {
+                file: dir.join(p),
+                message: er.to_string(),
+            })? {
                 let items = if let Value::Array(a) = doc { a } else { vec![doc] };
                 for it in items {
-                    list.push(serde_json::from_value(it).map_err(|er| Error::Invalid { file: dir.join(p), message: er.to_string() })?);
+                    list.push(serde_json::from_value(it).map_err(|er| Error::Invalid {
+                        file: dir.join(p),
+                        message: er.to_string(),
+                    })?);
                 }
             }
         } else {
-            list.push(serde_json::from_value(e.clone()).map_err(|er| Error::build(format!("replacements: {er}")))?);
+            list.push(
+                serde_json::from_value(e.clone())
+                    .map_err(|er| Error::build(format!("replacements: {er}")))?,
+            );
         }
     }
     for rep in list {
-        let src = rep.source.ok_or_else(|| Error::build("replacements must specify a source"))?;
+        let src = rep
+            .source
+            .ok_or_else(|| Error::build("replacements must specify a source"))?;
         let sel = Selector {
             group: src.group.clone(),
             version: src.version.clone(),
@@ -117,20 +124,34 @@ pub(crate) fn run(b: &Builder, dir: &Path, entries: &[Value], resources: &mut [R
         let found = select(resources, &sel)?;
         let idx = match found.as_slice() {
             [i] => *i,
-            [] => return Err(Error::build(format!("nothing selected by replacement source {}", src.kind.clone().unwrap_or_default() + "/" + &src.name.clone().unwrap_or_default()))),
-            _ => return Err(Error::build("multiple matches for selector of replacement source")),
+            [] => {
+                return Err(Error::build(format!(
+                    "nothing selected by replacement source {}",
+                    src.kind.clone().unwrap_or_default() + "/" + &src.name.clone().unwrap_or_default()
+                )));
+            }
+            _ => {
+                return Err(Error::build(
+                    "multiple matches for selector of replacement source",
+                ));
+            }
         };
         let fp = src.field_path.clone().unwrap_or_else(|| "metadata.name".into());
         let values = fieldpath::get(&resources[idx].obj, &fieldpath::parse(&fp));
         let Some(value) = values.first().map(|v| (*v).clone()) else {
-            return Err(Error::build(format!("fieldPath `{fp}` is missing for replacement source {}", resources[idx].cur_id().display())));
+            return Err(Error::build(format!(
+                "fieldPath `{fp}` is missing for replacement source {}",
+                resources[idx].cur_id().display()
+            )));
         };
         let value = match (&value, src.options.as_ref()) {
             (Value::String(s), Some(o)) if o.delimiter.is_some() => Value::String(pick(s, Some(o))),
             _ => value,
         };
         for t in &rep.targets {
-            let Some(s) = &t.select else { return Err(Error::build("target must specify resources to select")) };
+            let Some(s) = &t.select else {
+                return Err(Error::build("target must specify resources to select"));
+            };
             let mut chosen = select(resources, s)?;
             for rj in &t.reject {
                 let rejected = select(resources, rj)?;
@@ -141,7 +162,9 @@ pub(crate) fn run(b: &Builder, dir: &Path, entries: &[Value], resources: &mut [R
                     let segs = fieldpath::parse(fp);
                     let create = t.options.as_ref().is_some_and(|o| o.create);
                     let opts = t.options.clone();
-                    let hit = fieldpath::visit_mut(&mut resources[i].obj, &segs, create, &mut |v| *v = put(v, &value, opts.as_ref()));
+                    let hit = fieldpath::visit_mut(&mut resources[i].obj, &segs, create, &mut |v| {
+                        *v = put(v, &value, opts.as_ref())
+                    });
                     if !hit && !create {
                         return Err(Error::build(format!(
                             "unable to find field \"{fp}\" in replacement target {}",

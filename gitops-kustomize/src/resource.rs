@@ -17,8 +17,16 @@ pub(crate) struct ResId {
 impl ResId {
     /// `Kind.version.group/name.namespace`, as kustomize prints ids in messages.
     pub fn display(&self) -> String {
-        let gv = if self.group.is_empty() { self.version.clone() } else { format!("{}.{}", self.version, self.group) };
-        let ns = if self.namespace.is_empty() { "[noNs]".to_owned() } else { self.namespace.clone() };
+        let gv = if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}.{}", self.version, self.group)
+        };
+        let ns = if self.namespace.is_empty() {
+            "[noNs]".to_owned()
+        } else {
+            self.namespace.clone()
+        };
         format!("{}.{}/{}.{}", self.kind, gv, self.name, ns)
     }
 
@@ -129,7 +137,10 @@ impl Resource {
     }
 
     pub fn meta_mut(&mut self) -> &mut Map<String, Value> {
-        let m = self.map_mut().entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+        let m = self
+            .map_mut()
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
         if !m.is_object() {
             *m = Value::Object(Map::new());
         }
@@ -143,7 +154,8 @@ impl Resource {
         }
         let id = self.cur_id();
         self.prev.push(id);
-        self.meta_mut().insert("name".into(), Value::String(name.to_owned()));
+        self.meta_mut()
+            .insert("name".into(), Value::String(name.to_owned()));
     }
 
     pub fn set_namespace(&mut self, ns: &str) {
@@ -152,15 +164,24 @@ impl Resource {
         }
         let id = self.cur_id();
         self.prev.push(id);
-        self.meta_mut().insert("namespace".into(), Value::String(ns.to_owned()));
+        self.meta_mut()
+            .insert("namespace".into(), Value::String(ns.to_owned()));
     }
 
     pub fn labels(&self) -> Map<String, Value> {
-        self.obj.pointer("/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default()
+        self.obj
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn annotations(&self) -> Map<String, Value> {
-        self.obj.pointer("/metadata/annotations").and_then(Value::as_object).cloned().unwrap_or_default()
+        self.obj
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn is_cluster_scoped(&self) -> bool {
@@ -169,7 +190,9 @@ impl Resource {
 
     /// Every name this resource has had, oldest first, current last.
     pub fn all_ids(&self) -> impl Iterator<Item = ResId> + '_ {
-        std::iter::once(self.orig.clone()).chain(self.prev.iter().cloned()).chain(std::iter::once(self.cur_id()))
+        std::iter::once(self.orig.clone())
+            .chain(self.prev.iter().cloned())
+            .chain(std::iter::once(self.cur_id()))
     }
 }
 
@@ -190,7 +213,9 @@ impl Resource {
     pub fn prefixes_suffixes_equal(&self, o: &Self, allow_empty: bool) -> bool {
         if allow_empty {
             (self.prefixes.is_empty() || o.prefixes.is_empty() || same_ending(&self.prefixes, &o.prefixes))
-                && (self.suffixes.is_empty() || o.suffixes.is_empty() || same_ending(&self.suffixes, &o.suffixes))
+                && (self.suffixes.is_empty()
+                    || o.suffixes.is_empty()
+                    || same_ending(&self.suffixes, &o.suffixes))
         } else {
             same_ending(&self.prefixes, &o.prefixes) && same_ending(&self.suffixes, &o.suffixes)
         }

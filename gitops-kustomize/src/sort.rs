@@ -3,9 +3,27 @@
 use crate::{kustomization::SortOptions, resource::Resource};
 
 const ORDER_FIRST: &[&str] = &[
-    "Namespace", "ResourceQuota", "StorageClass", "CustomResourceDefinition", "ServiceAccount", "PodSecurityPolicy", "Role",
-    "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap", "Secret", "Endpoints", "Service", "LimitRange",
-    "PriorityClass", "PersistentVolume", "PersistentVolumeClaim", "Deployment", "StatefulSet", "CronJob",
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
     "PodDisruptionBudget",
 ];
 const ORDER_LAST: &[&str] = &["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
@@ -21,7 +39,10 @@ pub(crate) fn apply(resources: &mut [Resource], opts: Option<&SortOptions>) {
     }
     let (first, last): (Vec<String>, Vec<String>) = match opts.and_then(|o| o.legacy_sort_options.as_ref()) {
         Some(l) => (l.order_first.clone(), l.order_last.clone()),
-        None => (ORDER_FIRST.iter().map(|s| (*s).to_owned()).collect(), ORDER_LAST.iter().map(|s| (*s).to_owned()).collect()),
+        None => (
+            ORDER_FIRST.iter().map(|s| (*s).to_owned()).collect(),
+            ORDER_LAST.iter().map(|s| (*s).to_owned()).collect(),
+        ),
     };
     let rank = |kind: &str| -> i64 {
         if let Some(i) = first.iter().position(|k| k == kind) {
@@ -41,7 +62,10 @@ pub(crate) fn apply(resources: &mut [Resource], opts: Option<&SortOptions>) {
                 return rx.cmp(&ry);
             }
             let gs = |g: &str, v: &str, k: &str| format!("{}_{}_{}", or(g, "~G"), or(v, "~V"), or(k, "~K"));
-            let (sx, sy) = (gs(&x.group, &x.version, &x.kind), gs(&y.group, &y.version, &y.kind));
+            let (sx, sy) = (
+                gs(&x.group, &x.version, &x.kind),
+                gs(&y.group, &y.version, &y.kind),
+            );
             if x.kind == "Namespace" && y.kind == "Namespace" && (x.group.is_empty() || y.group.is_empty()) {
                 return sy.cmp(&sx);
             }

@@ -14,7 +14,12 @@ use crate::{
 
 pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, acc: &mut Acc) -> Result<()> {
     for p in &k.patches_strategic_merge {
-        let patch = Patch { path: None, patch: None, target: None, options: None };
+        let patch = Patch {
+            path: None,
+            patch: None,
+            target: None,
+            options: None,
+        };
         // An entry is a file path, or an inline patch.
         let mut patch = patch;
         let candidate = crate::build::clean(&dir.join(p));
@@ -37,7 +42,14 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
     if !k.common_labels.is_empty() {
         let mut specs = fieldspec::common_labels();
         specs.extend(acc.config.common_labels.iter().cloned());
-        set_entries(&mut acc.resources, &k.common_labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(), &specs);
+        set_entries(
+            &mut acc.resources,
+            &k.common_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+            &specs,
+        );
     }
     for l in &k.labels {
         let mut specs = if l.include_selectors {
@@ -50,12 +62,26 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
             fieldspec::metadata_labels()
         };
         specs.extend(l.fields.iter().map(Spec::from_config));
-        set_entries(&mut acc.resources, &l.pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(), &specs);
+        set_entries(
+            &mut acc.resources,
+            &l.pairs
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+            &specs,
+        );
     }
     if !k.common_annotations.is_empty() {
         let mut specs = fieldspec::annotations();
         specs.extend(acc.config.common_annotations.iter().cloned());
-        set_entries(&mut acc.resources, &k.common_annotations.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(), &specs);
+        set_entries(
+            &mut acc.resources,
+            &k.common_annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+            &specs,
+        );
     }
     for p in &k.patches_json6902 {
         patch_targets(acc, b, dir, p, true)?;
@@ -63,7 +89,11 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
     for rep in &k.replicas {
         let mut specs = fieldspec::replicas();
         specs.extend(acc.config.replicas.iter().cloned());
-        for r in acc.resources.iter_mut().filter(|r| r.all_ids().any(|id| id.name == rep.name)) {
+        for r in acc
+            .resources
+            .iter_mut()
+            .filter(|r| r.all_ids().any(|id| id.name == rep.name))
+        {
             for s in specs.iter().filter(|s| s.matches(r)).collect::<Vec<_>>() {
                 s.visit(&mut r.obj, &mut |v| *v = Value::from(rep.count));
             }
@@ -120,10 +150,27 @@ pub(crate) fn namespace(resources: &mut [Resource], ns: &str, extra: &[Spec]) ->
             }
         }
         let mut specs = vec![
-            Spec::new("apiregistration.k8s.io", "", "APIService", "spec/service/namespace", true),
-            Spec::new("apiextensions.k8s.io", "", "CustomResourceDefinition", "spec/conversion/webhook/clientConfig/service/namespace", false),
+            Spec::new(
+                "apiregistration.k8s.io",
+                "",
+                "APIService",
+                "spec/service/namespace",
+                true,
+            ),
+            Spec::new(
+                "apiextensions.k8s.io",
+                "",
+                "CustomResourceDefinition",
+                "spec/conversion/webhook/clientConfig/service/namespace",
+                false,
+            ),
         ];
-        specs.extend(extra.iter().filter(|s| s.path != ["metadata", "namespace"]).cloned());
+        specs.extend(
+            extra
+                .iter()
+                .filter(|s| s.path != ["metadata", "namespace"])
+                .cloned(),
+        );
         for s in specs.iter().filter(|s| s.matches(r)).collect::<Vec<_>>() {
             s.visit(&mut r.obj, &mut |v| *v = Value::String(ns.to_owned()));
         }
@@ -131,7 +178,10 @@ pub(crate) fn namespace(resources: &mut [Resource], ns: &str, extra: &[Spec]) ->
     let mut seen = std::collections::HashSet::new();
     for r in resources.iter() {
         if !seen.insert(r.cur_id()) {
-            return Err(Error::build(format!("namespace transformation produces ID conflict: {}", r.cur_id().display())));
+            return Err(Error::build(format!(
+                "namespace transformation produces ID conflict: {}",
+                r.cur_id().display()
+            )));
         }
     }
     Ok(())
@@ -152,11 +202,18 @@ fn prefix_suffix(resources: &mut [Resource], prefix: &str, suffix: &str, config:
         if !suffix.is_empty() {
             r.suffixes.push(suffix.to_owned());
         }
-        for (specs, pre, suf) in [(&config.name_prefix, prefix, ""), (&config.name_suffix, "", suffix)] {
+        for (specs, pre, suf) in [
+            (&config.name_prefix, prefix, ""),
+            (&config.name_suffix, "", suffix),
+        ] {
             if pre.is_empty() && suf.is_empty() {
                 continue;
             }
-            for s in specs.iter().filter(|s| s.matches(r) && s.path != ["metadata", "name"]).collect::<Vec<_>>() {
+            for s in specs
+                .iter()
+                .filter(|s| s.matches(r) && s.path != ["metadata", "name"])
+                .collect::<Vec<_>>()
+            {
                 s.visit(&mut r.obj, &mut |v| {
                     if let Value::String(x) = v {
                         *x = format!("{pre}{x}{suf}");
@@ -167,54 +224,131 @@ fn prefix_suffix(resources: &mut [Resource], prefix: &str, suffix: &str, config:
     }
 }
 
-/// Splits an image reference into name, tag and digest.
+/// Splits an image reference into name, tag and digest (kustomize's `image.Split`: the tag is searched for
+/// after the first `/`, so a registry port is not a tag).
 pub(crate) fn split_image(s: &str) -> (&str, Option<&str>, Option<&str>) {
-    let (rest, digest) = match s.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (s, None),
+    let slash = s.find('/').filter(|&i| i > 0).unwrap_or(0);
+    let search = &s[slash..];
+    let (ic, id) = (
+        search.find(':').map(|i| i + slash),
+        search.find('@').map(|i| i + slash),
+    );
+    match (ic, id) {
+        (None, None) => (s, None, None),
+        (ic, Some(id)) if ic.is_none_or(|ic| id < ic) => (&s[..id], None, Some(&s[id + 1..])),
+        (Some(ic), Some(id)) => (&s[..ic], Some(&s[ic + 1..id]), Some(&s[id + 1..])),
+        (Some(ic), None) => (&s[..ic], Some(&s[ic + 1..]), None),
+        (None, Some(_)) => unreachable!("handled above"),
+    }
+}
+
+/// kustomize's `IsImageMatched`: `name` followed by an optional `:tag` and `@digest`.
+fn image_matches(value: &str, name: &str) -> bool {
+    let Some(mut rest) = value.strip_prefix(name) else {
+        return false;
     };
-    let slash = rest.rfind('/').map_or(0, |i| i + 1);
-    match rest[slash..].find(':') {
-        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..]), digest),
-        None => (rest, None, digest),
+    let tag_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '{' | '}' | '-');
+    if let Some(r) = rest.strip_prefix(':') {
+        let end = r.find(|c: char| !tag_char(c)).unwrap_or(r.len());
+        rest = &r[end..];
+    }
+    if let Some(r) = rest.strip_prefix('@') {
+        let Some((alg, hex)) = r.split_once(':') else {
+            return false;
+        };
+        let alg_ok = !alg.is_empty()
+            && alg
+                .split(['.', '+', '_', '-'])
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        return alg_ok && hex.chars().all(tag_char);
+    }
+    rest.is_empty()
+}
+
+fn update_image(value: &str, img: &Image) -> Option<String> {
+    if !image_matches(value, &img.name) {
+        return None;
+    }
+    let (name, tag, digest) = split_image(value);
+    let mut name = name.to_owned();
+    let (mut tag, mut digest) = (
+        tag.unwrap_or_default().to_owned(),
+        digest.unwrap_or_default().to_owned(),
+    );
+    if let Some(n) = img.new_name.as_ref().filter(|n| !n.is_empty()) {
+        name.clone_from(n);
+    }
+    let new_tag = img.new_tag.as_deref().unwrap_or_default();
+    let new_digest = img.digest.as_deref().unwrap_or_default();
+    let suffix = img.tag_suffix.as_deref().unwrap_or_default();
+    match (new_tag.is_empty(), new_digest.is_empty()) {
+        (false, false) => {
+            tag = new_tag.to_owned();
+            digest = new_digest.to_owned();
+        }
+        (false, true) => {
+            tag = new_tag.to_owned();
+            digest.clear();
+        }
+        (true, false) => {
+            tag.clear();
+            digest = new_digest.to_owned();
+        }
+        (true, true) if !suffix.is_empty() => {
+            tag.push_str(suffix);
+            digest.clear();
+        }
+        (true, true) => {}
+    }
+    if !tag.is_empty() {
+        name.push(':');
+        name.push_str(&tag);
+    }
+    if !digest.is_empty() {
+        name.push('@');
+        name.push_str(&digest);
+    }
+    Some(name)
+}
+
+/// Every `image` of elements of `containers`/`initContainers` lists anywhere in `v`.
+fn legacy_images(v: &mut Value, f: &mut dyn FnMut(&mut Value)) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                legacy_images(child, f);
+                if (k == "containers" || k == "initContainers")
+                    && let Value::Array(items) = child
+                {
+                    for item in items {
+                        if let Some(img) = item.get_mut("image") {
+                            f(img);
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| legacy_images(x, f)),
+        _ => {}
     }
 }
 
 fn images(resources: &mut [Resource], list: &[Image], specs: &[Spec]) {
-    for r in resources.iter_mut() {
-        for s in specs.iter().filter(|s| s.matches(r)).collect::<Vec<_>>() {
-            let mut s = s.clone();
-            s.create = false;
-            s.visit(&mut r.obj, &mut |v| {
-                let Some(cur) = v.as_str() else { return };
-                let (name, tag, digest) = split_image(cur);
-                let Some(img) = list.iter().find(|i| i.name == name) else { return };
-                let new_name = img.new_name.as_deref().unwrap_or(name);
-                let mut out = new_name.to_owned();
-                if let Some(d) = &img.digest {
-                    out.push('@');
-                    out.push_str(d);
-                } else if let Some(t) = &img.new_tag {
-                    out.push(':');
-                    out.push_str(t);
-                    if let Some(sfx) = &img.tag_suffix {
-                        out.push_str(sfx);
-                    }
-                } else {
-                    if let Some(t) = tag {
-                        out.push(':');
-                        out.push_str(t);
-                        if let Some(sfx) = &img.tag_suffix {
-                            out.push_str(sfx);
-                        }
-                    }
-                    if let Some(d) = digest {
-                        out.push('@');
-                        out.push_str(d);
-                    }
-                }
-                *v = Value::String(out);
-            });
+    for img in list {
+        let mut apply = |v: &mut Value| {
+            if let Some(new) = v.as_str().and_then(|cur| update_image(cur, img)) {
+                *v = Value::String(new);
+            }
+        };
+        for r in resources.iter_mut() {
+            if r.kind() != "CustomResourceDefinition" {
+                legacy_images(&mut r.obj, &mut apply);
+            }
+            for s in specs.iter().filter(|s| s.matches(r)).collect::<Vec<_>>() {
+                let mut s = s.clone();
+                s.create = false;
+                s.visit(&mut r.obj, &mut apply);
+            }
         }
     }
 }
@@ -227,7 +361,12 @@ mod tests {
     fn image_references() {
         assert_eq!(split_image("nginx"), ("nginx", None, None));
         assert_eq!(split_image("nginx:1.7"), ("nginx", Some("1.7"), None));
-        assert_eq!(split_image("reg:5000/a/nginx:1.7@sha256:x"), ("reg:5000/a/nginx", Some("1.7"), Some("sha256:x")));
+        assert_eq!(
+            split_image("reg:5000/a/nginx:1.7@sha256:x"),
+            ("reg:5000/a/nginx", Some("1.7"), Some("sha256:x"))
+        );
+        assert!(image_matches("nginx:1.7@sha256:abc", "nginx"));
+        assert!(!image_matches("nginx-x", "nginx"));
         assert_eq!(split_image("reg:5000/nginx"), ("reg:5000/nginx", None, None));
     }
 }

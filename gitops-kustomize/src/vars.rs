@@ -12,8 +12,14 @@ use crate::{
 };
 
 const CONTAINER_PATHS: &[&str] = &[
-    "containers/args", "containers/command", "containers/env/value", "containers/volumeMounts/mountPath",
-    "initContainers/args", "initContainers/command", "initContainers/env/value", "initContainers/volumeMounts/mountPath",
+    "containers/args",
+    "containers/command",
+    "containers/env/value",
+    "containers/volumeMounts/mountPath",
+    "initContainers/args",
+    "initContainers/command",
+    "initContainers/env/value",
+    "initContainers/volumeMounts/mountPath",
 ];
 
 fn default_specs() -> Vec<Spec> {
@@ -108,14 +114,22 @@ pub(crate) fn resolve(resources: &mut [Resource], vars: &[Var], config: &Config)
         }
         let kind = v.obj_ref.kind.as_deref().unwrap_or_default();
         let name = v.obj_ref.name.as_deref().unwrap_or_default();
-        let group = v.obj_ref.group.clone().or_else(|| v.obj_ref.api_version.as_deref().map(|av| split_api_version(av).0.to_owned()));
+        let group = v.obj_ref.group.clone().or_else(|| {
+            v.obj_ref
+                .api_version
+                .as_deref()
+                .map(|av| split_api_version(av).0.to_owned())
+        });
         let matches: Vec<&Resource> = resources
             .iter()
             .filter(|r| {
                 r.kind() == kind
                     && r.all_ids().any(|id| id.name == name)
                     && group.as_ref().is_none_or(|g| g.is_empty() || g == r.group())
-                    && v.obj_ref.namespace.as_ref().is_none_or(|ns| r.all_ids().any(|id| id.namespace == *ns))
+                    && v.obj_ref
+                        .namespace
+                        .as_ref()
+                        .is_none_or(|ns| r.all_ids().any(|id| id.namespace == *ns))
             })
             .collect();
         let r = match matches.as_slice() {
@@ -126,12 +140,25 @@ pub(crate) fn resolve(resources: &mut [Resource], vars: &[Var], config: &Config)
                     v.name
                 )));
             }
-            _ => return Err(Error::build(format!("found {} resId matches for var {}", matches.len(), v.name))),
+            _ => {
+                return Err(Error::build(format!(
+                    "found {} resId matches for var {}",
+                    matches.len(),
+                    v.name
+                )));
+            }
         };
-        let fp = v.field_ref.as_ref().and_then(|f| f.field_path.clone()).unwrap_or_else(|| "metadata.name".into());
+        let fp = v
+            .field_ref
+            .as_ref()
+            .and_then(|f| f.field_path.clone())
+            .unwrap_or_else(|| "metadata.name".into());
         let found = fieldpath::get(&r.obj, &fieldpath::parse(&fp));
         let Some(value) = found.first() else {
-            return Err(Error::build(format!("field specified in var '{}' not found in corresponding resource", v.name)));
+            return Err(Error::build(format!(
+                "field specified in var '{}' not found in corresponding resource",
+                v.name
+            )));
         };
         vals.push((v.name.clone(), fieldpath::scalar_text(value)));
     }

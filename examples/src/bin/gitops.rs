@@ -215,7 +215,9 @@ fn main() -> ExitCode {
                 kind: SourceKind::Git(args),
             } => source_git(args).await,
             Command::Crds => crds(),
-            Command::Kustomize { command: KustomizeCommand::Build { dir, root } } => kustomize_build(&root, &dir),
+            Command::Kustomize {
+                command: KustomizeCommand::Build { dir, root },
+            } => kustomize_build(&root, &dir),
         }
     });
     match result {
