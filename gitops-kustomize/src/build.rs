@@ -25,6 +25,8 @@ pub(crate) struct Config {
     pub name_prefix: Vec<Spec>,
     pub name_suffix: Vec<Spec>,
     pub common_labels: Vec<Spec>,
+    pub labels: Vec<Spec>,
+    pub template_labels: Vec<Spec>,
     pub common_annotations: Vec<Spec>,
     pub namespace: Vec<Spec>,
     pub images: Vec<Spec>,
@@ -45,6 +47,8 @@ impl Config {
         add(&mut self.name_prefix, &o.name_prefix);
         add(&mut self.name_suffix, &o.name_suffix);
         add(&mut self.common_labels, &o.common_labels);
+        add(&mut self.labels, &o.labels);
+        add(&mut self.template_labels, &o.template_labels);
         add(&mut self.common_annotations, &o.common_annotations);
         add(&mut self.namespace, &o.namespace);
         add(&mut self.images, &o.images);
@@ -415,6 +419,8 @@ fn load_config(text: &str) -> Result<Config, String> {
     cfg.name_prefix = specs("namePrefix")?;
     cfg.name_suffix = specs("nameSuffix")?;
     cfg.common_labels = specs("commonLabels")?;
+    cfg.labels = specs("labels")?;
+    cfg.template_labels = specs("templateLabels")?;
     cfg.common_annotations = specs("commonAnnotations")?;
     cfg.namespace = specs("namespace")?;
     cfg.images = specs("images")?;
@@ -613,6 +619,9 @@ pub(crate) fn merge_generated(acc: &mut Acc, r: Resource, file: &Path) -> Result
             new.prev.clone_from(&old.prev);
             new.prefixes.clone_from(&old.prefixes);
             new.suffixes.clone_from(&old.suffixes);
+            // The hash marker is a build annotation: it comes from the old resource, and stays only if the
+            // new one asks for it too.
+            new.needs_hash = old.needs_hash && new.needs_hash;
             if behavior == Behavior::Merge {
                 for key in ["data", "binaryData"] {
                     let mut merged = old

@@ -80,10 +80,14 @@ pub(crate) fn visit(v: &mut Value, segs: &[String], create: bool, f: &mut dyn Fn
         f(v);
         return;
     };
-    let seg = seg.strip_suffix("[]").unwrap_or(seg);
+    let (seg, is_seq) = match seg.strip_suffix("[]") {
+        Some(s) => (s, true),
+        None => (seg.as_str(), false),
+    };
     let Value::Object(m) = v else { return };
     if !m.contains_key(seg) {
-        if !create {
+        // Sequences are never created.
+        if !create || is_seq {
             return;
         }
         m.insert(
@@ -318,6 +322,11 @@ pub(crate) fn template_labels() -> Vec<Spec> {
     specs(&[METADATA_LABELS])
 }
 
+/// `spec/volumeClaimTemplates[]/metadata/labels` of StatefulSets.
+pub(crate) fn volume_claim_template_labels() -> Vec<Spec> {
+    specs(&[VOLUME_CLAIM_TEMPLATE_LABELS])
+}
+
 /// Only `metadata/labels`.
 pub(crate) fn metadata_labels() -> Vec<Spec> {
     vec![Spec::new("", "", "", "metadata/labels", true)]
@@ -475,14 +484,20 @@ pub(crate) fn name_references() -> Vec<(&'static str, &'static str, String, Vec<
             "",
             "Service",
             "ValidatingWebhookConfiguration",
-            "webhooks/clientConfig/service/name",
+            "webhooks/clientConfig/service",
         ),
         (
             "",
             "Service",
             "MutatingWebhookConfiguration",
-            "webhooks/clientConfig/service/name",
+            "webhooks/clientConfig/service",
         ),
+        ("", "ServiceAccount", "RoleBinding", "subjects"),
+        ("", "ServiceAccount", "ClusterRoleBinding", "subjects"),
+        ("", "ConfigMap", "Role", "rules/resourceNames"),
+        ("", "ConfigMap", "ClusterRole", "rules/resourceNames"),
+        ("", "Secret", "Role", "rules/resourceNames"),
+        ("", "Secret", "ClusterRole", "rules/resourceNames"),
         ("rbac.authorization.k8s.io", "Role", "RoleBinding", "roleRef/name"),
         (
             "rbac.authorization.k8s.io",

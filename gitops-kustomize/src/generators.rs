@@ -66,8 +66,14 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
             if let Some(m) = body.as_object_mut() {
                 m.remove("apiVersion");
                 m.remove("kind");
-                m.insert("name".into(), meta.get("name").cloned().unwrap_or(Value::Null));
-                if let Some(ns) = meta.get("namespace") {
+                // A `name` in the configuration wins over the plugin's own metadata.name.
+                if !m
+                    .get("name")
+                    .is_some_and(|n| n.as_str().is_some_and(|s| !s.is_empty()))
+                {
+                    m.insert("name".into(), meta.get("name").cloned().unwrap_or(Value::Null));
+                }
+                if let (None, Some(ns)) = (m.get("namespace"), meta.get("namespace")) {
                     m.insert("namespace".into(), ns.clone());
                 }
             }

@@ -88,6 +88,8 @@ pub struct Label {
     #[serde(default)]
     pub include_templates: bool,
     #[serde(default)]
+    pub include_volume_claim_templates: bool,
+    #[serde(default)]
     pub fields: Vec<FieldSpec>,
 }
 

@@ -60,13 +60,15 @@ fn referral(
     group: &str,
     kind: &str,
     name: &str,
+    namespace: Option<&str>,
 ) -> Result<Option<usize>> {
+    let ns_ok = |id_ns: &str| namespace.is_none_or(|ns| id_ns == ns || (id_ns.is_empty() && ns == "default"));
     let candidates: Vec<usize> = resources
         .iter()
         .enumerate()
         .filter(|(_, r)| {
             let mut ids = std::iter::once(&r.orig).chain(r.prev.iter());
-            ids.any(|id| id.name == name && id.kind == kind && id.group == group)
+            ids.any(|id| id.name == name && id.kind == kind && id.group == group && ns_ok(&id.namespace))
         })
         .filter(|(_, r)| {
             referrer.is_cluster_scoped()
@@ -131,53 +133,57 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
                 continue;
             }
             visit(&mut obj, &rule.path, false, &mut |v| {
-                let Value::String(name) = v else { return };
-                match referral(resources, &referrer, &rule.group, &rule.kind, name) {
-                    Ok(Some(j)) => *name = resources[j].name().to_owned(),
-                    Ok(None) => {}
-                    Err(e) => err = Some(e),
+                let mut one = |v: &mut Value| match v {
+                    Value::String(name) => {
+                        match referral(resources, &referrer, &rule.group, &rule.kind, name, None) {
+                            Ok(Some(j)) => *name = resources[j].name().to_owned(),
+                            Ok(None) => {}
+                            Err(e) => err = Some(e),
+                        }
+                    }
+                    Value::Object(m) => {
+                        let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
+                            return;
+                        };
+                        let ns = match m.get("namespace") {
+                            None => None,
+                            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                            Some(_) => {
+                                err = Some(Error::build(format!(
+                                    "Invalid Input: namespace is blank for resource {}",
+                                    referrer.cur_id().display()
+                                )));
+                                return;
+                            }
+                        };
+                        match referral(
+                            resources,
+                            &referrer,
+                            &rule.group,
+                            &rule.kind,
+                            &name,
+                            ns.as_deref(),
+                        ) {
+                            Ok(Some(j)) => {
+                                m.insert("name".into(), Value::String(resources[j].name().to_owned()));
+                                if !resources[j].namespace().is_empty() {
+                                    m.insert(
+                                        "namespace".into(),
+                                        Value::String(resources[j].namespace().to_owned()),
+                                    );
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => err = Some(e),
+                        }
+                    }
+                    _ => {}
+                };
+                match v {
+                    Value::Array(items) => items.iter_mut().for_each(&mut one),
+                    other => one(other),
                 }
             });
-        }
-        if matches!(referrer.kind(), "RoleBinding" | "ClusterRoleBinding")
-            && let Some(Value::Array(subjects)) = obj.get_mut("subjects")
-        {
-            for s in subjects.iter_mut() {
-                if s.get("kind").and_then(Value::as_str) != Some("ServiceAccount") {
-                    continue;
-                }
-                let Some(name) = s.get("name").and_then(Value::as_str).map(str::to_owned) else {
-                    continue;
-                };
-                if s.get("namespace")
-                    .is_some_and(|n| n.is_null() || n.as_str() == Some(""))
-                {
-                    return Err(Error::build(format!(
-                        "Invalid Input: namespace is blank for resource {}",
-                        referrer.cur_id().display()
-                    )));
-                }
-                let sns = s
-                    .get("namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let found = resources.iter().find(|r| {
-                    r.kind() == "ServiceAccount"
-                        && std::iter::once(&r.orig).chain(r.prev.iter()).any(|id| {
-                            id.name == name
-                                && (sns.is_empty()
-                                    || id.namespace == sns
-                                    || (id.namespace.is_empty() && sns == "default"))
-                        })
-                });
-                if let (Some(sa), Some(m)) = (found, s.as_object_mut()) {
-                    m.insert("name".into(), Value::String(sa.name().to_owned()));
-                    if !sa.namespace().is_empty() && m.contains_key("namespace") {
-                        m.insert("namespace".into(), Value::String(sa.namespace().to_owned()));
-                    }
-                }
-            }
         }
         if let Some(e) = err {
             return Err(e);

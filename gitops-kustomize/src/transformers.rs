@@ -52,16 +52,21 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
         );
     }
     for l in &k.labels {
-        let mut specs = if l.include_selectors {
-            let mut s = fieldspec::common_labels();
-            s.extend(acc.config.common_labels.iter().cloned());
-            s
-        } else if l.include_templates {
-            fieldspec::template_labels()
+        let mut specs: Vec<Spec> = l.fields.iter().map(Spec::from_config).collect();
+        specs.extend(acc.config.labels.iter().cloned());
+        if l.include_selectors {
+            specs.extend(fieldspec::common_labels());
+            specs.extend(acc.config.common_labels.iter().cloned());
         } else {
-            fieldspec::metadata_labels()
-        };
-        specs.extend(l.fields.iter().map(Spec::from_config));
+            if l.include_templates {
+                specs.extend(fieldspec::template_labels());
+                specs.extend(acc.config.template_labels.iter().cloned());
+            }
+            if l.include_volume_claim_templates {
+                specs.extend(fieldspec::volume_claim_template_labels());
+            }
+            specs.extend(fieldspec::metadata_labels());
+        }
         set_entries(
             &mut acc.resources,
             &l.pairs
