@@ -271,7 +271,7 @@ impl Builder {
             self.component(dir, c, acc)?;
         }
         transformers::run(self, dir, file, k, acc)?;
-        acc.vars.extend(k.vars.iter().cloned());
+        vars::bind(acc, &k.vars)?;
         Ok(())
     }
 
@@ -318,7 +318,7 @@ impl Builder {
         if p.is_dir() {
             let sub = self.build_dir(&p)?;
             acc.config.merge(&sub.config);
-            acc.vars.extend(sub.vars);
+            vars::merge(&mut acc.vars, sub.vars)?;
             for r in sub.resources {
                 acc.add(r, &p)?;
             }

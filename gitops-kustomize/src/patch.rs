@@ -156,41 +156,18 @@ fn strategies_for(group: &str, kind: &str) -> &'static [(&'static str, &'static 
         .map_or(&[], |(_, _, s)| s)
 }
 
-/// Anchored regex-free matching for selector fields: kustomize treats them as regular expressions; the
-/// common forms (`literal`, `prefix.*`, `.*`, `a|b`) are handled.
+/// Selector fields are anchored regular expressions, as in kustomize.
 fn pattern_matches(pat: &str, s: &str) -> bool {
     if pat.is_empty() {
         return true;
     }
-    pat.split('|').any(|alt| glob_like(alt, s))
+    match regex::Regex::new(&format!("^(?:{pat})$")) {
+        Ok(re) => re.is_match(s),
+        Err(_) => pat == s,
+    }
 }
 
-fn glob_like(p: &str, s: &str) -> bool {
-    // Translate `.*` into a wildcard; other regex metacharacters are treated literally.
-    let parts: Vec<&str> = p.split(".*").collect();
-    if parts.len() == 1 {
-        return p == s;
-    }
-    let mut rest = s;
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else {
-                return false;
-            };
-            rest = r;
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(j) => rest = &rest[j + part.len()..],
-                None => return false,
-            }
-        }
-    }
-    true
-}
-
-fn selector_matches(sel: &str, labels: &Map<String, Value>) -> Result<bool> {
+pub(crate) fn selector_matches(sel: &str, labels: &Map<String, Value>) -> Result<bool> {
     for term in split_selector(sel) {
         let term = term.trim();
         if term.is_empty() {

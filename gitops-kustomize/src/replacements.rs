@@ -7,8 +7,49 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
-    Error, Result, build::Builder, fieldpath, kustomization::Selector, patch::select, resource::Resource,
+    Error, Result, build::Builder, fieldpath, kustomization::Selector, patch::selector_matches,
+    resource::Resource,
 };
+
+/// kustomize v5.7's replacement selection: exact (not regex) group, version, kind, name and namespace, on
+/// any of a resource's current or previous ids, then label and annotation selectors.
+fn select(resources: &[Resource], t: &Selector) -> Result<Vec<usize>> {
+    let eq = |want: &Option<String>, have: &str| want.as_ref().is_none_or(|w| w.is_empty() || w == have);
+    let eff = |ns: &str| {
+        if ns.is_empty() {
+            "default".to_owned()
+        } else {
+            ns.to_owned()
+        }
+    };
+    let mut out = Vec::new();
+    for (i, r) in resources.iter().enumerate() {
+        let hit = r.all_ids().any(|id| {
+            eq(&t.group, &id.group)
+                && eq(&t.version, &id.version)
+                && eq(&t.kind, &id.kind)
+                && eq(&t.name, &id.name)
+                && t.namespace
+                    .as_ref()
+                    .is_none_or(|n| n.is_empty() || eff(n) == eff(&id.namespace))
+        });
+        if !hit {
+            continue;
+        }
+        if let Some(ls) = &t.label_selector
+            && !selector_matches(ls, &r.labels())?
+        {
+            continue;
+        }
+        if let Some(a) = &t.annotation_selector
+            && !selector_matches(a, &r.annotations())?
+        {
+            continue;
+        }
+        out.push(i);
+    }
+    Ok(out)
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -61,6 +61,8 @@ pub(crate) struct Resource {
     /// Name prefixes and suffixes applied, innermost first (name reference disambiguation).
     pub prefixes: Vec<String>,
     pub suffixes: Vec<String>,
+    /// Names of the vars bound to this resource.
+    pub ref_vars: Vec<String>,
 }
 
 pub(crate) fn split_api_version(av: &str) -> (&str, &str) {
@@ -81,6 +83,7 @@ impl Resource {
             origin: None,
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            ref_vars: Vec::new(),
         };
         r.orig = r.cur_id();
         r

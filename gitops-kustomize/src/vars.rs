@@ -102,6 +102,64 @@ fn apply_to(v: &mut Value, vals: &[(String, String)], used: &mut Vec<String>) {
     }
 }
 
+/// Adds `incoming` to `vars`; a name defined twice is an error.
+pub(crate) fn merge(vars: &mut Vec<Var>, incoming: Vec<Var>) -> Result<()> {
+    for v in incoming {
+        if vars.iter().any(|x| x.name == v.name) {
+            return Err(Error::build(format!("var '{}' already encountered", v.name)));
+        }
+        vars.push(v);
+    }
+    Ok(())
+}
+
+/// Binds this level's vars to the one resource each refers to (as kustomize does while accumulating),
+/// then adds them to the accumulated vars.
+pub(crate) fn bind(acc: &mut crate::build::Acc, vars: &[Var]) -> Result<()> {
+    for v in vars {
+        let kind = v.obj_ref.kind.as_deref().unwrap_or_default();
+        let name = v.obj_ref.name.as_deref().unwrap_or_default();
+        let (mut group, mut version) = (
+            v.obj_ref.group.clone().unwrap_or_default(),
+            v.obj_ref.version.clone().unwrap_or_default(),
+        );
+        if let Some(av) = &v.obj_ref.api_version {
+            let (g, ver) = split_api_version(av);
+            group = g.to_owned();
+            version = ver.to_owned();
+        }
+        let ns = v.obj_ref.namespace.clone().unwrap_or_default();
+        let matched: Vec<usize> = acc
+            .resources
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.all_ids().any(|id| {
+                    id.kind == kind
+                        && id.name == name
+                        && id.group == group
+                        && (version.is_empty() || id.version == version)
+                        && (ns.is_empty()
+                            || id.namespace == ns
+                            || (id.namespace.is_empty() && ns == "default"))
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if matched.len() > 1 {
+            return Err(Error::build(format!(
+                "found {} resId matches for var {} (unable to disambiguate)",
+                matched.len(),
+                v.name
+            )));
+        }
+        if let [i] = matched.as_slice() {
+            acc.resources[*i].ref_vars.push(v.name.clone());
+        }
+    }
+    merge(&mut acc.vars, vars.to_vec())
+}
+
 /// Resolves vars and substitutes `$(NAME)` in the var reference fields.
 pub(crate) fn resolve(resources: &mut [Resource], vars: &[Var], config: &Config) -> Result<()> {
     if vars.is_empty() {
@@ -109,44 +167,11 @@ pub(crate) fn resolve(resources: &mut [Resource], vars: &[Var], config: &Config)
     }
     let mut vals: Vec<(String, String)> = Vec::new();
     for v in vars {
-        if vals.iter().any(|(n, _)| *n == v.name) {
-            return Err(Error::build(format!("var '{}' already encountered", v.name)));
-        }
-        let kind = v.obj_ref.kind.as_deref().unwrap_or_default();
-        let name = v.obj_ref.name.as_deref().unwrap_or_default();
-        let group = v.obj_ref.group.clone().or_else(|| {
-            v.obj_ref
-                .api_version
-                .as_deref()
-                .map(|av| split_api_version(av).0.to_owned())
-        });
-        let matches: Vec<&Resource> = resources
-            .iter()
-            .filter(|r| {
-                r.kind() == kind
-                    && r.all_ids().any(|id| id.name == name)
-                    && group.as_ref().is_none_or(|g| g.is_empty() || g == r.group())
-                    && v.obj_ref
-                        .namespace
-                        .as_ref()
-                        .is_none_or(|ns| r.all_ids().any(|id| id.namespace == *ns))
-            })
-            .collect();
-        let r = match matches.as_slice() {
-            [r] => *r,
-            [] => {
-                return Err(Error::build(format!(
-                    "var '{}' cannot be mapped to a field in the set of known resources",
-                    v.name
-                )));
-            }
-            _ => {
-                return Err(Error::build(format!(
-                    "found {} resId matches for var {}",
-                    matches.len(),
-                    v.name
-                )));
-            }
+        let Some(r) = resources.iter().find(|r| r.ref_vars.contains(&v.name)) else {
+            return Err(Error::build(format!(
+                "var '{}' cannot be mapped to a field in the set of known resources",
+                v.name
+            )));
         };
         let fp = v
             .field_ref
