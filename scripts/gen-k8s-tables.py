@@ -77,8 +77,10 @@ lines = [
 ]
 for g, k in sorted(cluster - namespaced):
     lines.append(f'    ("{g}", "{k}"),')
-lines += ["];", "", "/// `(group, kind, [(list field path, merge key, strategy)])`: strategic merge patch list semantics.",
-          "pub(crate) const PATCH_STRATEGIES: &[(&str, &str, &[(&str, &str, &str)])] = &["]
+lines += ["];", "", "/// `(list field path, merge key, strategy)`.",
+          "pub(crate) type ListStrategy = (&'static str, &'static str, &'static str);", "",
+          "/// `(group, kind, list strategies)`: strategic merge patch list semantics per kind.",
+          "pub(crate) const PATCH_STRATEGIES: &[(&str, &str, &[ListStrategy])] = &["]
 for (g, k), root in sorted(gvk_roots.items()):
     out = []
     walk(schemas[root], [], out, {root})

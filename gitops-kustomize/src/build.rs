@@ -22,17 +22,17 @@ use crate::{
 /// Transformer configuration collected from `configurations:` files, merged upwards.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Config {
-    pub name_prefix: Vec<Spec>,
-    pub name_suffix: Vec<Spec>,
-    pub common_labels: Vec<Spec>,
-    pub labels: Vec<Spec>,
-    pub template_labels: Vec<Spec>,
-    pub common_annotations: Vec<Spec>,
-    pub namespace: Vec<Spec>,
-    pub images: Vec<Spec>,
-    pub replicas: Vec<Spec>,
-    pub name_reference: Vec<(String, String, String, Vec<Spec>)>,
-    pub var_reference: Vec<Spec>,
+    pub(crate) name_prefix: Vec<Spec>,
+    pub(crate) name_suffix: Vec<Spec>,
+    pub(crate) common_labels: Vec<Spec>,
+    pub(crate) labels: Vec<Spec>,
+    pub(crate) template_labels: Vec<Spec>,
+    pub(crate) common_annotations: Vec<Spec>,
+    pub(crate) namespace: Vec<Spec>,
+    pub(crate) images: Vec<Spec>,
+    pub(crate) replicas: Vec<Spec>,
+    pub(crate) name_reference: Vec<(String, String, String, Vec<Spec>)>,
+    pub(crate) var_reference: Vec<Spec>,
 }
 
 impl Config {
@@ -75,13 +75,13 @@ impl Config {
 /// What one kustomization level produced.
 #[derive(Debug, Default)]
 pub(crate) struct Acc {
-    pub resources: Vec<Resource>,
-    pub config: Config,
-    pub vars: Vec<kustomization::Var>,
+    pub(crate) resources: Vec<Resource>,
+    pub(crate) config: Config,
+    pub(crate) vars: Vec<kustomization::Var>,
 }
 
 impl Acc {
-    pub fn add(&mut self, r: Resource, origin: &Path) -> Result<()> {
+    pub(crate) fn add(&mut self, r: Resource, origin: &Path) -> Result<()> {
         let id = r.cur_id();
         if self.resources.iter().any(|x| x.cur_id() == id) {
             return Err(Error::build(format!(
@@ -123,7 +123,7 @@ fn is_remote(s: &str) -> bool {
 }
 
 impl Builder {
-    pub fn new(root: &Path) -> Result<Self> {
+    pub(crate) fn new(root: &Path) -> Result<Self> {
         let root = root.canonicalize().map_err(|source| Error::Io {
             path: root.to_owned(),
             source,
@@ -160,19 +160,19 @@ impl Builder {
         Ok(real)
     }
 
-    pub fn read_file(&self, dir: &Path, rel: &str) -> Result<String> {
+    pub(crate) fn read_file(&self, dir: &Path, rel: &str) -> Result<String> {
         let p = clean(&dir.join(rel));
         let real = self.confine(&p, dir)?;
         std::fs::read_to_string(&real).map_err(|source| Error::Io { path: p, source })
     }
 
-    pub fn read_bytes(&self, dir: &Path, rel: &str) -> Result<Vec<u8>> {
+    pub(crate) fn read_bytes(&self, dir: &Path, rel: &str) -> Result<Vec<u8>> {
         let p = clean(&dir.join(rel));
         let real = self.confine(&p, dir)?;
         std::fs::read(&real).map_err(|source| Error::Io { path: p, source })
     }
 
-    pub fn load_kustomization(&self, dir: &Path) -> Result<(Kustomization, PathBuf)> {
+    pub(crate) fn load_kustomization(&self, dir: &Path) -> Result<(Kustomization, PathBuf)> {
         let mut found = Vec::new();
         for name in kustomization::FILE_NAMES {
             let p = dir.join(name);
@@ -222,7 +222,7 @@ impl Builder {
     }
 
     /// Builds the kustomization in `dir` (a fresh accumulation).
-    pub fn build_dir(&mut self, dir: &Path) -> Result<Acc> {
+    pub(crate) fn build_dir(&mut self, dir: &Path) -> Result<Acc> {
         let dir = self.confine(dir, &self.root.clone())?;
         if self.stack.contains(&dir) {
             return Err(Error::Cycle { dir });

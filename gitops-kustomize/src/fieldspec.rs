@@ -7,11 +7,11 @@ use crate::{kustomization::FieldSpec, resource::Resource};
 /// A field spec compiled for matching: `(group, version, kind)` filters (empty = any) and path segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Spec {
-    pub group: Option<String>,
-    pub version: Option<String>,
-    pub kind: Option<String>,
-    pub path: Vec<String>,
-    pub create: bool,
+    pub(crate) group: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) path: Vec<String>,
+    pub(crate) create: bool,
 }
 
 /// Splits a field spec path on `/`, honouring `\/` escapes.
@@ -34,7 +34,7 @@ pub(crate) fn split_path(path: &str) -> Vec<String> {
 }
 
 impl Spec {
-    pub fn new(group: &str, version: &str, kind: &str, path: &str, create: bool) -> Self {
+    pub(crate) fn new(group: &str, version: &str, kind: &str, path: &str, create: bool) -> Self {
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         Self {
             group: opt(group),
@@ -45,7 +45,7 @@ impl Spec {
         }
     }
 
-    pub fn from_config(fs: &FieldSpec) -> Self {
+    pub(crate) fn from_config(fs: &FieldSpec) -> Self {
         Self {
             group: fs.group.clone().filter(|s| !s.is_empty()),
             version: fs.version.clone().filter(|s| !s.is_empty()),
@@ -55,7 +55,7 @@ impl Spec {
         }
     }
 
-    pub fn matches(&self, r: &Resource) -> bool {
+    pub(crate) fn matches(&self, r: &Resource) -> bool {
         let id = r.cur_id();
         self.group.as_ref().is_none_or(|g| *g == id.group)
             && self.version.as_ref().is_none_or(|v| *v == id.version)
@@ -64,7 +64,7 @@ impl Spec {
 
     /// Calls `f` on every value at the path (descending into sequences), creating missing maps when
     /// `create` is set; `f` receives `Null` for a created leaf.
-    pub fn visit(&self, obj: &mut Value, f: &mut dyn FnMut(&mut Value)) {
+    pub(crate) fn visit(&self, obj: &mut Value, f: &mut dyn FnMut(&mut Value)) {
         visit(obj, &self.path, self.create, f);
     }
 }
@@ -345,14 +345,6 @@ pub(crate) fn images() -> Vec<Spec> {
 /// Where replica counts are.
 pub(crate) fn replicas() -> Vec<Spec> {
     specs(&[REPLICAS])
-}
-
-/// A name reference rule: objects of `kind` (and `group`) are referred to at `paths` of the given referrer
-/// kinds (empty = any).
-pub(crate) struct NameRef {
-    pub group: &'static str,
-    pub kind: &'static str,
-    pub referrers: &'static [(&'static str, &'static str)],
 }
 
 const POD_TEMPLATES: &[&str] = &[

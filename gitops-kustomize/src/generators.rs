@@ -67,10 +67,7 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
                 m.remove("apiVersion");
                 m.remove("kind");
                 // A `name` in the configuration wins over the plugin's own metadata.name.
-                if !m
-                    .get("name")
-                    .is_some_and(|n| n.as_str().is_some_and(|s| !s.is_empty()))
-                {
+                if m.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
                     m.insert("name".into(), meta.get("name").cloned().unwrap_or(Value::Null));
                 }
                 if let (None, Some(ns)) = (m.get("namespace"), meta.get("namespace")) {

@@ -26,8 +26,11 @@ pub(crate) const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("storage.k8s.io", "VolumeAttachment"),
 ];
 
-/// `(group, kind, [(list field path, merge key, strategy)])`: strategic merge patch list semantics.
-pub(crate) const PATCH_STRATEGIES: &[(&str, &str, &[(&str, &str, &str)])] = &[
+/// `(list field path, merge key, strategy)`.
+pub(crate) type ListStrategy = (&'static str, &'static str, &'static str);
+
+/// `(group, kind, list strategies)`: strategic merge patch list semantics per kind.
+pub(crate) const PATCH_STRATEGIES: &[(&str, &str, &[ListStrategy])] = &[
     (
         "",
         "Binding",

@@ -204,7 +204,7 @@ pub(crate) fn run(b: &Builder, dir: &Path, entries: &[Value], resources: &mut [R
                     let create = t.options.as_ref().is_some_and(|o| o.create);
                     let opts = t.options.clone();
                     let hit = fieldpath::visit_mut(&mut resources[i].obj, &segs, create, &mut |v| {
-                        *v = put(v, &value, opts.as_ref())
+                        *v = put(v, &value, opts.as_ref());
                     });
                     if !hit && !create {
                         return Err(Error::build(format!(

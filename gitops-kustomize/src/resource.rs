@@ -7,16 +7,16 @@ use crate::k8s_tables::CLUSTER_SCOPED;
 /// Group, version, kind, name and namespace of a resource.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub(crate) struct ResId {
-    pub group: String,
-    pub version: String,
-    pub kind: String,
-    pub name: String,
-    pub namespace: String,
+    pub(crate) group: String,
+    pub(crate) version: String,
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) namespace: String,
 }
 
 impl ResId {
     /// `Kind.version.group/name.namespace`, as kustomize prints ids in messages.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         let gv = if self.group.is_empty() {
             self.version.clone()
         } else {
@@ -28,11 +28,6 @@ impl ResId {
             self.namespace.clone()
         };
         format!("{}.{}/{}.{}", self.kind, gv, self.name, ns)
-    }
-
-    /// Same group and kind.
-    pub fn same_gk(&self, o: &Self) -> bool {
-        self.group == o.group && self.kind == o.kind
     }
 }
 
@@ -47,22 +42,22 @@ pub(crate) enum Behavior {
 /// One resource being built.
 #[derive(Debug, Clone)]
 pub(crate) struct Resource {
-    pub obj: Value,
+    pub(crate) obj: Value,
     /// Identity when first loaded or generated.
-    pub orig: ResId,
+    pub(crate) orig: ResId,
     /// Identities before each rename (prefix, suffix, namespace, hash).
-    pub prev: Vec<ResId>,
+    pub(crate) prev: Vec<ResId>,
     /// A generated ConfigMap/Secret whose name gets the content hash.
-    pub needs_hash: bool,
+    pub(crate) needs_hash: bool,
     /// A generated resource, and how it combines with an existing one.
-    pub behavior: Option<Behavior>,
+    pub(crate) behavior: Option<Behavior>,
     /// `config.kubernetes.io/origin` to add when buildMetadata asks for it.
-    pub origin: Option<Value>,
+    pub(crate) origin: Option<Value>,
     /// Name prefixes and suffixes applied, innermost first (name reference disambiguation).
-    pub prefixes: Vec<String>,
-    pub suffixes: Vec<String>,
+    pub(crate) prefixes: Vec<String>,
+    pub(crate) suffixes: Vec<String>,
     /// Names of the vars bound to this resource.
-    pub ref_vars: Vec<String>,
+    pub(crate) ref_vars: Vec<String>,
 }
 
 pub(crate) fn split_api_version(av: &str) -> (&str, &str) {
@@ -73,7 +68,7 @@ pub(crate) fn split_api_version(av: &str) -> (&str, &str) {
 }
 
 impl Resource {
-    pub fn new(obj: Value) -> Self {
+    pub(crate) fn new(obj: Value) -> Self {
         let mut r = Self {
             obj,
             orig: ResId::default(),
@@ -89,15 +84,15 @@ impl Resource {
         r
     }
 
-    pub fn map(&self) -> &Map<String, Value> {
+    pub(crate) fn map(&self) -> &Map<String, Value> {
         self.obj.as_object().expect("resources are mappings")
     }
 
-    pub fn map_mut(&mut self) -> &mut Map<String, Value> {
+    pub(crate) fn map_mut(&mut self) -> &mut Map<String, Value> {
         self.obj.as_object_mut().expect("resources are mappings")
     }
 
-    pub fn str_at(&self, path: &[&str]) -> &str {
+    pub(crate) fn str_at(&self, path: &[&str]) -> &str {
         let mut v = &self.obj;
         for p in path {
             match v.get(p) {
@@ -108,27 +103,27 @@ impl Resource {
         v.as_str().unwrap_or("")
     }
 
-    pub fn api_version(&self) -> &str {
+    pub(crate) fn api_version(&self) -> &str {
         self.str_at(&["apiVersion"])
     }
 
-    pub fn kind(&self) -> &str {
+    pub(crate) fn kind(&self) -> &str {
         self.str_at(&["kind"])
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.str_at(&["metadata", "name"])
     }
 
-    pub fn namespace(&self) -> &str {
+    pub(crate) fn namespace(&self) -> &str {
         self.str_at(&["metadata", "namespace"])
     }
 
-    pub fn group(&self) -> &str {
+    pub(crate) fn group(&self) -> &str {
         split_api_version(self.api_version()).0
     }
 
-    pub fn cur_id(&self) -> ResId {
+    pub(crate) fn cur_id(&self) -> ResId {
         let (g, v) = split_api_version(self.api_version());
         ResId {
             group: g.to_owned(),
@@ -139,7 +134,7 @@ impl Resource {
         }
     }
 
-    pub fn meta_mut(&mut self) -> &mut Map<String, Value> {
+    pub(crate) fn meta_mut(&mut self) -> &mut Map<String, Value> {
         let m = self
             .map_mut()
             .entry("metadata")
@@ -151,7 +146,7 @@ impl Resource {
     }
 
     /// Renames, remembering the old identity.
-    pub fn set_name(&mut self, name: &str) {
+    pub(crate) fn set_name(&mut self, name: &str) {
         if self.name() == name {
             return;
         }
@@ -161,7 +156,7 @@ impl Resource {
             .insert("name".into(), Value::String(name.to_owned()));
     }
 
-    pub fn set_namespace(&mut self, ns: &str) {
+    pub(crate) fn set_namespace(&mut self, ns: &str) {
         if self.namespace() == ns {
             return;
         }
@@ -171,7 +166,7 @@ impl Resource {
             .insert("namespace".into(), Value::String(ns.to_owned()));
     }
 
-    pub fn labels(&self) -> Map<String, Value> {
+    pub(crate) fn labels(&self) -> Map<String, Value> {
         self.obj
             .pointer("/metadata/labels")
             .and_then(Value::as_object)
@@ -179,7 +174,7 @@ impl Resource {
             .unwrap_or_default()
     }
 
-    pub fn annotations(&self) -> Map<String, Value> {
+    pub(crate) fn annotations(&self) -> Map<String, Value> {
         self.obj
             .pointer("/metadata/annotations")
             .and_then(Value::as_object)
@@ -187,12 +182,12 @@ impl Resource {
             .unwrap_or_default()
     }
 
-    pub fn is_cluster_scoped(&self) -> bool {
+    pub(crate) fn is_cluster_scoped(&self) -> bool {
         is_cluster_scoped(self.group(), self.kind())
     }
 
     /// Every name this resource has had, oldest first, current last.
-    pub fn all_ids(&self) -> impl Iterator<Item = ResId> + '_ {
+    pub(crate) fn all_ids(&self) -> impl Iterator<Item = ResId> + '_ {
         std::iter::once(self.orig.clone())
             .chain(self.prev.iter().cloned())
             .chain(std::iter::once(self.cur_id()))
@@ -213,7 +208,7 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
 
 impl Resource {
     /// Whether both went through the same prefixes and suffixes (kustomize's `PrefixesSuffixesEquals`).
-    pub fn prefixes_suffixes_equal(&self, o: &Self, allow_empty: bool) -> bool {
+    pub(crate) fn prefixes_suffixes_equal(&self, o: &Self, allow_empty: bool) -> bool {
         if allow_empty {
             (self.prefixes.is_empty() || o.prefixes.is_empty() || same_ending(&self.prefixes, &o.prefixes))
                 && (self.suffixes.is_empty()

@@ -2,7 +2,7 @@
 //!
 //! Skips with a notice when the corpus is not present. Set `GITOPS_CONFORMANCE_VERBOSE=1` to list failures.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 
