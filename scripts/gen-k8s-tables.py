@@ -9,7 +9,9 @@ their field path. CI regenerates the file and fails on a diff when the documents
 """
 import glob, json, os, sys
 
-src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../../shared/reference/kubernetes-openapi-v3")
+check = "--check" in sys.argv
+args = [a for a in sys.argv[1:] if a != "--check"]
+src = args[0] if args else os.path.join(os.path.dirname(__file__), "../../shared/reference/kubernetes-openapi-v3")
 schemas, gvk_roots = {}, {}
 cluster, namespaced = set(), set()
 for f in sorted(glob.glob(os.path.join(src, "*.json"))):
@@ -90,6 +92,12 @@ for (g, k), root in sorted(gvk_roots.items()):
     lines.append(f'    ("{g}", "{k}", &[{entries}]),')
 lines += ["];", ""]
 dest = os.path.join(os.path.dirname(__file__), "../gitops-kustomize/src/k8s_tables.rs")
-open(dest, "w").write("\n".join(lines))
+text = "\n".join(lines)
+if check:
+    if open(dest).read() != text:
+        sys.exit(f"{dest} is out of date: run scripts/gen-k8s-tables.py")
+    print(f"{dest} is up to date")
+    sys.exit(0)
+open(dest, "w").write(text)
 kinds = sum(1 for l in lines if "&[(" in l)
 print(f"wrote {dest}: {len(cluster - namespaced)} cluster-scoped kinds, {kinds} kinds with list strategies")

@@ -24,6 +24,13 @@ if [ ! -x "$tools/kubectl" ] || [ ! -x "$tools/helm" ]; then
 fi
 export PATH="$PWD/$tools:$PATH"
 
+# Generated tables must match their sources when the sources are here.
+if [ -d ../shared/reference/kubernetes-openapi-v3 ]; then
+  python3 scripts/gen-k8s-tables.py --check
+else
+  echo "notice: ../shared/reference absent; generated-table check skipped"
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --no-fail-fast
   cargo test --workspace --doc

@@ -9,6 +9,7 @@ mod error;
 mod fieldpath;
 mod fieldspec;
 mod generators;
+#[rustfmt::skip]
 mod k8s_tables;
 pub mod kustomization;
 mod nameref;
