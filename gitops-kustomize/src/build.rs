@@ -93,6 +93,24 @@ impl Acc {
         self.resources.push(r);
         Ok(())
     }
+
+    /// Adds many resources, checking ids through a set rather than a scan per resource.
+    pub(crate) fn add_all(&mut self, rs: Vec<Resource>, origin: &Path) -> Result<()> {
+        let mut seen: std::collections::HashSet<ResId> =
+            self.resources.iter().map(Resource::cur_id).collect();
+        for r in rs {
+            let id = r.cur_id();
+            if !seen.insert(id.clone()) {
+                return Err(Error::build(format!(
+                    "{}: may not add resource with an already registered id: {}",
+                    origin.display(),
+                    id.display()
+                )));
+            }
+            self.resources.push(r);
+        }
+        Ok(())
+    }
 }
 
 /// The build: the global root nothing may leave, and the stack of directories being built.
@@ -319,9 +337,7 @@ impl Builder {
             let sub = self.build_dir(&p)?;
             acc.config.merge(&sub.config);
             vars::merge(&mut acc.vars, sub.vars)?;
-            for r in sub.resources {
-                acc.add(r, &p)?;
-            }
+            acc.add_all(sub.resources, &p)?;
             return Ok(());
         }
         let text = self.read_file(dir, entry).map_err(|e| match e {
@@ -331,12 +347,11 @@ impl Builder {
             )),
             other => other,
         })?;
-        for r in parse_resources(&text, &p)? {
-            let mut r = r;
+        let mut rs = parse_resources(&text, &p)?;
+        for r in &mut rs {
             r.origin = Some(json!({ "path": p.to_string_lossy() }));
-            acc.add(r, &p)?;
         }
-        Ok(())
+        acc.add_all(rs, &p)
     }
 }
 

@@ -54,8 +54,27 @@ fn eff_ns(r: &Resource, ns: &str) -> String {
 }
 
 /// Which resource (index) `name`, used by `referrer` at a rule for `(group, kind)`, refers to.
+/// `(group, kind, name)` of every earlier identity (original and renamed-from) to the resources that had it.
+type Index = std::collections::HashMap<(String, String, String), Vec<usize>>;
+
+fn index(resources: &[Resource]) -> Index {
+    let mut idx = Index::new();
+    for (i, r) in resources.iter().enumerate() {
+        for id in std::iter::once(&r.orig).chain(r.prev.iter()) {
+            let e = idx
+                .entry((id.group.clone(), id.kind.clone(), id.name.clone()))
+                .or_default();
+            if e.last() != Some(&i) {
+                e.push(i);
+            }
+        }
+    }
+    idx
+}
+
 fn referral(
     resources: &[Resource],
+    idx: &Index,
     referrer: &Resource,
     group: &str,
     kind: &str,
@@ -63,9 +82,12 @@ fn referral(
     namespace: Option<&str>,
 ) -> Result<Option<usize>> {
     let ns_ok = |id_ns: &str| namespace.is_none_or(|ns| id_ns == ns || (id_ns.is_empty() && ns == "default"));
-    let candidates: Vec<usize> = resources
+    let Some(hits) = idx.get(&(group.to_owned(), kind.to_owned(), name.to_owned())) else {
+        return Ok(None);
+    };
+    let candidates: Vec<usize> = hits
         .iter()
-        .enumerate()
+        .map(|&i| (i, &resources[i]))
         .filter(|(_, r)| {
             let mut ids = std::iter::once(&r.orig).chain(r.prev.iter());
             ids.any(|id| id.name == name && id.kind == kind && id.group == group && ns_ok(&id.namespace))
@@ -112,16 +134,15 @@ fn referral(
 /// Updates every name reference to the referred object's current name.
 pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
     let rules = rules(config);
+    let idx = index(resources);
     for i in 0..resources.len() {
         let referrer = resources[i].clone();
         let mut obj = referrer.obj.clone();
         let mut err = None;
+        let (rkind, rgroup) = (referrer.kind().to_owned(), referrer.group().to_owned());
         for rule in &rules {
-            if rule.referrer_kind.as_ref().is_some_and(|k| k != referrer.kind())
-                || rule
-                    .referrer_group
-                    .as_ref()
-                    .is_some_and(|g| g != referrer.group())
+            if rule.referrer_kind.as_ref().is_some_and(|k| *k != rkind)
+                || rule.referrer_group.as_ref().is_some_and(|g| *g != rgroup)
             {
                 continue;
             }
@@ -135,7 +156,7 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
             visit(&mut obj, &rule.path, false, &mut |v| {
                 let mut one = |v: &mut Value| match v {
                     Value::String(name) => {
-                        match referral(resources, &referrer, &rule.group, &rule.kind, name, None) {
+                        match referral(resources, &idx, &referrer, &rule.group, &rule.kind, name, None) {
                             Ok(Some(j)) => *name = resources[j].name().to_owned(),
                             Ok(None) => {}
                             Err(e) => err = Some(e),
@@ -158,6 +179,7 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
                         };
                         match referral(
                             resources,
+                            &idx,
                             &referrer,
                             &rule.group,
                             &rule.kind,

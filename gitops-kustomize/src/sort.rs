@@ -53,25 +53,40 @@ pub(crate) fn apply(resources: &mut [Resource], opts: Option<&SortOptions>) {
         }
         0
     };
-    resources.sort_by(|a, b| {
-        let (x, y) = (a.cur_id(), b.cur_id());
-        let same_gvk = x.group == y.group && x.version == y.version && x.kind == y.kind;
-        if !same_gvk {
-            let (rx, ry) = (rank(&x.kind), rank(&y.kind));
-            if rx != ry {
-                return rx.cmp(&ry);
-            }
-            let gs = |g: &str, v: &str, k: &str| format!("{}_{}_{}", or(g, "~G"), or(v, "~V"), or(k, "~K"));
-            let (sx, sy) = (
-                gs(&x.group, &x.version, &x.kind),
-                gs(&y.group, &y.version, &y.kind),
+    // Keys are computed once per resource: (rank, GVK string, namespace|name, is Namespace with no group).
+    let keys: Vec<(i64, String, String, bool, bool)> = resources
+        .iter()
+        .map(|r| {
+            let x = r.cur_id();
+            let gvk = format!(
+                "{}_{}_{}",
+                or(&x.group, "~G"),
+                or(&x.version, "~V"),
+                or(&x.kind, "~K")
             );
-            if x.kind == "Namespace" && y.kind == "Namespace" && (x.group.is_empty() || y.group.is_empty()) {
-                return sy.cmp(&sx);
+            let id = format!("{}|{}", or(&x.namespace, "~X"), or(&x.name, "~N"));
+            (rank(&x.kind), gvk, id, x.kind == "Namespace", x.group.is_empty())
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..resources.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&keys[a], &keys[b]);
+        if x.1 != y.1 {
+            if x.0 != y.0 {
+                return x.0.cmp(&y.0);
             }
-            return sx.cmp(&sy);
+            if x.3 && y.3 && (x.4 || y.4) {
+                return y.1.cmp(&x.1);
+            }
+            return x.1.cmp(&y.1);
         }
-        let id = |i: &crate::resource::ResId| format!("{}|{}", or(&i.namespace, "~X"), or(&i.name, "~N"));
-        id(&x).cmp(&id(&y))
+        x.2.cmp(&y.2)
     });
+    let mut taken: Vec<Option<Resource>> = resources
+        .iter_mut()
+        .map(|r| Some(std::mem::replace(r, Resource::new(serde_json::json!({})))))
+        .collect();
+    for (slot, i) in resources.iter_mut().zip(order) {
+        *slot = taken[i].take().expect("each index once");
+    }
 }
