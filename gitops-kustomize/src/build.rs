@@ -117,6 +117,8 @@ impl Acc {
 pub(crate) struct Builder {
     root: PathBuf,
     stack: Vec<PathBuf>,
+    /// The top kustomization when it is generated or amended in memory (Flux), by directory.
+    top: Option<(PathBuf, Kustomization)>,
 }
 
 /// Lexically normalises `p` (no `.` or `..` left), without touching the file system.
@@ -149,6 +151,7 @@ impl Builder {
         Ok(Self {
             root,
             stack: Vec::new(),
+            top: None,
         })
     }
 
@@ -191,6 +194,11 @@ impl Builder {
     }
 
     pub(crate) fn load_kustomization(&self, dir: &Path) -> Result<(Kustomization, PathBuf)> {
+        if let Some((top, k)) = &self.top
+            && top == dir
+        {
+            return Ok((k.clone(), dir.join(kustomization::FILE_NAMES[0])));
+        }
         let mut found = Vec::new();
         for name in kustomization::FILE_NAMES {
             let p = dir.join(name);
@@ -469,16 +477,93 @@ fn load_config(text: &str) -> Result<Config, String> {
     Ok(cfg)
 }
 
-/// Options of a whole build.
+/// Options of a whole build: what Flux's kustomize-controller adds on top of a plain `kustomize build`.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
-pub struct BuildOptions {}
+pub struct BuildOptions {
+    /// Generate a kustomization that takes every manifest under the directory when it has none.
+    pub generate_missing: bool,
+    /// `spec.targetNamespace`.
+    pub namespace: Option<String>,
+    /// `spec.namePrefix`.
+    pub name_prefix: Option<String>,
+    /// `spec.nameSuffix`.
+    pub name_suffix: Option<String>,
+    /// `spec.patches`, appended.
+    pub patches: Vec<kustomization::Patch>,
+    /// `spec.images`, appended.
+    pub images: Vec<kustomization::Image>,
+    /// `spec.components`, appended.
+    pub components: Vec<String>,
+}
+
+impl BuildOptions {
+    /// Plain `kustomize build`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// As Flux's kustomize-controller builds: a missing kustomization file is generated.
+    pub fn flux() -> Self {
+        Self {
+            generate_missing: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// Every manifest under `dir`, as Flux's generator lists them: `*.yaml`/`*.yml` files (which must decode as
+/// Kubernetes objects) and sub-directories holding a kustomization, not descended into.
+fn scan_manifests(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?
+        .filter_map(std::result::Result::ok)
+        .collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for e in entries {
+        let p = e.path();
+        let ft = e.file_type().map_err(|source| Error::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let rel = format!("./{}", relative(base, &p));
+        if ft.is_dir() {
+            if kustomization::FILE_NAMES.iter().any(|n| p.join(n).is_file()) {
+                out.push(rel);
+            } else {
+                scan_manifests(&p, base, out)?;
+            }
+        } else if ft.is_file() && matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
+            let text = std::fs::read_to_string(&p).map_err(|source| Error::Io {
+                path: p.clone(),
+                source,
+            })?;
+            parse_resources(&text, &p).map_err(|e| Error::Invalid {
+                file: p.clone(),
+                message: format!("failed to decode Kubernetes YAML: {e}"),
+            })?;
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
 
 /// Builds `dir` (inside `root`) and returns the objects in output order.
 ///
 /// # Errors
 /// Any [`Error`]; nothing is written anywhere.
 pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
+    build_with(root, dir, &BuildOptions::default())
+}
+
+/// [`build`] with Flux's additions.
+///
+/// # Errors
+/// Any [`Error`]; nothing is written anywhere (a generated kustomization stays in memory).
+pub fn build_with(root: &Path, dir: &Path, opts: &BuildOptions) -> Result<Vec<Value>> {
     let mut b = Builder::new(root)?;
     let dir = if dir.is_absolute() {
         dir.to_owned()
@@ -490,11 +575,33 @@ pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
             })?
             .join(dir)
     };
-    let dir = clean(&dir);
-    let top = b.build_dir(&dir)?;
-    let dir = b.confine(&dir, &b.root.clone())?;
-    let (k, _) = b.load_kustomization(&dir)?;
-    let mut acc = top;
+    let dir = b.confine(&clean(&dir), &b.root.clone())?;
+    let mut k = match b.load_kustomization(&dir) {
+        Ok((k, _)) => k,
+        Err(Error::MissingKustomization { .. }) if opts.generate_missing => {
+            let mut resources = Vec::new();
+            scan_manifests(&dir, &dir, &mut resources)?;
+            Kustomization {
+                resources,
+                ..Kustomization::default()
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(ns) = &opts.namespace {
+        k.namespace.clone_from(ns);
+    }
+    if let Some(p) = &opts.name_prefix {
+        k.name_prefix.clone_from(p);
+    }
+    if let Some(s) = &opts.name_suffix {
+        k.name_suffix.clone_from(s);
+    }
+    k.patches.extend(opts.patches.iter().cloned());
+    k.images.extend(opts.images.iter().cloned());
+    k.components.extend(opts.components.iter().cloned());
+    b.top = Some((dir.clone(), k.clone()));
+    let mut acc = b.build_dir(&dir)?;
     hash_names(&mut acc.resources)?;
     nameref::fix(&mut acc.resources, &acc.config)?;
     vars::resolve(&mut acc.resources, &acc.vars, &acc.config)?;

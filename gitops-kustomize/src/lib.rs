@@ -4,6 +4,7 @@
 //! Output is printed with [`gitops_core::yaml::to_string_multi`], byte-compatible with kustomize.
 
 mod build;
+mod builder;
 mod crds;
 mod error;
 mod fieldpath;
@@ -18,8 +19,10 @@ mod plugins;
 mod replacements;
 mod resource;
 mod sort;
+pub mod substitute;
 mod transformers;
 mod vars;
 
-pub use build::{BuildOptions, build, build_to_string};
+pub use build::{BuildOptions, build, build_to_string, build_with};
+pub use builder::KustomizeBuilder;
 pub use error::{Error, Result};

@@ -28,6 +28,9 @@ pub struct Limits {
     /// Accept repeated mapping keys, the last one winning (go-yaml v2 behaviour, used for kustomization
     /// files); by default a repeated key is an error.
     pub duplicate_keys_last_wins: bool,
+    /// Read `yes`/`no`/`on`/`off` as booleans (YAML 1.1, as `sigs.k8s.io/yaml` does); by default they are
+    /// strings (YAML 1.2 core schema, as kustomize's kyaml does).
+    pub yaml_1_1_booleans: bool,
 }
 
 impl Default for Limits {
@@ -37,6 +40,7 @@ impl Default for Limits {
             max_alias_replay_events: 200_000,
             max_depth: 256,
             duplicate_keys_last_wins: false,
+            yaml_1_1_booleans: false,
         }
     }
 }
@@ -171,7 +175,7 @@ fn options(limits: &Limits) -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: Some(budget),
         alias_limits: alias_limits,
-        strict_booleans: true,
+        strict_booleans: !limits.yaml_1_1_booleans,
         with_snippet: false,
         duplicate_keys: if limits.duplicate_keys_last_wins {
             serde_saphyr::DuplicateKeyPolicy::LastWins

@@ -1,0 +1,226 @@
+//! Integration tests: bad input, Flux's additions, the Builder trait, parallel builds.
+
+#![allow(missing_docs)]
+
+use std::path::Path;
+
+use gitops_kustomize::{BuildOptions, Error, build, build_with};
+
+fn write(root: &Path, files: &[(&str, &str)]) {
+    for (p, c) in files {
+        let p = root.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, c).unwrap();
+    }
+}
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: b\n";
+
+mod bad_input {
+    use super::*;
+
+    fn err(files: &[(&str, &str)], dir: &str) -> String {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), files);
+        build(t.path(), &t.path().join(dir)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn malformed_yaml_names_file_and_line() {
+        let e = err(
+            &[
+                ("kustomization.yaml", "resources:\n- cm.yaml\n"),
+                ("cm.yaml", "a: [\nb: c\n"),
+            ],
+            ".",
+        );
+        assert!(e.contains("cm.yaml") && e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn unknown_kustomization_field() {
+        let e = err(&[("kustomization.yaml", "resourcez:\n- cm.yaml\n")], ".");
+        assert!(e.contains("kustomization.yaml") && e.contains("resourcez"), "{e}");
+    }
+
+    #[test]
+    fn cycles_are_detected() {
+        let e = err(
+            &[
+                ("a/kustomization.yaml", "resources:\n- ../b\n"),
+                ("b/kustomization.yaml", "resources:\n- ../a\n"),
+            ],
+            "a",
+        );
+        assert!(e.contains("cycle"), "{e}");
+    }
+
+    #[test]
+    fn missing_files() {
+        let e = err(&[("kustomization.yaml", "resources:\n- nope.yaml\n")], ".");
+        assert!(e.contains("nope.yaml"), "{e}");
+        let e = err(&[("kustomization.yaml", "resources:\n- ../outside\n")], ".");
+        assert!(e.contains("not in or below") || e.contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn paths_escaping_the_root_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        write(
+            t.path(),
+            &[
+                ("secret.yaml", CM),
+                ("app/kustomization.yaml", "resources:\n- ../secret.yaml\n"),
+            ],
+        );
+        // A file outside the kustomization's own directory is refused, as with kustomize's load restrictor.
+        let e = build(&t.path().join("app"), &t.path().join("app")).unwrap_err();
+        assert!(matches!(e, Error::OutsideRoot { .. }), "{e}");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc/passwd", t.path().join("app/link.yaml")).unwrap();
+            write(
+                t.path(),
+                &[("app/kustomization.yaml", "resources:\n- link.yaml\n")],
+            );
+            let e = build(&t.path().join("app"), &t.path().join("app")).unwrap_err();
+            assert!(matches!(e, Error::OutsideRoot { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn remote_resources_are_refused() {
+        let e = err(
+            &[(
+                "kustomization.yaml",
+                "resources:\n- https://github.com/org/repo//deploy?ref=v1\n",
+            )],
+            ".",
+        );
+        assert!(e.contains("remote resources are not supported"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids() {
+        let e = err(
+            &[
+                ("kustomization.yaml", "resources:\n- a.yaml\n- b.yaml\n"),
+                ("a.yaml", CM),
+                ("b.yaml", CM),
+            ],
+            ".",
+        );
+        assert!(e.contains("already registered id") && e.contains("b.yaml"), "{e}");
+    }
+}
+
+mod flux {
+    use super::*;
+
+    #[test]
+    fn generated_kustomization_takes_every_manifest() {
+        let t = tempfile::tempdir().unwrap();
+        write(
+            t.path(),
+            &[
+                ("deploy/cm.yaml", CM),
+                (
+                    "deploy/nested/svc.yml",
+                    "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\n",
+                ),
+                (
+                    "deploy/sub/kustomization.yaml",
+                    "resources:\n- s.yaml\nnamePrefix: sub-\n",
+                ),
+                (
+                    "deploy/sub/s.yaml",
+                    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n",
+                ),
+                ("deploy/sub/ignored.yaml", "not: kubernetes\n"),
+                ("deploy/README.md", "# docs"),
+            ],
+        );
+        let dir = t.path().join("deploy");
+        assert!(matches!(
+            build(t.path(), &dir),
+            Err(Error::MissingKustomization { .. })
+        ));
+        let mut opts = BuildOptions::flux();
+        opts.namespace = Some("apps".into());
+        let objs = build_with(t.path(), &dir, &opts).unwrap();
+        let names: Vec<String> = objs
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["namespace"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            ["ConfigMap/apps/cm", "Secret/apps/sub-s", "Service/apps/svc"]
+        );
+        // Nothing was written into the source tree.
+        assert!(!dir.join("kustomization.yaml").exists());
+    }
+
+    #[test]
+    fn generated_kustomization_rejects_undecodable_yaml() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), &[("deploy/bad.yaml", "a: [\n")]);
+        let e = build_with(t.path(), &t.path().join("deploy"), &BuildOptions::flux()).unwrap_err();
+        assert!(e.to_string().contains("bad.yaml"), "{e}");
+    }
+}
+
+mod trait_impl {
+    use std::sync::Arc;
+
+    use gitops_core::{BuildRequest, Builder};
+    use gitops_kustomize::KustomizeBuilder;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn builds_through_the_trait_in_parallel() {
+        let t = tempfile::tempdir().unwrap();
+        for i in 0..8 {
+            write(
+                t.path(),
+                &[(
+                    &format!("o{i}/kustomization.yaml"),
+                    &format!("resources:\n- ../base\nnamePrefix: p{i}-\n"),
+                )],
+            );
+        }
+        write(
+            t.path(),
+            &[
+                ("base/kustomization.yaml", "resources:\n- cm.yaml\n"),
+                ("base/cm.yaml", CM),
+            ],
+        );
+        let b: Arc<dyn Builder> = Arc::new(KustomizeBuilder::new(BuildOptions::flux()));
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (b, root) = (b.clone(), t.path().to_owned());
+            tasks.push(tokio::spawn(async move {
+                let path = std::path::PathBuf::from(format!("o{i}"));
+                b.build(&BuildRequest::new(&root, &path)).await.unwrap()
+            }));
+        }
+        for (i, task) in tasks.into_iter().enumerate() {
+            let out = task.await.unwrap();
+            assert_eq!(
+                out.objects[0].metadata.name.as_deref(),
+                Some(format!("p{i}-cm").as_str())
+            );
+        }
+        let missing = std::path::PathBuf::from("nope");
+        let e = b.build(&BuildRequest::new(t.path(), &missing)).await.unwrap_err();
+        assert!(!e.is_transient());
+    }
+}
