@@ -94,14 +94,40 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
     for rep in &k.replicas {
         let mut specs = fieldspec::replicas();
         specs.extend(acc.config.replicas.iter().cloned());
+        let mut found = false;
         for r in acc
             .resources
             .iter_mut()
             .filter(|r| r.all_ids().any(|id| id.name == rep.name))
         {
             for s in specs.iter().filter(|s| s.matches(r)).collect::<Vec<_>>() {
+                found = true;
                 s.visit(&mut r.obj, &mut |v| *v = Value::from(rep.count));
             }
+        }
+        if !found {
+            let gvks: Vec<String> = specs
+                .iter()
+                .map(|s| {
+                    let or = |o: &Option<String>, d: &str| {
+                        o.clone()
+                            .filter(|x| !x.is_empty())
+                            .unwrap_or_else(|| d.to_owned())
+                    };
+                    format!(
+                        "{}.{}.{}",
+                        or(&s.kind, "[noKind]"),
+                        or(&s.version, "[noVer]"),
+                        or(&s.group, "[noGrp]")
+                    )
+                })
+                .collect();
+            return Err(Error::build(format!(
+                "{}: resource with name {} does not match a config with the following GVK [{}]",
+                file.display(),
+                rep.name,
+                gvks.join(" ")
+            )));
         }
     }
     if !k.images.is_empty() {
