@@ -224,3 +224,79 @@ mod trait_impl {
         assert!(!e.is_transient());
     }
 }
+
+mod robustness {
+    use std::path::PathBuf;
+
+    /// Mutated copies of the conformance inputs (lines dropped, duplicated, truncated, characters flipped)
+    /// must give a result or an error, never a panic. The cargo-fuzz target in `fuzz/` goes further.
+    #[test]
+    fn mutated_corpus_inputs_never_panic() {
+        let cases =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/kustomize/cases");
+        let Ok(entries) = std::fs::read_dir(&cases) else {
+            eprintln!("skipping: ../shared/conformance/kustomize is not present");
+            return;
+        };
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut rnd = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n.max(1) as u64) as usize
+        };
+        let mut runs = 0;
+        for e in entries.flatten() {
+            let input = e.path().join("input");
+            let Ok(bd) = std::fs::read_to_string(e.path().join("build-dir")) else {
+                continue;
+            };
+            let dir = input.join(bd.trim());
+            let Ok(text) = std::fs::read_to_string(dir.join("kustomization.yaml")) else {
+                continue;
+            };
+            for _ in 0..6 {
+                let t = tempfile::tempdir().unwrap();
+                copy_tree(&input, t.path());
+                let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+                match rnd(4) {
+                    0 if !lines.is_empty() => {
+                        lines.remove(rnd(lines.len()));
+                    }
+                    1 if !lines.is_empty() => {
+                        let i = rnd(lines.len());
+                        lines.insert(i, lines[i].clone());
+                    }
+                    2 => lines.truncate(rnd(lines.len() + 1)),
+                    _ if !lines.is_empty() => {
+                        let i = rnd(lines.len());
+                        let mut chars: Vec<char> = lines[i].chars().collect();
+                        if !chars.is_empty() {
+                            let j = rnd(chars.len());
+                            chars[j] = ['{', ':', '-', ' ', '\'', '*', '&', '['][rnd(8)];
+                        }
+                        lines[i] = chars.into_iter().collect();
+                    }
+                    _ => {}
+                }
+                let tdir = t.path().join(bd.trim());
+                std::fs::write(tdir.join("kustomization.yaml"), lines.join("\n")).unwrap();
+                let _ = gitops_kustomize::build_to_string(t.path(), &tdir);
+                runs += 1;
+            }
+        }
+        assert!(runs > 100, "only {runs} mutated builds ran");
+    }
+
+    fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let dest = to.join(e.file_name());
+            if e.path().is_dir() {
+                std::fs::create_dir_all(&dest).unwrap();
+                copy_tree(&e.path(), &dest);
+            } else {
+                std::fs::copy(e.path(), dest).unwrap();
+            }
+        }
+    }
+}
