@@ -119,6 +119,10 @@ pub(crate) struct Builder {
     stack: Vec<PathBuf>,
     /// The top kustomization when it is generated or amended in memory (Flux), by directory.
     top: Option<(PathBuf, Kustomization)>,
+    /// Record which transformers touched each resource (`buildMetadata` is set).
+    pub(crate) track: bool,
+    /// Nesting of plugin transformers that record themselves instead of their built-in parts.
+    pub(crate) quiet: usize,
 }
 
 /// Lexically normalises `p` (no `.` or `..` left), without touching the file system.
@@ -152,7 +156,44 @@ impl Builder {
             root,
             stack: Vec::new(),
             top: None,
+            track: false,
+            quiet: 0,
         })
+    }
+
+    /// Records a built-in transformer configured in `file` on every resource, as kustomize's
+    /// `alpha.config.kubernetes.io/transformations` annotation lists them.
+    pub(crate) fn mark(&self, acc: &mut Acc, file: &Path, kind: &str) {
+        if self.track && self.quiet == 0 {
+            let entry = json!({ "configuredIn": file.to_string_lossy(), "configuredBy": { "apiVersion": "builtin", "kind": kind } });
+            for r in &mut acc.resources {
+                r.transformations.push(entry.clone());
+            }
+        }
+    }
+
+    /// Records a transformer plugin configuration on every resource.
+    pub(crate) fn mark_plugin(&self, acc: &mut Acc, configured_in: &Path, cfg: &Value) {
+        if self.track {
+            let s = |p: &str| {
+                cfg.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let mut by = serde_json::Map::new();
+            by.insert("apiVersion".into(), Value::String(s("/apiVersion")));
+            by.insert("kind".into(), Value::String(s("/kind")));
+            for (k, p) in [("name", "/metadata/name"), ("namespace", "/metadata/namespace")] {
+                if !s(p).is_empty() {
+                    by.insert(k.into(), Value::String(s(p)));
+                }
+            }
+            let entry = json!({ "configuredIn": configured_in.to_string_lossy(), "configuredBy": by });
+            for r in &mut acc.resources {
+                r.transformations.push(entry.clone());
+            }
+        }
     }
 
     /// Checks that `p` (absolute, clean) stays inside `within`, following symlinks.
@@ -600,6 +641,7 @@ pub fn build_with(root: &Path, dir: &Path, opts: &BuildOptions) -> Result<Vec<Va
     k.patches.extend(opts.patches.iter().cloned());
     k.images.extend(opts.images.iter().cloned());
     k.components.extend(opts.components.iter().cloned());
+    b.track = !k.build_metadata.is_empty();
     b.top = Some((dir.clone(), k.clone()));
     let mut acc = b.build_dir(&dir)?;
     hash_names(&mut acc.resources)?;
@@ -607,6 +649,7 @@ pub fn build_with(root: &Path, dir: &Path, opts: &BuildOptions) -> Result<Vec<Va
     vars::resolve(&mut acc.resources, &acc.vars, &acc.config)?;
     sort::apply(&mut acc.resources, k.sort_options.as_ref());
     let origins = k.build_metadata.iter().any(|m| m == "originAnnotations");
+    let transformations = k.build_metadata.iter().any(|m| m == "transformerAnnotations");
     let mut out = Vec::with_capacity(acc.resources.len());
     acc.resources.retain(|r| {
         r.obj
@@ -617,13 +660,30 @@ pub fn build_with(root: &Path, dir: &Path, opts: &BuildOptions) -> Result<Vec<Va
     for mut r in acc.resources {
         stringify_annotations(&mut r);
         if origins && let Some(origin) = r.origin.take() {
-            let text = origin_text(&origin, &dir);
+            let text = origin_text(&origin, &dir, "");
             let ann = r
                 .meta_mut()
                 .entry("annotations")
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Some(a) = ann.as_object_mut() {
                 a.insert("config.kubernetes.io/origin".into(), Value::String(text));
+            }
+        }
+        if transformations && !r.transformations.is_empty() {
+            let text: String = r
+                .transformations
+                .iter()
+                .map(|t| origin_text(t, &dir, "- "))
+                .collect();
+            let ann = r
+                .meta_mut()
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(a) = ann.as_object_mut() {
+                a.insert(
+                    "alpha.config.kubernetes.io/transformations".into(),
+                    Value::String(text),
+                );
             }
         }
         out.push(r.obj);
@@ -656,23 +716,30 @@ pub(crate) fn relative(from: &Path, to: &Path) -> String {
     parts.join("/")
 }
 
-fn origin_text(origin: &Value, top: &Path) -> String {
-    let mut s = String::new();
+/// Renders an origin as kustomize's YAML; `first` prefixes the first line (`- ` in a list), and the other
+/// lines are indented to match.
+fn origin_text(origin: &Value, top: &Path, first: &str) -> String {
+    let mut lines = Vec::new();
     if let Some(p) = origin.get("path").and_then(Value::as_str) {
-        s.push_str(&format!("path: {}\n", relative(top, Path::new(p))));
+        lines.push(format!("path: {}", relative(top, Path::new(p))));
     }
     if let Some(p) = origin.get("configuredIn").and_then(Value::as_str) {
-        s.push_str(&format!("configuredIn: {}\n", relative(top, Path::new(p))));
+        lines.push(format!("configuredIn: {}", relative(top, Path::new(p))));
     }
     if let Some(b) = origin.get("configuredBy") {
-        s.push_str("configuredBy:\n");
-        for k in ["apiVersion", "kind", "name"] {
+        lines.push("configuredBy:".into());
+        for k in ["apiVersion", "kind", "name", "namespace"] {
             if let Some(v) = b.get(k).and_then(Value::as_str) {
-                s.push_str(&format!("  {k}: {v}\n"));
+                lines.push(format!("  {k}: {v}"));
             }
         }
     }
-    s
+    let pad = " ".repeat(first.len());
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("{}{l}\n", if i == 0 { first } else { &pad }))
+        .collect()
 }
 
 /// Appends the content hash to generated ConfigMaps and Secrets.

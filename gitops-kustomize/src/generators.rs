@@ -34,7 +34,7 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
         }
     }
     for entry in &k.generators {
-        for cfg in crate::plugins::load_configs(b, dir, file, entry)? {
+        for (cfg, _) in crate::plugins::load_configs(b, dir, file, entry)? {
             let kind = cfg
                 .get("kind")
                 .and_then(Value::as_str)
@@ -82,7 +82,7 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
             let mut r = generate(b, dir, gen_kind, &args, None)?;
             r.origin = Some(json!({
                 "configuredIn": crate::build::clean(&dir.join(entry)).to_string_lossy(),
-                "configuredBy": { "apiVersion": "builtin", "kind": kind, "name": args.name.clone().unwrap_or_default() },
+                "configuredBy": { "apiVersion": "builtin", "kind": kind, "name": meta.get("name").cloned().unwrap_or(Value::Null) },
             }));
             merge_generated(acc, r, file)?;
         }

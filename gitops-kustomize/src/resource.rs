@@ -58,6 +58,8 @@ pub(crate) struct Resource {
     pub(crate) suffixes: Vec<String>,
     /// Names of the vars bound to this resource.
     pub(crate) ref_vars: Vec<String>,
+    /// Transformers that touched this resource (origins), for `transformerAnnotations`.
+    pub(crate) transformations: Vec<Value>,
 }
 
 pub(crate) fn split_api_version(av: &str) -> (&str, &str) {
@@ -79,6 +81,7 @@ impl Resource {
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             ref_vars: Vec::new(),
+            transformations: Vec::new(),
         };
         r.orig = r.cur_id();
         r

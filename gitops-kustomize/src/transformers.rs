@@ -30,14 +30,25 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
         }
         patch_targets(acc, b, dir, &patch, false)?;
     }
+    if !k.patches_strategic_merge.is_empty() {
+        b.mark(acc, file, "PatchStrategicMergeTransformer");
+    }
     for p in &k.patches {
         patch_targets(acc, b, dir, p, false)?;
+        b.mark(acc, file, "PatchTransformer");
     }
     if !k.namespace.is_empty() {
         namespace(&mut acc.resources, &k.namespace, &acc.config.namespace)?;
+        b.mark(acc, file, "NamespaceTransformer");
     }
     if !k.name_prefix.is_empty() || !k.name_suffix.is_empty() {
         prefix_suffix(&mut acc.resources, &k.name_prefix, &k.name_suffix, &acc.config);
+        if !k.name_prefix.is_empty() {
+            b.mark(acc, file, "PrefixTransformer");
+        }
+        if !k.name_suffix.is_empty() {
+            b.mark(acc, file, "SuffixTransformer");
+        }
     }
     if !k.common_labels.is_empty() {
         let mut specs = fieldspec::common_labels();
@@ -76,6 +87,11 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
             &specs,
         );
     }
+    if !k.common_labels.is_empty() || !k.labels.is_empty() {
+        for _ in 0..=k.labels.len() {
+            b.mark(acc, file, "LabelTransformer");
+        }
+    }
     if !k.common_annotations.is_empty() {
         let mut specs = fieldspec::annotations();
         specs.extend(acc.config.common_annotations.iter().cloned());
@@ -88,8 +104,12 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
             &specs,
         );
     }
+    if !k.common_annotations.is_empty() {
+        b.mark(acc, file, "AnnotationsTransformer");
+    }
     for p in &k.patches_json6902 {
         patch_targets(acc, b, dir, p, true)?;
+        b.mark(acc, file, "PatchJson6902Transformer");
     }
     for rep in &k.replicas {
         let mut specs = fieldspec::replicas();
@@ -129,14 +149,19 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
                 gvks.join(" ")
             )));
         }
+        b.mark(acc, file, "ReplicaCountTransformer");
     }
     if !k.images.is_empty() {
         let mut specs = fieldspec::images();
         specs.extend(acc.config.images.iter().cloned());
-        images(&mut acc.resources, &k.images, &specs);
+        for img in &k.images {
+            images(&mut acc.resources, std::slice::from_ref(img), &specs);
+            b.mark(acc, file, "ImageTagTransformer");
+        }
     }
     if !k.replacements.is_empty() {
         crate::replacements::run(b, dir, &k.replacements, &mut acc.resources)?;
+        b.mark(acc, file, "ReplacementTransformer");
     }
     for t in &k.transformers {
         crate::plugins::run_transformer(b, dir, file, t, acc)?;
