@@ -10,8 +10,11 @@ use crate::{
     resource::Resource,
 };
 
+/// Objects of `kind` (and `group`/`version` when not empty: kustomize's selector semantics) are referred to
+/// at `path` of referrers of `referrer_kind`.
 struct Rule {
     group: String,
+    version: String,
     kind: String,
     referrer_group: Option<String>,
     referrer_kind: Option<String>,
@@ -23,16 +26,18 @@ fn rules(config: &Config) -> Vec<Rule> {
         .into_iter()
         .map(|(g, k, rk, path)| Rule {
             group: g.to_owned(),
+            version: String::new(),
             kind: k.to_owned(),
             referrer_group: None,
             referrer_kind: (!rk.is_empty()).then_some(rk),
             path,
         })
         .collect();
-    for (group, _version, kind, specs) in &config.name_reference {
+    for (group, version, kind, specs) in &config.name_reference {
         for s in specs {
             out.push(Rule {
                 group: group.clone(),
+                version: version.clone(),
                 kind: kind.clone(),
                 referrer_group: s.group.clone(),
                 referrer_kind: s.kind.clone(),
@@ -53,17 +58,14 @@ fn eff_ns(r: &Resource, ns: &str) -> String {
     }
 }
 
-/// Which resource (index) `name`, used by `referrer` at a rule for `(group, kind)`, refers to.
-/// `(group, kind, name)` of every earlier identity (original and renamed-from) to the resources that had it.
-type Index = std::collections::HashMap<(String, String, String), Vec<usize>>;
+/// `(kind, name)` of every earlier identity (original and renamed-from) to the resources that had it.
+type Index = std::collections::HashMap<(String, String), Vec<usize>>;
 
 fn index(resources: &[Resource]) -> Index {
     let mut idx = Index::new();
     for (i, r) in resources.iter().enumerate() {
         for id in std::iter::once(&r.orig).chain(r.prev.iter()) {
-            let e = idx
-                .entry((id.group.clone(), id.kind.clone(), id.name.clone()))
-                .or_default();
+            let e = idx.entry((id.kind.clone(), id.name.clone())).or_default();
             if e.last() != Some(&i) {
                 e.push(i);
             }
@@ -72,17 +74,19 @@ fn index(resources: &[Resource]) -> Index {
     idx
 }
 
+/// Which resource (index) `name`, used by `referrer` at `rule`, refers to.
 fn referral(
     resources: &[Resource],
     idx: &Index,
     referrer: &Resource,
     group: &str,
+    version: &str,
     kind: &str,
     name: &str,
     namespace: Option<&str>,
 ) -> Result<Option<usize>> {
     let ns_ok = |id_ns: &str| namespace.is_none_or(|ns| id_ns == ns || (id_ns.is_empty() && ns == "default"));
-    let Some(hits) = idx.get(&(group.to_owned(), kind.to_owned(), name.to_owned())) else {
+    let Some(hits) = idx.get(&(kind.to_owned(), name.to_owned())) else {
         return Ok(None);
     };
     let candidates: Vec<usize> = hits
@@ -90,7 +94,13 @@ fn referral(
         .map(|&i| (i, &resources[i]))
         .filter(|(_, r)| {
             let mut ids = std::iter::once(&r.orig).chain(r.prev.iter());
-            ids.any(|id| id.name == name && id.kind == kind && id.group == group && ns_ok(&id.namespace))
+            ids.any(|id| {
+                id.name == name
+                    && id.kind == kind
+                    && (group.is_empty() || id.group == group)
+                    && (version.is_empty() || id.version == version)
+                    && ns_ok(&id.namespace)
+            })
         })
         .filter(|(_, r)| {
             referrer.is_cluster_scoped()
@@ -156,7 +166,16 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
             visit(&mut obj, &rule.path, false, &mut |v| {
                 let mut one = |v: &mut Value| match v {
                     Value::String(name) => {
-                        match referral(resources, &idx, &referrer, &rule.group, &rule.kind, name, None) {
+                        match referral(
+                            resources,
+                            &idx,
+                            &referrer,
+                            &rule.group,
+                            &rule.version,
+                            &rule.kind,
+                            name,
+                            None,
+                        ) {
                             Ok(Some(j)) => *name = resources[j].name().to_owned(),
                             Ok(None) => {}
                             Err(e) => err = Some(e),
@@ -182,6 +201,7 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
                             &idx,
                             &referrer,
                             &rule.group,
+                            &rule.version,
                             &rule.kind,
                             &name,
                             ns.as_deref(),
