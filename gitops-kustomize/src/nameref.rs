@@ -79,12 +79,11 @@ fn referral(
     resources: &[Resource],
     idx: &Index,
     referrer: &Resource,
-    group: &str,
-    version: &str,
-    kind: &str,
+    rule: &Rule,
     name: &str,
     namespace: Option<&str>,
 ) -> Result<Option<usize>> {
+    let (group, version, kind) = (rule.group.as_str(), rule.version.as_str(), rule.kind.as_str());
     let ns_ok = |id_ns: &str| namespace.is_none_or(|ns| id_ns == ns || (id_ns.is_empty() && ns == "default"));
     let Some(hits) = idx.get(&(kind.to_owned(), name.to_owned())) else {
         return Ok(None);
@@ -165,22 +164,11 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
             }
             visit(&mut obj, &rule.path, false, &mut |v| {
                 let mut one = |v: &mut Value| match v {
-                    Value::String(name) => {
-                        match referral(
-                            resources,
-                            &idx,
-                            &referrer,
-                            &rule.group,
-                            &rule.version,
-                            &rule.kind,
-                            name,
-                            None,
-                        ) {
-                            Ok(Some(j)) => *name = resources[j].name().to_owned(),
-                            Ok(None) => {}
-                            Err(e) => err = Some(e),
-                        }
-                    }
+                    Value::String(name) => match referral(resources, &idx, &referrer, rule, name, None) {
+                        Ok(Some(j)) => *name = resources[j].name().to_owned(),
+                        Ok(None) => {}
+                        Err(e) => err = Some(e),
+                    },
                     Value::Object(m) => {
                         let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
                             return;
@@ -196,16 +184,7 @@ pub(crate) fn fix(resources: &mut [Resource], config: &Config) -> Result<()> {
                                 return;
                             }
                         };
-                        match referral(
-                            resources,
-                            &idx,
-                            &referrer,
-                            &rule.group,
-                            &rule.version,
-                            &rule.kind,
-                            &name,
-                            ns.as_deref(),
-                        ) {
+                        match referral(resources, &idx, &referrer, rule, &name, ns.as_deref()) {
                             Ok(Some(j)) => {
                                 m.insert("name".into(), Value::String(resources[j].name().to_owned()));
                                 if !resources[j].namespace().is_empty() {

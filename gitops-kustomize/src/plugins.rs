@@ -114,7 +114,7 @@ fn apply_one(b: &mut Builder, dir: &Path, file: &Path, cfg: &Value, acc: &mut Ac
             })
             .unwrap_or_default()
     };
-    let mut extra = specs(&cfg)?;
+    let mut extra = specs(cfg)?;
     match kind.as_str() {
         "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
             let prefix = get_str("prefix").unwrap_or_default();
