@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::{
     Error, Result,
     fieldspec::Spec,
+    fs::{DiskFs, EntryKind, FileSystem},
     generators, kustomization,
     kustomization::{FieldSpec, Kustomization},
     nameref, patch,
@@ -115,6 +116,7 @@ impl Acc {
 
 /// The build: the global root nothing may leave, and the stack of directories being built.
 pub(crate) struct Builder {
+    fs: std::sync::Arc<dyn FileSystem>,
     root: PathBuf,
     stack: Vec<PathBuf>,
     /// The top kustomization when it is generated or amended in memory (Flux), by directory.
@@ -147,18 +149,27 @@ fn is_remote(s: &str) -> bool {
 }
 
 impl Builder {
-    pub(crate) fn new(root: &Path) -> Result<Self> {
-        let root = root.canonicalize().map_err(|source| Error::Io {
+    pub(crate) fn new(fs: std::sync::Arc<dyn FileSystem>, root: &Path) -> Result<Self> {
+        let root = fs.canonicalize(root).map_err(|source| Error::Io {
             path: root.to_owned(),
             source,
         })?;
         Ok(Self {
+            fs,
             root,
             stack: Vec::new(),
             top: None,
             track: false,
             quiet: 0,
         })
+    }
+
+    pub(crate) fn is_dir(&self, p: &Path) -> bool {
+        self.fs.kind(p) == Some(EntryKind::Dir)
+    }
+
+    pub(crate) fn is_file(&self, p: &Path) -> bool {
+        self.fs.kind(p) == Some(EntryKind::File)
     }
 
     /// Records a built-in transformer configured in `file` on every resource, as kustomize's
@@ -198,7 +209,7 @@ impl Builder {
 
     /// Checks that `p` (absolute, clean) stays inside `within`, following symlinks.
     fn confine(&self, p: &Path, within: &Path) -> Result<PathBuf> {
-        let real = match p.canonicalize() {
+        let real = match self.fs.canonicalize(p) {
             Ok(r) => r,
             Err(source) => {
                 if !clean(p).starts_with(within) {
@@ -225,13 +236,22 @@ impl Builder {
     pub(crate) fn read_file(&self, dir: &Path, rel: &str) -> Result<String> {
         let p = clean(&dir.join(rel));
         let real = self.confine(&p, dir)?;
-        std::fs::read_to_string(&real).map_err(|source| Error::Io { path: p, source })
+        let bytes = self.fs.read(&real).map_err(|source| Error::Io {
+            path: p.clone(),
+            source,
+        })?;
+        String::from_utf8(bytes).map_err(|_| Error::Invalid {
+            file: p,
+            message: "not valid UTF-8".into(),
+        })
     }
 
     pub(crate) fn read_bytes(&self, dir: &Path, rel: &str) -> Result<Vec<u8>> {
         let p = clean(&dir.join(rel));
         let real = self.confine(&p, dir)?;
-        std::fs::read(&real).map_err(|source| Error::Io { path: p, source })
+        self.fs
+            .read(&real)
+            .map_err(|source| Error::Io { path: p, source })
     }
 
     pub(crate) fn load_kustomization(&self, dir: &Path) -> Result<(Kustomization, PathBuf)> {
@@ -243,7 +263,7 @@ impl Builder {
         let mut found = Vec::new();
         for name in kustomization::FILE_NAMES {
             let p = dir.join(name);
-            if p.is_file() {
+            if self.is_file(&p) {
                 found.push(p);
             }
         }
@@ -257,10 +277,16 @@ impl Builder {
                 )));
             }
         };
-        let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
-            path: file.clone(),
-            source,
-        })?;
+        let text = {
+            let bytes = self.fs.read(&file).map_err(|source| Error::Io {
+                path: file.clone(),
+                source,
+            })?;
+            String::from_utf8(bytes).map_err(|_| Error::Invalid {
+                file: file.clone(),
+                message: "not valid UTF-8".into(),
+            })?
+        };
         let mut limits = yaml::Limits::default();
         limits.duplicate_keys_last_wins = true;
         let raw: Value = yaml::from_str_with(&text, &limits).map_err(|e| Error::Invalid {
@@ -278,7 +304,7 @@ impl Builder {
             message,
         })?;
         if let Some(api) = &k.openapi {
-            check_openapi(dir, api).map_err(|message| Error::Invalid {
+            check_openapi(dir, api, |p| self.is_file(p)).map_err(|message| Error::Invalid {
                 file: file.clone(),
                 message,
             })?;
@@ -349,7 +375,7 @@ impl Builder {
             });
         }
         let cdir = self.confine(&clean(&dir.join(entry)), &self.root.clone())?;
-        if !cdir.is_dir() {
+        if !self.is_dir(&cdir) {
             return Err(Error::build(format!(
                 "{}: components must be directories",
                 cdir.display()
@@ -382,7 +408,7 @@ impl Builder {
             });
         }
         let p = clean(&dir.join(entry));
-        if p.is_dir() {
+        if self.is_dir(&p) {
             let sub = self.build_dir(&p)?;
             acc.config.merge(&sub.config);
             vars::merge(&mut acc.vars, sub.vars)?;
@@ -404,13 +430,17 @@ impl Builder {
     }
 }
 
-fn check_openapi(dir: &Path, api: &BTreeMap<String, String>) -> Result<(), String> {
+fn check_openapi(
+    dir: &Path,
+    api: &BTreeMap<String, String>,
+    is_file: impl Fn(&Path) -> bool,
+) -> Result<(), String> {
     match (api.get("version"), api.get("path")) {
         (Some(_), Some(_)) => Err("builtin version and custom schema provided, cannot use both".into()),
         (Some(v), None) if v != "v1.21.2" => {
             Err(format!("the specified OpenAPI version {v} is not built in"))
         }
-        (None, Some(p)) if !clean(&dir.join(p)).is_file() => Err(format!("'{p}' doesn't exist")),
+        (None, Some(p)) if !is_file(&clean(&dir.join(p))) => Err(format!("'{p}' doesn't exist")),
         _ => Ok(()),
     }
 }
@@ -555,38 +585,38 @@ impl BuildOptions {
 
 /// Every manifest under `dir`, as Flux's generator lists them: `*.yaml`/`*.yml` files (which must decode as
 /// Kubernetes objects) and sub-directories holding a kustomization, not descended into.
-fn scan_manifests(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|source| Error::Io {
-            path: dir.to_owned(),
-            source,
-        })?
-        .filter_map(std::result::Result::ok)
-        .collect();
-    entries.sort_by_key(std::fs::DirEntry::file_name);
-    for e in entries {
-        let p = e.path();
-        let ft = e.file_type().map_err(|source| Error::Io {
-            path: p.clone(),
-            source,
-        })?;
+fn scan_manifests(fs: &dyn FileSystem, dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
+    let entries = fs.read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for (name, kind) in entries {
+        let p = dir.join(&name);
         let rel = format!("./{}", relative(base, &p));
-        if ft.is_dir() {
-            if kustomization::FILE_NAMES.iter().any(|n| p.join(n).is_file()) {
-                out.push(rel);
-            } else {
-                scan_manifests(&p, base, out)?;
+        match kind {
+            EntryKind::Dir => {
+                if kustomization::FILE_NAMES
+                    .iter()
+                    .any(|n| fs.kind(&p.join(n)) == Some(EntryKind::File))
+                {
+                    out.push(rel);
+                } else {
+                    scan_manifests(fs, &p, base, out)?;
+                }
             }
-        } else if ft.is_file() && matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
-            let text = std::fs::read_to_string(&p).map_err(|source| Error::Io {
-                path: p.clone(),
-                source,
-            })?;
-            parse_resources(&text, &p).map_err(|e| Error::Invalid {
-                file: p.clone(),
-                message: format!("failed to decode Kubernetes YAML: {e}"),
-            })?;
-            out.push(rel);
+            EntryKind::File if matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) => {
+                let bytes = fs.read(&p).map_err(|source| Error::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                let text = String::from_utf8_lossy(&bytes);
+                parse_resources(&text, &p).map_err(|e| Error::Invalid {
+                    file: p.clone(),
+                    message: format!("failed to decode Kubernetes YAML: {e}"),
+                })?;
+                out.push(rel);
+            }
+            EntryKind::File => {}
         }
     }
     Ok(())
@@ -605,7 +635,20 @@ pub fn build(root: &Path, dir: &Path) -> Result<Vec<Value>> {
 /// # Errors
 /// Any [`Error`]; nothing is written anywhere (a generated kustomization stays in memory).
 pub fn build_with(root: &Path, dir: &Path, opts: &BuildOptions) -> Result<Vec<Value>> {
-    let mut b = Builder::new(root)?;
+    build_fs(std::sync::Arc::new(DiskFs), root, dir, opts)
+}
+
+/// [`build_with`] over any [`FileSystem`], e.g. a [`crate::MemFs`].
+///
+/// # Errors
+/// Any [`Error`].
+pub fn build_fs(
+    fs: std::sync::Arc<dyn FileSystem>,
+    root: &Path,
+    dir: &Path,
+    opts: &BuildOptions,
+) -> Result<Vec<Value>> {
+    let mut b = Builder::new(fs, root)?;
     let dir = if dir.is_absolute() {
         dir.to_owned()
     } else {
@@ -621,7 +664,7 @@ pub fn build_with(root: &Path, dir: &Path, opts: &BuildOptions) -> Result<Vec<Va
         Ok((k, _)) => k,
         Err(Error::MissingKustomization { .. }) if opts.generate_missing => {
             let mut resources = Vec::new();
-            scan_manifests(&dir, &dir, &mut resources)?;
+            scan_manifests(b.fs.as_ref(), &dir, &dir, &mut resources)?;
             Kustomization {
                 resources,
                 ..Kustomization::default()

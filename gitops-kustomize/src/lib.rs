@@ -9,6 +9,7 @@ mod crds;
 mod error;
 mod fieldpath;
 mod fieldspec;
+mod fs;
 mod generators;
 #[rustfmt::skip]
 mod k8s_tables;
@@ -23,6 +24,7 @@ pub mod substitute;
 mod transformers;
 mod vars;
 
-pub use build::{BuildOptions, build, build_to_string, build_with};
+pub use build::{BuildOptions, build, build_fs, build_to_string, build_with};
 pub use builder::KustomizeBuilder;
 pub use error::{Error, Result};
+pub use fs::{DiskFs, EntryKind, FileSystem, MemFs};

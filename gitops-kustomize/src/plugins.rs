@@ -42,7 +42,7 @@ pub(crate) fn load_configs(
             .collect()
     } else {
         let p = crate::build::clean(&dir.join(entry));
-        if p.is_dir() {
+        if b.is_dir(&p) {
             let sub = b.build_dir(&p)?;
             sub.resources
                 .into_iter()

@@ -23,7 +23,7 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
         // An entry is a file path, or an inline patch.
         let mut patch = patch;
         let candidate = crate::build::clean(&dir.join(p));
-        if !p.contains('\n') && (candidate.is_file() || !p.contains(':')) {
+        if !p.contains('\n') && (b.is_file(&candidate) || !p.contains(':')) {
             patch.path = Some(p.clone());
         } else {
             patch.patch = Some(p.clone());

@@ -300,3 +300,53 @@ mod robustness {
         }
     }
 }
+
+mod in_memory {
+    use std::{path::Path, sync::Arc};
+
+    use gitops_kustomize::{BuildOptions, MemFs, build_fs};
+
+    #[test]
+    fn builds_from_memory() {
+        let mut fs = MemFs::new();
+        fs.insert(
+            "app/base/kustomization.yaml",
+            "resources:\n- cm.yaml\nconfigMapGenerator:\n- name: gen\n  literals:\n  - a=b\n",
+        )
+        .insert("app/base/cm.yaml", super::CM)
+        .insert(
+            "app/prod/kustomization.yaml",
+            "resources:\n- ../base\nnamePrefix: prod-\n",
+        )
+        .insert("app/plain/x.yaml", super::CM);
+        let fs = Arc::new(fs);
+        let objs = build_fs(
+            fs.clone(),
+            Path::new("/app"),
+            Path::new("/app/prod"),
+            &BuildOptions::new(),
+        )
+        .unwrap();
+        let names: Vec<&str> = objs
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["prod-cm", "prod-gen-4h2mbtbbt6"]); // as kubectl kustomize names it
+        let objs = build_fs(
+            fs.clone(),
+            Path::new("/app"),
+            Path::new("/app/plain"),
+            &BuildOptions::flux(),
+        )
+        .unwrap();
+        assert_eq!(objs.len(), 1);
+        let e = build_fs(
+            fs,
+            Path::new("/app/prod"),
+            Path::new("/app/prod"),
+            &BuildOptions::new(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not in or below"), "{e}");
+    }
+}
