@@ -90,6 +90,17 @@ for (g, k), root in sorted(gvk_roots.items()):
         continue
     entries = ", ".join(f'("{p}", "{key}", "{st}")' for p, key, st in out)
     lines.append(f'    ("{g}", "{k}", &[{entries}]),')
+lines += ["];", "", "/// `(definition name, list strategies relative to it)`, for custom schemas that reference built-in types.",
+          "pub(crate) const DEFINITION_STRATEGIES: &[(&str, &[ListStrategy])] = &["]
+for name in sorted(schemas):
+    if not name.startswith("io.k8s.api."):
+        continue
+    out = []
+    walk(schemas[name], [], out, {name})
+    if not out:
+        continue
+    entries = ", ".join(f'("{p}", "{key}", "{st}")' for p, key, st in out)
+    lines.append(f'    ("{name}", &[{entries}]),')
 lines += ["];", ""]
 dest = os.path.join(os.path.dirname(__file__), "../gitops-kustomize/src/k8s_tables.rs")
 text = "\n".join(lines)

@@ -125,6 +125,9 @@ pub(crate) struct Builder {
     pub(crate) track: bool,
     /// Nesting of plugin transformers that record themselves instead of their built-in parts.
     pub(crate) quiet: usize,
+    /// The OpenAPI setting of the outermost kustomization that has one: `Some(strategies)` for a custom
+    /// schema, `Some(empty)` for the built-in one.
+    pub(crate) openapi: std::cell::RefCell<Option<crate::openapi::Strategies>>,
 }
 
 /// Lexically normalises `p` (no `.` or `..` left), without touching the file system.
@@ -161,6 +164,7 @@ impl Builder {
             top: None,
             track: false,
             quiet: 0,
+            openapi: std::cell::RefCell::new(None),
         })
     }
 
@@ -308,6 +312,19 @@ impl Builder {
                 file: file.clone(),
                 message,
             })?;
+            if self.openapi.borrow().is_none() {
+                let schema = match api.get("path") {
+                    Some(p) => {
+                        let text = self.read_file(dir, p)?;
+                        crate::openapi::load(&text).map_err(|message| Error::Invalid {
+                            file: dir.join(p),
+                            message,
+                        })?
+                    }
+                    None => Vec::new(),
+                };
+                *self.openapi.borrow_mut() = Some(schema);
+            }
         }
         k.resources.append(&mut k.bases);
         k.images.append(&mut k.image_tags);

@@ -15,6 +15,7 @@ mod generators;
 mod k8s_tables;
 pub mod kustomization;
 mod nameref;
+mod openapi;
 mod patch;
 mod plugins;
 mod replacements;

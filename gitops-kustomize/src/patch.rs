@@ -124,7 +124,22 @@ pub(crate) fn apply(acc: &mut Acc, b: &Builder, dir: &Path, p: &Patch, json6902_
                 delete.push(i);
                 continue;
             }
-            let strategies = strategies_for(&group, &kind);
+            let custom: Option<Vec<(String, String, String)>> = b.openapi.borrow().as_ref().and_then(|s| {
+                s.iter()
+                    .find(|(g, k, _)| *g == group && *k == kind)
+                    .map(|(_, _, l)| l.clone())
+            });
+            let owned: Vec<(&str, &str, &str)>;
+            let strategies = match &custom {
+                Some(list) => {
+                    owned = list
+                        .iter()
+                        .map(|(p, k, s)| (p.as_str(), k.as_str(), s.as_str()))
+                        .collect();
+                    &owned[..]
+                }
+                None => strategies_for(&group, &kind),
+            };
             let old_name = r.name().to_owned();
             let old_ns = r.namespace().to_owned();
             merge_value(&mut r.obj, &patch, &mut Vec::new(), strategies);
@@ -406,9 +421,8 @@ fn merge_list(
             .collect();
     }
     let strategy = list_strategy(path, strategies);
-    let all_maps_with = |key: &str| {
-        base.iter().chain(patch.iter()).all(|x| x.get(key).is_some()) && !base.is_empty() | !patch.is_empty()
-    };
+    // Like kustomize (kyaml merge2 without list inference), a list the schema gives no merge strategy is
+    // replaced by the patch's list.
     let key: Option<String> = match strategy {
         Some((k, s)) if s.contains("merge") && !k.is_empty() => Some(k.to_owned()),
         Some((_, s)) if s.contains("merge") => {
@@ -420,8 +434,6 @@ fn merge_list(
             }
             return base;
         }
-        Some((_, s)) if s.contains("replace") => None,
-        _ if all_maps_with("name") && patch.iter().all(Value::is_object) => Some("name".to_owned()),
         _ => None,
     };
     let Some(key) = key else {
