@@ -29,3 +29,53 @@ pub use build::{BuildOptions, build, build_fs, build_to_string, build_with};
 pub use builder::KustomizeBuilder;
 pub use error::{Error, Result};
 pub use fs::{DiskFs, EntryKind, FileSystem, MemFs};
+
+/// Patch algorithms as kustomize and the Kubernetes API server apply them.
+pub mod patches {
+    use serde_json::Value;
+
+    /// Strategic merge of `patch` into `base`, with the list merge keys of the built-in kind `(group, kind)`
+    /// (lists of unknown kinds are replaced), and the `$patch`, `$setElementOrder`, `$retainKeys`,
+    /// `$deleteFromPrimitiveList` directives.
+    pub fn strategic_merge(base: &mut Value, patch: &Value, group: &str, kind: &str) {
+        crate::patch::merge_value(
+            base,
+            patch,
+            &mut Vec::new(),
+            crate::patch::strategies_for(group, kind),
+        );
+    }
+
+    /// RFC 6902 JSON patch.
+    ///
+    /// # Errors
+    /// An operation that does not apply, with a message naming the path.
+    pub fn json_patch(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
+        crate::patch::json6902(doc, ops)
+    }
+
+    /// RFC 7386 JSON merge patch.
+    pub fn merge_patch(base: &mut Value, patch: &Value) {
+        match (base, patch) {
+            (Value::Object(b), Value::Object(p)) => {
+                for (k, v) in p {
+                    if v.is_null() {
+                        b.shift_remove(k);
+                    } else {
+                        merge_patch(b.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+            }
+            (b, p) => {
+                *b = match p {
+                    Value::Object(_) => {
+                        let mut fresh = Value::Object(serde_json::Map::new());
+                        merge_patch(&mut fresh, p);
+                        fresh
+                    }
+                    other => other.clone(),
+                }
+            }
+        }
+    }
+}

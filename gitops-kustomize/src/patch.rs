@@ -164,7 +164,10 @@ fn eff_ns(ns: &str) -> &str {
     if ns.is_empty() { "default" } else { ns }
 }
 
-fn strategies_for(group: &str, kind: &str) -> &'static [(&'static str, &'static str, &'static str)] {
+pub(crate) fn strategies_for(
+    group: &str,
+    kind: &str,
+) -> &'static [(&'static str, &'static str, &'static str)] {
     PATCH_STRATEGIES
         .iter()
         .find(|(g, k, _)| *g == group && *k == kind)

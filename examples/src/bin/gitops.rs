@@ -26,10 +26,28 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
+    /// The embedded Kubernetes API server.
+    Testkit {
+        #[command(subcommand)]
+        command: TestkitCommand,
+    },
     /// Kustomize operations.
     Kustomize {
         #[command(subcommand)]
         command: KustomizeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TestkitCommand {
+    /// Serve the embedded API server until interrupted.
+    Serve {
+        /// Port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Write a kubeconfig for the server here.
+        #[arg(long)]
+        kubeconfig_out: Option<PathBuf>,
     },
 }
 
@@ -184,6 +202,24 @@ fn kustomize_build(root: &std::path::Path, dir: &std::path::Path) -> anyhow::Res
     Ok(())
 }
 
+async fn serve(port: u16, kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
+    let server = gitops_testkit::TestApiServer::start_on(port).await?;
+    match kubeconfig_out {
+        Some(p) => {
+            std::fs::write(&p, server.kubeconfig()).with_context(|| format!("writing {}", p.display()))?;
+        }
+        None => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", server.kubeconfig());
+            }
+        }
+    }
+    eprintln!("serving the Kubernetes API at {} (Ctrl-C to stop)", server.url());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
 fn crds() -> anyhow::Result<()> {
     let crd = gitops_source::api::gitrepository_crd();
     let yaml = serde_json::to_string_pretty(&crd)?;
@@ -215,6 +251,9 @@ fn main() -> ExitCode {
                 kind: SourceKind::Git(args),
             } => source_git(args).await,
             Command::Crds => crds(),
+            Command::Testkit {
+                command: TestkitCommand::Serve { port, kubeconfig_out },
+            } => serve(port, kubeconfig_out).await,
             Command::Kustomize {
                 command: KustomizeCommand::Build { dir, root },
             } => kustomize_build(&root, &dir),

@@ -1,0 +1,18 @@
+//! An embedded Kubernetes API server for tests and demos.
+//!
+//! [`TestApiServer::start`] serves the real Kubernetes HTTP API on a loopback port in milliseconds: discovery,
+//! create/get/list/watch/update/patch/delete for the built-in kinds, namespaces, the status subresource,
+//! resourceVersion with optimistic concurrency, generation, uid, generateName, dry-run, label and field
+//! selectors, watch resume, and the API's `Status` errors. It writes a kubeconfig that real kubectl uses.
+//!
+//! Not yet: server-side apply with managed fields (apply patches are merged strategically), CustomResource
+//! definitions serving new kinds, garbage collection, OpenAPI documents, simulated controllers.
+
+#[rustfmt::skip]
+mod builtin;
+mod registry;
+mod server;
+mod store;
+
+pub use registry::ApiResource;
+pub use server::TestApiServer;

@@ -1,0 +1,1189 @@
+//! The HTTP side: discovery, resource endpoints, watches and `Status` errors.
+
+// Handlers answer with a ready HTTP response in both arms; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value, json};
+use tokio::{net::TcpListener, sync::oneshot};
+
+use crate::{
+    registry::{self, ApiResource},
+    store::{Event, Key, Store},
+};
+
+struct State {
+    resources: Vec<ApiResource>,
+    store: Mutex<Store>,
+    addr: SocketAddr,
+}
+
+/// A running embedded API server; stops when dropped.
+pub struct TestApiServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for TestApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestApiServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl TestApiServer {
+    /// Starts a server on `127.0.0.1` with a free port, with the namespaces `default`, `kube-system`,
+    /// `kube-public` and `kube-node-lease`.
+    ///
+    /// # Errors
+    /// The port cannot be bound.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_on(0).await
+    }
+
+    /// Starts a server on `127.0.0.1:port` (0 for any free port).
+    ///
+    /// # Errors
+    /// The port cannot be bound.
+    pub async fn start_on(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            resources: registry::builtin(),
+            store: Mutex::new(Store::new()),
+            addr,
+        });
+        {
+            let mut s = state
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                let rv = s.next_rv();
+                let uid = s.uid();
+                let obj = json!({
+                    "apiVersion": "v1", "kind": "Namespace",
+                    "metadata": { "name": ns, "uid": uid, "resourceVersion": rv.to_string(), "creationTimestamp": now(),
+                                  "labels": { "kubernetes.io/metadata.name": ns } },
+                    "spec": { "finalizers": ["kubernetes"] }, "status": { "phase": "Active" }
+                });
+                let key = Key {
+                    group: String::new(),
+                    plural: "namespaces".into(),
+                    namespace: String::new(),
+                    name: ns.into(),
+                };
+                s.objects.insert(key, obj);
+            }
+        }
+        let (stop, stopped) = oneshot::channel();
+        let st = state.clone();
+        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let st = st.clone();
+            async move { handle(&st, &method, &uri, &headers, &body) }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            addr,
+            state,
+            stop: Some(stop),
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig for this server (context `gitops-testkit`, no credentials).
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gitops-testkit\n  cluster:\n    server: {}\ncontexts:\n- name: gitops-testkit\n  context:\n    cluster: gitops-testkit\n    user: gitops-testkit\n    namespace: default\ncurrent-context: gitops-testkit\nusers:\n- name: gitops-testkit\n  user: {{}}\n",
+            self.url()
+        )
+    }
+
+    /// Number of objects stored (all kinds).
+    pub fn object_count(&self) -> usize {
+        self.state
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .objects
+            .len()
+    }
+}
+
+fn status(code: StatusCode, reason: &str, message: String, details: Value) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "details": details, "code": code.as_u16()
+    });
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok_json(code: StatusCode, v: &Value) -> Response {
+    (code, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+fn not_found(res: &ApiResource, name: &str) -> Response {
+    let what = if res.group.is_empty() {
+        res.plural.clone()
+    } else {
+        format!("{}.{}", res.plural, res.group)
+    };
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("{what} \"{name}\" not found"),
+        json!({ "name": name, "group": res.group, "kind": res.plural }),
+    )
+}
+
+fn query(uri: &Uri) -> BTreeMap<String, String> {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn discovery_list(st: &State, group: &str, version: &str) -> Value {
+    let mut resources = Vec::new();
+    for r in st
+        .resources
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        let verbs: Vec<&str> = if r.listable {
+            vec![
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
+        } else {
+            vec!["create"]
+        };
+        resources.push(json!({
+            "name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": r.namespaced, "kind": r.kind,
+            "verbs": verbs, "shortNames": registry::short_names(&r.plural),
+        }));
+        if r.status {
+            resources.push(json!({ "name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,
+                "kind": r.kind, "verbs": ["get", "patch", "update"] }));
+        }
+    }
+    let gv = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources })
+}
+
+fn groups(st: &State) -> Value {
+    let mut by_group: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in st.resources.iter().filter(|r| !r.group.is_empty()) {
+        let v = by_group.entry(&r.group).or_default();
+        if !v.contains(&r.version.as_str()) {
+            v.push(&r.version);
+        }
+    }
+    let groups: Vec<Value> = by_group
+        .into_iter()
+        .map(|(g, vs)| {
+            let versions: Vec<Value> = vs
+                .iter()
+                .map(|v| json!({ "groupVersion": format!("{g}/{v}"), "version": v }))
+                .collect();
+            json!({ "name": g, "versions": versions, "preferredVersion": versions[0] })
+        })
+        .collect();
+    json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
+}
+
+/// `/openapi/v3`: one document per group version.
+fn openapi_index(st: &State) -> Value {
+    let mut paths = Map::new();
+    for r in &st.resources {
+        let p = if r.group.is_empty() {
+            format!("api/{}", r.version)
+        } else {
+            format!("apis/{}/{}", r.group, r.version)
+        };
+        paths.insert(
+            p.clone(),
+            json!({ "serverRelativeURL": format!("/openapi/v3/{p}?hash=gitops-testkit") }),
+        );
+    }
+    json!({ "paths": paths })
+}
+
+/// A minimal OpenAPI v3 document for one group version: the operations with their group-version-kind and
+/// the query parameters clients probe for (`fieldValidation`, `dryRun`, `fieldManager`), so kubectl uses
+/// server-side field validation. Schemas are not served yet.
+fn openapi_doc(st: &State, gv_path: &str) -> Option<Value> {
+    let (group, version) = match gv_path.split('/').collect::<Vec<_>>().as_slice() {
+        ["api", v] => (String::new(), (*v).to_owned()),
+        ["apis", g, v] => ((*g).to_owned(), (*v).to_owned()),
+        _ => return None,
+    };
+    let mut paths = Map::new();
+    let params = json!([
+        { "name": "fieldValidation", "in": "query", "schema": { "type": "string" } },
+        { "name": "fieldManager", "in": "query", "schema": { "type": "string" } },
+        { "name": "dryRun", "in": "query", "schema": { "type": "string" } }
+    ]);
+    let mut any = false;
+    for r in st
+        .resources
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        any = true;
+        let gvk = json!({ "group": r.group, "version": r.version, "kind": r.kind });
+        let op = |action: &str| json!({ "x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": action, "parameters": params });
+        let base = if r.group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let coll = if r.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}", r.plural)
+        } else {
+            format!("{base}/{}", r.plural)
+        };
+        paths.insert(coll.clone(), json!({ "get": op("list"), "post": op("post") }));
+        paths.insert(
+            format!("{coll}/{{name}}"),
+            json!({ "get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete") }),
+        );
+    }
+    any.then(|| json!({ "openapi": "3.0.0", "info": { "title": "Kubernetes", "version": "v1.35.0" }, "paths": paths, "components": { "schemas": {} } }))
+}
+
+/// A parsed resource path.
+struct Target<'a> {
+    res: &'a ApiResource,
+    namespace: String,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+fn parse_target<'a>(st: &'a State, parts: &[&str]) -> Option<Result<Target<'a>, Response>> {
+    let (group, version, rest) = match parts {
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return None,
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, r @ ..] if !r.is_empty() => ((*ns).to_owned(), r),
+        r => (String::new(), r),
+    };
+    let (plural, name, sub) = match rest {
+        [p] => (*p, None, None),
+        [p, n] => (*p, Some((*n).to_owned()), None),
+        [p, n, s] => (*p, Some((*n).to_owned()), Some((*s).to_owned())),
+        _ => {
+            return Some(Err(status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+                json!({}),
+            )));
+        }
+    };
+    let Some(res) = st
+        .resources
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    else {
+        return Some(Err(status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+            json!({}),
+        )));
+    };
+    Some(Ok(Target {
+        res,
+        namespace,
+        name,
+        sub,
+    }))
+}
+
+fn handle(st: &Arc<State>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
+    let path = uri.path().trim_end_matches('/');
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match parts.as_slice() {
+        ["version"] => {
+            return ok_json(
+                StatusCode::OK,
+                &json!({"major": "1", "minor": "35", "gitVersion": "v1.35.0+gitops-testkit",
+                "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "", "compiler": "rust", "platform": "linux/amd64"}),
+            );
+        }
+        ["healthz"] | ["readyz"] | ["livez"] => return (StatusCode::OK, "ok").into_response(),
+        ["api"] => {
+            return ok_json(
+                StatusCode::OK,
+                &json!({"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": st.addr.to_string()}]}),
+            );
+        }
+        ["apis"] => return ok_json(StatusCode::OK, &groups(st)),
+        ["openapi", "v3"] => return ok_json(StatusCode::OK, &openapi_index(st)),
+        ["openapi", "v3", rest @ ..] => {
+            let gv = rest.join("/");
+            return match openapi_doc(st, &gv) {
+                Some(doc) => ok_json(StatusCode::OK, &doc),
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("no OpenAPI document for {gv}"),
+                    json!({}),
+                ),
+            };
+        }
+        ["api", v] => return ok_json(StatusCode::OK, &discovery_list(st, "", v)),
+        ["apis", g, v] if st.resources.iter().any(|r| r.group == *g && r.version == *v) => {
+            return ok_json(StatusCode::OK, &discovery_list(st, g, v));
+        }
+        _ => {}
+    }
+    let target = match parse_target(st, &parts) {
+        Some(Ok(t)) => t,
+        Some(Err(resp)) => return resp,
+        None => {
+            return status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+                json!({}),
+            );
+        }
+    };
+    let q = query(uri);
+    match (method.as_str(), &target.name) {
+        ("GET", None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => watch(st, &target, &q),
+        ("GET", None) => list(st, &target, &q),
+        ("GET", Some(name)) => get(st, &target, name),
+        ("POST", None) => create(st, &target, headers, body, &q),
+        ("PUT", Some(name)) => update(st, &target, name, headers, body, &q),
+        ("PATCH", Some(name)) => patch(st, &target, name, headers, body, &q),
+        ("DELETE", Some(name)) => delete(st, &target, name, &q),
+        _ => status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} is not supported here"),
+            json!({}),
+        ),
+    }
+}
+
+fn key(t: &Target<'_>, name: &str) -> Key {
+    Key {
+        group: t.res.group.clone(),
+        plural: t.res.plural.clone(),
+        namespace: t.namespace.clone(),
+        name: name.to_owned(),
+    }
+}
+
+fn with_type(t: &Target<'_>, mut obj: Value) -> Value {
+    if let Some(m) = obj.as_object_mut() {
+        m.insert("apiVersion".into(), Value::String(t.res.group_version()));
+        m.insert("kind".into(), Value::String(t.res.kind.clone()));
+    }
+    obj
+}
+
+fn get(st: &State, t: &Target<'_>, name: &str) -> Response {
+    let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match s.objects.get(&key(t, name)) {
+        Some(o) => ok_json(StatusCode::OK, o),
+        None => not_found(t.res, name),
+    }
+}
+
+fn label_selector_matches(sel: &str, obj: &Value) -> bool {
+    let labels = obj
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    sel.split(',').filter(|t| !t.trim().is_empty()).all(|term| {
+        let term = term.trim();
+        let get = |k: &str| labels.get(k.trim()).and_then(Value::as_str);
+        if let Some((k, v)) = term.split_once("!=") {
+            get(k) != Some(v.trim())
+        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            get(k) == Some(v.trim())
+        } else if let Some(k) = term.strip_prefix('!') {
+            get(k).is_none()
+        } else if let Some((k, rest)) = term.split_once(" in ") {
+            let vals: Vec<&str> = rest
+                .trim()
+                .trim_matches(|c| c == '(' || c == ')')
+                .split(',')
+                .map(str::trim)
+                .collect();
+            get(k).is_some_and(|v| vals.contains(&v))
+        } else if let Some((k, rest)) = term.split_once(" notin ") {
+            let vals: Vec<&str> = rest
+                .trim()
+                .trim_matches(|c| c == '(' || c == ')')
+                .split(',')
+                .map(str::trim)
+                .collect();
+            get(k).is_none_or(|v| !vals.contains(&v))
+        } else {
+            get(term).is_some()
+        }
+    })
+}
+
+fn field_selector_matches(sel: &str, obj: &Value) -> bool {
+    sel.split(',').filter(|t| !t.is_empty()).all(|term| {
+        let (k, v, neg) = match term.split_once("!=") {
+            Some((k, v)) => (k, v, true),
+            None => match term.split_once("==").or_else(|| term.split_once('=')) {
+                Some((k, v)) => (k, v, false),
+                None => return true,
+            },
+        };
+        let ptr = format!("/{}", k.replace('.', "/"));
+        let actual = obj.pointer(&ptr).and_then(Value::as_str).unwrap_or_default();
+        (actual == v) != neg
+    })
+}
+
+fn selected(q: &BTreeMap<String, String>, t: &Target<'_>, k: &Key, o: &Value) -> bool {
+    k.group == t.res.group
+        && k.plural == t.res.plural
+        && (t.namespace.is_empty() || k.namespace == t.namespace)
+        && q.get("labelSelector")
+            .is_none_or(|s| label_selector_matches(s, o))
+        && q.get("fieldSelector")
+            .is_none_or(|s| field_selector_matches(s, o))
+}
+
+fn list(st: &State, t: &Target<'_>, q: &BTreeMap<String, String>) -> Response {
+    let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let items: Vec<Value> = s
+        .objects
+        .iter()
+        .filter(|(k, o)| selected(q, t, k, o))
+        .map(|(_, o)| o.clone())
+        .collect();
+    ok_json(
+        StatusCode::OK,
+        &json!({ "kind": format!("{}List", t.res.kind), "apiVersion": t.res.group_version(),
+                 "metadata": { "resourceVersion": s.rv.to_string() }, "items": items }),
+    )
+}
+
+fn watch(st: &Arc<State>, t: &Target<'_>, q: &BTreeMap<String, String>) -> Response {
+    let (initial, mut rx) = {
+        let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rx = s.events.subscribe();
+        let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let initial: Vec<Value> = if from == 0 {
+            s.objects
+                .iter()
+                .filter(|(k, o)| selected(q, t, k, o))
+                .map(|(_, o)| json!({ "type": "ADDED", "object": o }))
+                .collect()
+        } else {
+            match s.since(from) {
+                Some(evs) => evs
+                    .into_iter()
+                    .filter(|e| selected(q, t, &e.key, &e.object))
+                    .map(|e| json!({ "type": e.kind, "object": e.object }))
+                    .collect(),
+                None => vec![json!({ "type": "ERROR", "object": {
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": format!("too old resource version: {from}"), "reason": "Expired", "code": 410 } })],
+            }
+        };
+        (initial, rx)
+    };
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1800);
+    let (qc, res) = (q.clone(), t.res.clone());
+    let namespace = t.namespace.clone();
+    let stream = async_stream(
+        initial,
+        move |ev: &Event| {
+            let tt = Target {
+                res: &res,
+                namespace: namespace.clone(),
+                name: None,
+                sub: None,
+            };
+            selected(&qc, &tt, &ev.key, &ev.object).then(|| json!({ "type": ev.kind, "object": ev.object }))
+        },
+        timeout,
+        &mut rx,
+    );
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Lines of watch events: the initial ones, then live ones until the timeout.
+fn async_stream(
+    initial: Vec<Value>,
+    filter: impl Fn(&Event) -> Option<Value> + Send + 'static,
+    timeout: u64,
+    rx: &mut tokio::sync::broadcast::Receiver<Event>,
+) -> tokio_stream::wrappers::ReceiverStream<Result<Bytes, std::io::Error>> {
+    let mut rx = rx.resubscribe();
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
+    tokio::spawn(async move {
+        for v in initial {
+            if tx.send(Ok(Bytes::from(format!("{v}\n")))).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Ok(ev) => if let Some(v) = filter(&ev)
+                        && tx.send(Ok(Bytes::from(format!("{v}\n")))).await.is_err()
+                    {
+                        return;
+                    },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                },
+                () = tokio::time::sleep_until(deadline) => return,
+                () = tx.closed() => return,
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(out)
+}
+
+fn unsupported_media(ct: &str) -> Response {
+    status(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UnsupportedMediaType",
+        format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct:?})"
+        ),
+        json!({}),
+    )
+}
+
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    // Protobuf is not served; clients (client-go, kubectl) fall back to JSON on 415.
+    if ct.contains("protobuf") {
+        return Err(unsupported_media(ct));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| {
+        status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body is not UTF-8".into(),
+            json!({}),
+        )
+    })?;
+    let parsed = if ct.contains("yaml") {
+        gitops_core::yaml::from_str::<Value>(text).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_str::<Value>(text).map_err(|e| e.to_string())
+    };
+    match parsed {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body must be an object".into(),
+            json!({}),
+        )),
+        Err(e) => Err(status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("the body cannot be decoded: {e}"),
+            json!({}),
+        )),
+    }
+}
+
+fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+fn is_dns1123_label(s: &str) -> bool {
+    s.len() <= 63 && !s.contains('.') && is_dns1123_subdomain(s)
+}
+
+fn invalid(t: &Target<'_>, name: &str, field: &str, message: String) -> Response {
+    status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        format!("{} \"{name}\" is invalid: {field}: {message}", t.res.kind),
+        json!({ "name": name, "group": t.res.group, "kind": t.res.kind,
+                "causes": [{ "reason": "FieldValueInvalid", "message": message, "field": field }] }),
+    )
+}
+
+/// Checks the name and that type and namespace in the body agree with the request.
+fn validate(st: &State, s: &Store, t: &Target<'_>, obj: &Value, name: &str) -> Result<(), Response> {
+    if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
+        && av != t.res.group_version()
+    {
+        return Err(status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                t.res.group_version()
+            ),
+            json!({}),
+        ));
+    }
+    if let Some(k) = obj.get("kind").and_then(Value::as_str)
+        && k != t.res.kind
+    {
+        return Err(status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                t.res.kind
+            ),
+            json!({}),
+        ));
+    }
+    let rbac = t.res.group == "rbac.authorization.k8s.io";
+    let ok = if t.res.kind == "Namespace" {
+        is_dns1123_label(name)
+    } else if rbac {
+        !name.is_empty() && !name.contains('/')
+    } else {
+        is_dns1123_subdomain(name)
+    };
+    if !ok {
+        return Err(invalid(
+            t,
+            name,
+            "metadata.name",
+            format!(
+                "Invalid value: \"{name}\": a lowercase RFC 1123 {} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+                if t.res.kind == "Namespace" {
+                    "label"
+                } else {
+                    "subdomain"
+                }
+            ),
+        ));
+    }
+    if t.res.namespaced {
+        if let Some(ns) = obj.pointer("/metadata/namespace").and_then(Value::as_str)
+            && !ns.is_empty()
+            && ns != t.namespace
+        {
+            return Err(status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request"
+                    .into(),
+                json!({}),
+            ));
+        }
+        let ns_key = Key {
+            group: String::new(),
+            plural: "namespaces".into(),
+            namespace: String::new(),
+            name: t.namespace.clone(),
+        };
+        if !s.objects.contains_key(&ns_key) {
+            let _ = st;
+            return Err(status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("namespaces \"{}\" not found", t.namespace),
+                json!({ "name": t.namespace, "kind": "namespaces" }),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn dry_run(q: &BTreeMap<String, String>) -> bool {
+    q.get("dryRun").is_some_and(|v| v == "All")
+}
+
+fn meta(obj: &mut Value) -> &mut Map<String, Value> {
+    let m = obj.as_object_mut().expect("objects are validated as mappings");
+    let meta = m.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    meta.as_object_mut().expect("just made an object")
+}
+
+fn create(
+    st: &State,
+    t: &Target<'_>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    q: &BTreeMap<String, String>,
+) -> Response {
+    let obj = match parse_body(headers, body) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let mut s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    insert_new(st, &mut s, t, obj, q)
+}
+
+fn insert_new(
+    st: &State,
+    s: &mut Store,
+    t: &Target<'_>,
+    mut obj: Value,
+    q: &BTreeMap<String, String>,
+) -> Response {
+    let mut name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if name.is_empty()
+        && let Some(g) = obj.pointer("/metadata/generateName").and_then(Value::as_str)
+    {
+        let suffix = &s.uid()[..5];
+        name = format!("{g}{suffix}");
+    }
+    if name.is_empty() {
+        return invalid(
+            t,
+            "",
+            "metadata.name",
+            "Required value: name or generateName is required".into(),
+        );
+    }
+    if let Err(r) = validate(st, s, t, &obj, &name) {
+        return r;
+    }
+    let k = key(t, &name);
+    if s.objects.contains_key(&k) {
+        let what = if t.res.group.is_empty() {
+            t.res.plural.clone()
+        } else {
+            format!("{}.{}", t.res.plural, t.res.group)
+        };
+        return status(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{what} \"{name}\" already exists"),
+            json!({ "name": name, "group": t.res.group, "kind": t.res.plural }),
+        );
+    }
+    obj = with_type(t, obj);
+    let rv = if dry_run(q) { s.rv } else { s.next_rv() };
+    let uid = s.uid();
+    {
+        let m = meta(&mut obj);
+        m.insert("name".into(), Value::String(name.clone()));
+        if t.res.namespaced {
+            m.insert("namespace".into(), Value::String(t.namespace.clone()));
+        }
+        m.insert("uid".into(), Value::String(uid));
+        m.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        m.insert("creationTimestamp".into(), Value::String(now()));
+        m.remove("deletionTimestamp");
+    }
+    if obj.get("spec").is_some() {
+        meta(&mut obj).insert("generation".into(), json!(1));
+    }
+    if t.res.status
+        && t.res.kind != "Namespace"
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.remove("status");
+    }
+    if t.res.kind == "Namespace" {
+        meta(&mut obj)
+            .entry("labels")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(|l| l.insert("kubernetes.io/metadata.name".into(), Value::String(name.clone())));
+        if let Some(m) = obj.as_object_mut() {
+            m.insert("spec".into(), json!({ "finalizers": ["kubernetes"] }));
+            m.insert("status".into(), json!({ "phase": "Active" }));
+        }
+    }
+    if !dry_run(q) {
+        s.objects.insert(k.clone(), obj.clone());
+        s.record("ADDED", k, obj.clone(), rv);
+    }
+    ok_json(StatusCode::CREATED, &obj)
+}
+
+/// Stores `new` as the next state of the object at `k` (update semantics), keeping identity fields.
+fn replace(
+    s: &mut Store,
+    t: &Target<'_>,
+    k: Key,
+    old: &Value,
+    mut new: Value,
+    status_only: bool,
+    q: &BTreeMap<String, String>,
+) -> Response {
+    new = with_type(t, new);
+    if status_only {
+        let mut merged = old.clone();
+        if let (Some(m), Some(st)) = (merged.as_object_mut(), new.get("status")) {
+            m.insert("status".into(), st.clone());
+        }
+        new = merged;
+    } else if t.res.status
+        && let Some(m) = new.as_object_mut()
+    {
+        match old.get("status") {
+            Some(st) => m.insert("status".into(), st.clone()),
+            None => m.remove("status"),
+        };
+    }
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "namespace",
+        "name",
+        "deletionTimestamp",
+        "generation",
+    ] {
+        let v = old.pointer(&format!("/metadata/{f}")).cloned();
+        let m = meta(&mut new);
+        match v {
+            Some(v) => m.insert(f.into(), v),
+            None => m.remove(f),
+        };
+    }
+    let spec_changed = old.get("spec") != new.get("spec");
+    if spec_changed && new.get("spec").is_some() {
+        let g = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            + 1;
+        meta(&mut new).insert("generation".into(), json!(g));
+    }
+    let mut cmp_old = old.clone();
+    meta(&mut cmp_old).remove("resourceVersion");
+    meta(&mut new).remove("resourceVersion");
+    if cmp_old == new {
+        return ok_json(StatusCode::OK, old);
+    }
+    let rv = if dry_run(q) { s.rv } else { s.next_rv() };
+    meta(&mut new).insert("resourceVersion".into(), Value::String(rv.to_string()));
+    // An object being deleted goes once its last finalizer is removed.
+    let finalized = new.pointer("/metadata/deletionTimestamp").is_some()
+        && new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
+    if !dry_run(q) {
+        if finalized {
+            s.objects.remove(&k);
+            s.record("DELETED", k, new.clone(), rv);
+        } else {
+            s.objects.insert(k.clone(), new.clone());
+            s.record("MODIFIED", k, new.clone(), rv);
+        }
+    }
+    ok_json(StatusCode::OK, &new)
+}
+
+fn update(
+    st: &State,
+    t: &Target<'_>,
+    name: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    q: &BTreeMap<String, String>,
+) -> Response {
+    let obj = match parse_body(headers, body) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let mut s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(n) = obj.pointer("/metadata/name").and_then(Value::as_str)
+        && n != name
+    {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the name of the object does not match the name on the URL".into(),
+            json!({}),
+        );
+    }
+    let k = key(t, name);
+    let Some(old) = s.objects.get(&k).cloned() else {
+        return not_found(t.res, name);
+    };
+    if let Err(r) = validate(st, &s, t, &obj, name) {
+        return r;
+    }
+    if let Some(rv) = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+        && Some(rv) != old.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+    {
+        let what = if t.res.group.is_empty() {
+            t.res.plural.clone()
+        } else {
+            format!("{}.{}", t.res.plural, t.res.group)
+        };
+        return status(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {what} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+            json!({ "name": name, "group": t.res.group, "kind": t.res.plural }),
+        );
+    }
+    replace(&mut s, t, k, &old, obj, t.sub.as_deref() == Some("status"), q)
+}
+
+fn patch(
+    st: &State,
+    t: &Target<'_>,
+    name: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    q: &BTreeMap<String, String>,
+) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let k = key(t, name);
+    let old = s.objects.get(&k).cloned();
+    let text = String::from_utf8_lossy(body).into_owned();
+    let parse = |yaml: bool| -> Result<Value, Response> {
+        let r = if yaml {
+            gitops_core::yaml::from_str::<Value>(&text).map_err(|e| e.to_string())
+        } else {
+            serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
+        };
+        r.map_err(|e| {
+            status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!("the patch cannot be decoded: {e}"),
+                json!({}),
+            )
+        })
+    };
+    if ct.starts_with("application/apply-patch") {
+        if q.get("fieldManager").is_none_or(String::is_empty) {
+            return status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "PATCH, fieldManager is required for apply requests".into(),
+                json!({}),
+            );
+        }
+        let p = match parse(true) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        return match old {
+            None => {
+                let mut p = p;
+                meta(&mut p).insert("name".into(), Value::String(name.to_owned()));
+                insert_new(st, &mut s, t, p, q)
+            }
+            Some(old) => {
+                let mut new = old.clone();
+                gitops_kustomize::patches::strategic_merge(&mut new, &p, &t.res.group, &t.res.kind);
+                replace(&mut s, t, k, &old, new, t.sub.as_deref() == Some("status"), q)
+            }
+        };
+    }
+    let Some(old) = old else {
+        return not_found(t.res, name);
+    };
+    let mut new = old.clone();
+    if ct.starts_with("application/merge-patch+json") {
+        match parse(false) {
+            Ok(p) => gitops_kustomize::patches::merge_patch(&mut new, &p),
+            Err(r) => return r,
+        }
+    } else if ct.starts_with("application/strategic-merge-patch+json") {
+        match parse(false) {
+            Ok(p) => gitops_kustomize::patches::strategic_merge(&mut new, &p, &t.res.group, &t.res.kind),
+            Err(r) => return r,
+        }
+    } else if ct.starts_with("application/json-patch+json") {
+        let ops = match serde_json::from_str::<Vec<Value>>(&text) {
+            Ok(o) => o,
+            Err(e) => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("the patch cannot be decoded: {e}"),
+                    json!({}),
+                );
+            }
+        };
+        if let Err(e) = gitops_kustomize::patches::json_patch(&mut new, &ops) {
+            return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e, json!({}));
+        }
+    } else {
+        return status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"
+            ),
+            json!({}),
+        );
+    }
+    if let Err(r) = validate(st, &s, t, &new, name) {
+        return r;
+    }
+    replace(&mut s, t, k, &old, new, t.sub.as_deref() == Some("status"), q)
+}
+
+fn delete(st: &State, t: &Target<'_>, name: &str, q: &BTreeMap<String, String>) -> Response {
+    let mut s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let k = key(t, name);
+    let Some(mut obj) = s.objects.get(&k).cloned() else {
+        return not_found(t.res, name);
+    };
+    if dry_run(q) {
+        return ok_json(StatusCode::OK, &obj);
+    }
+    let rv = s.next_rv();
+    let has_finalizers = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    if has_finalizers {
+        let m = meta(&mut obj);
+        m.entry("deletionTimestamp")
+            .or_insert_with(|| Value::String(now()));
+        m.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        s.objects.insert(k.clone(), obj.clone());
+        s.record("MODIFIED", k, obj.clone(), rv);
+        return ok_json(StatusCode::OK, &obj);
+    }
+    s.objects.remove(&k);
+    meta(&mut obj).insert("resourceVersion".into(), Value::String(rv.to_string()));
+    s.record("DELETED", k, obj.clone(), rv);
+    if t.res.kind == "Namespace" {
+        let inside: Vec<Key> = s
+            .objects
+            .keys()
+            .filter(|x| x.namespace == name)
+            .cloned()
+            .collect();
+        for ik in inside {
+            if let Some(o) = s.objects.remove(&ik) {
+                let rv = s.next_rv();
+                s.record("DELETED", ik, o, rv);
+            }
+        }
+    }
+    ok_json(
+        StatusCode::OK,
+        &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": { "name": name, "group": t.res.group, "kind": t.res.plural, "uid": obj.pointer("/metadata/uid") } }),
+    )
+}

@@ -1,0 +1,388 @@
+//! The embedded API server over real HTTP, and real kubectl against it.
+
+#![allow(missing_docs)]
+
+use gitops_testkit::TestApiServer;
+use serde_json::{Value, json};
+
+/// A minimal HTTP/1.1 client: one request per connection.
+async fn req(s: &TestApiServer, method: &str, path: &str, ct: &str, body: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    let r = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    c.write_all(r.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    c.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let code: u16 = text[9..12].parse().unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (code, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((len, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    out
+}
+
+const JSON: &str = "application/json";
+
+fn cm(name: &str, ns: &str) -> String {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": {"a": "1"}}).to_string()
+}
+
+#[tokio::test]
+async fn crud_conflicts_and_status_errors() {
+    let s = TestApiServer::start().await.unwrap();
+    let base = "/api/v1/namespaces/default/configmaps";
+    let (code, created) = req(&s, "POST", base, JSON, &cm("a", "default")).await;
+    assert_eq!(code, 201);
+    assert!(created["metadata"]["uid"].is_string() && created["metadata"]["creationTimestamp"].is_string());
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (code, st) = req(&s, "POST", base, JSON, &cm("a", "default")).await;
+    assert_eq!((code, st["reason"].as_str()), (409, Some("AlreadyExists")));
+    let (code, st) = req(&s, "GET", &format!("{base}/nope"), JSON, "").await;
+    assert_eq!(
+        (code, st["reason"].as_str(), st["kind"].as_str()),
+        (404, Some("NotFound"), Some("Status"))
+    );
+    let (code, st) = req(&s, "POST", base, JSON, &cm("Bad_Name", "default")).await;
+    assert_eq!((code, st["reason"].as_str()), (422, Some("Invalid")));
+    assert_eq!(st["details"]["causes"][0]["field"], "metadata.name");
+    let (code, _) = req(
+        &s,
+        "POST",
+        "/api/v1/namespaces/missing/configmaps",
+        JSON,
+        &cm("x", "missing"),
+    )
+    .await;
+    assert_eq!(code, 404);
+    let (code, st) = req(&s, "POST", base, JSON, "{not json").await;
+    assert_eq!((code, st["reason"].as_str()), (400, Some("BadRequest")));
+    let (code, _) = req(&s, "PATCH", &format!("{base}/a"), "application/xml", "<x/>").await;
+    assert_eq!(code, 415);
+    let (code, _) = req(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        JSON,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}).to_string(),
+    )
+    .await;
+    assert_eq!(code, 400);
+
+    // Optimistic concurrency: an update with a stale resourceVersion is refused.
+    let mut upd: Value = serde_json::from_str(&cm("a", "default")).unwrap();
+    upd["metadata"]["resourceVersion"] = json!(rv);
+    upd["data"]["a"] = json!("2");
+    let (code, v) = req(&s, "PUT", &format!("{base}/a"), JSON, &upd.to_string()).await;
+    assert_eq!(code, 200);
+    assert_ne!(v["metadata"]["resourceVersion"], json!(rv));
+    let (code, st) = req(&s, "PUT", &format!("{base}/a"), JSON, &upd.to_string()).await;
+    assert_eq!((code, st["reason"].as_str()), (409, Some("Conflict")));
+
+    // An unchanged update keeps the resourceVersion.
+    let (_, cur) = req(&s, "GET", &format!("{base}/a"), JSON, "").await;
+    let (_, again) = req(&s, "PUT", &format!("{base}/a"), JSON, &cur.to_string()).await;
+    assert_eq!(
+        again["metadata"]["resourceVersion"],
+        cur["metadata"]["resourceVersion"]
+    );
+
+    // Dry-run persists nothing; generateName works.
+    let (code, _) = req(
+        &s,
+        "POST",
+        &format!("{base}?dryRun=All"),
+        JSON,
+        &cm("dry", "default"),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let (code, _) = req(&s, "GET", &format!("{base}/dry"), JSON, "").await;
+    assert_eq!(code, 404);
+    let generated =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}}).to_string();
+    let (code, v) = req(&s, "POST", base, JSON, &generated).await;
+    assert_eq!(code, 201);
+    assert!(v["metadata"]["name"].as_str().unwrap().starts_with("gen-"));
+
+    // Label selectors.
+    let (_, _) = req(
+        &s,
+        "PATCH",
+        &format!("{base}/a"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"app":"x"}}}"#,
+    )
+    .await;
+    let (_, list) = req(&s, "GET", &format!("{base}?labelSelector=app%3Dx"), JSON, "").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, list) = req(&s, "GET", &format!("{base}?labelSelector=app%21%3Dx"), JSON, "").await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "only the generated one"
+    );
+}
+
+#[tokio::test]
+async fn generation_status_finalizers_and_namespaces() {
+    let s = TestApiServer::start().await.unwrap();
+    let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+        "status": {"replicas": 9}});
+    let url = "/apis/apps/v1/namespaces/default/deployments";
+    let (_, v) = req(&s, "POST", url, JSON, &dep.to_string()).await;
+    assert_eq!(v["metadata"]["generation"], 1);
+    assert!(
+        v.get("status").is_none(),
+        "status is not set through the main resource"
+    );
+    // Status through the subresource does not bump generation; spec changes do.
+    let (_, v) = req(
+        &s,
+        "PATCH",
+        &format!("{url}/web/status"),
+        "application/merge-patch+json",
+        r#"{"status":{"readyReplicas":1}}"#,
+    )
+    .await;
+    assert_eq!(
+        (
+            v["metadata"]["generation"].as_i64(),
+            v["status"]["readyReplicas"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    let (_, v) = req(
+        &s,
+        "PATCH",
+        &format!("{url}/web"),
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":3},"status":{"readyReplicas":7}}"#,
+    )
+    .await;
+    assert_eq!(
+        (
+            v["metadata"]["generation"].as_i64(),
+            v["status"]["readyReplicas"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
+    // Strategic merge keeps other containers.
+    let (_, v) = req(
+        &s,
+        "PATCH",
+        &format!("{url}/web"),
+        "application/strategic-merge-patch+json",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"side","image":"busybox"}]}}}}"#,
+    )
+    .await;
+    assert_eq!(
+        v["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Finalizers hold deletion until removed.
+    let cmf =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f", "finalizers": ["x/y"]}})
+            .to_string();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    req(&s, "POST", cms, JSON, &cmf).await;
+    let (code, v) = req(&s, "DELETE", &format!("{cms}/f"), JSON, "").await;
+    assert_eq!(code, 200);
+    assert!(v["metadata"]["deletionTimestamp"].is_string());
+    let (code, _) = req(
+        &s,
+        "PATCH",
+        &format!("{cms}/f"),
+        "application/json-patch+json",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, _) = req(&s, "GET", &format!("{cms}/f"), JSON, "").await;
+    assert_eq!(code, 404);
+
+    // Deleting a namespace deletes its contents.
+    req(
+        &s,
+        "POST",
+        "/api/v1/namespaces",
+        JSON,
+        r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"tmp"}}"#,
+    )
+    .await;
+    req(
+        &s,
+        "POST",
+        "/api/v1/namespaces/tmp/configmaps",
+        JSON,
+        &cm("c", "tmp"),
+    )
+    .await;
+    req(&s, "DELETE", "/api/v1/namespaces/tmp", JSON, "").await;
+    let (_, list) = req(&s, "GET", "/api/v1/configmaps", JSON, "").await;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["metadata"]["namespace"] != "tmp")
+    );
+}
+
+#[tokio::test]
+async fn watch_resumes_from_a_resource_version() {
+    let s = TestApiServer::start().await.unwrap();
+    let base = "/api/v1/namespaces/default/configmaps";
+    let (_, a) = req(&s, "POST", base, JSON, &cm("w1", "default")).await;
+    let rv = a["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    req(&s, "POST", base, JSON, &cm("w2", "default")).await;
+    req(&s, "DELETE", &format!("{base}/w1"), JSON, "").await;
+    let (code, body) = req(
+        &s,
+        "GET",
+        &format!("{base}?watch=true&resourceVersion={rv}&timeoutSeconds=1"),
+        JSON,
+        "",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let lines: Vec<Value> = body
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(String, String)> = lines
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["object"]["metadata"]["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ADDED".to_owned(), "w2".to_owned()),
+            ("DELETED".to_owned(), "w1".to_owned())
+        ]
+    );
+}
+
+mod kubectl {
+    use std::{path::PathBuf, process::Command};
+
+    use super::*;
+
+    fn reference_kubectl() -> Option<PathBuf> {
+        let candidates = [
+            std::env::var_os("GITOPS_REFERENCE_KUBECTL").map(PathBuf::from),
+            Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/kubectl")),
+        ];
+        candidates.into_iter().flatten().find(|p| p.exists())
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn real_kubectl_works_against_it() {
+        let Some(k) = reference_kubectl() else {
+            eprintln!("skipping: reference kubectl is not installed");
+            return;
+        };
+        let s = TestApiServer::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kc = dir.path().join("kubeconfig");
+        std::fs::write(&kc, s.kubeconfig()).unwrap();
+        let manifest = dir.path().join("m.yaml");
+        std::fs::write(
+            &manifest,
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: demo\ndata:\n  a: b\n",
+        )
+        .unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new(&k)
+                .env("KUBECONFIG", &kc)
+                .args(args)
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+            )
+        };
+        let k2 = |args: &'static [&'static str]| {
+            let run = &run;
+            tokio::task::block_in_place(|| run(args))
+        };
+        let m = manifest.to_str().unwrap().to_owned();
+        let (ok, out) = tokio::task::block_in_place(|| run(&["apply", "-f", &m]));
+        assert!(ok && out.contains("configmap/app created"), "{out}");
+        let (ok, out) = tokio::task::block_in_place(|| run(&["apply", "-f", &m]));
+        assert!(ok && out.contains("configmap/app unchanged"), "{out}");
+        let (ok, out) = tokio::task::block_in_place(|| run(&["apply", "--server-side", "-f", &m]));
+        assert!(ok && out.contains("serverside-applied"), "{out}");
+        let (ok, out) = tokio::task::block_in_place(|| run(&["apply", "--dry-run=server", "-f", &m]));
+        assert!(ok && out.contains("server dry run"), "{out}");
+        for (args, want) in [
+            (&["get", "ns"][..], "demo"),
+            (&["-n", "demo", "get", "cm", "app", "-o", "yaml"][..], "a: b"),
+            (
+                &["-n", "demo", "get", "configmaps", "-o", "json"][..],
+                "\"items\"",
+            ),
+            (&["-n", "demo", "label", "cm", "app", "x=y"][..], "labeled"),
+            (&["-n", "demo", "annotate", "cm", "app", "n=v"][..], "annotated"),
+            (
+                &[
+                    "-n",
+                    "demo",
+                    "patch",
+                    "cm",
+                    "app",
+                    "--type",
+                    "merge",
+                    "-p",
+                    "{\"data\":{\"c\":\"d\"}}",
+                ][..],
+                "patched",
+            ),
+            (
+                &["-n", "demo", "get", "cm", "app", "-o", "jsonpath={.data.c}"][..],
+                "d",
+            ),
+            (&["-n", "demo", "delete", "cm", "app"][..], "deleted"),
+            (&["delete", "ns", "demo"][..], "deleted"),
+        ] {
+            let (ok, out) = k2(args);
+            assert!(ok && out.contains(want), "kubectl {args:?}: {out}");
+        }
+    }
+}
