@@ -5,8 +5,12 @@
 //! resourceVersion with optimistic concurrency, generation, uid, generateName, dry-run, label and field
 //! selectors, watch resume, and the API's `Status` errors. It writes a kubeconfig that real kubectl uses.
 //!
-//! Not yet: server-side apply with managed fields (apply patches are merged strategically), CustomResource
-//! definitions serving new kinds, garbage collection, OpenAPI documents, simulated controllers.
+//! CustomResourceDefinitions are established at once and serve every served version from one store.
+//!
+//! Not yet: server-side apply with managed fields (apply patches are merged strategically), CRD schema
+//! validation and defaulting, garbage collection by owner references, OpenAPI schemas, protobuf request
+//! bodies (kubectl's `create namespace`/`create configmap` generators send protobuf; `kubectl apply` and
+//! `create -f` work), simulated controllers.
 
 #[rustfmt::skip]
 mod builtin;

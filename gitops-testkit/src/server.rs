@@ -24,7 +24,7 @@ use crate::{
 };
 
 struct State {
-    resources: Vec<ApiResource>,
+    resources: std::sync::RwLock<Vec<ApiResource>>,
     store: Mutex<Store>,
     addr: SocketAddr,
 }
@@ -74,7 +74,7 @@ impl TestApiServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
-            resources: registry::builtin(),
+            resources: std::sync::RwLock::new(registry::builtin()),
             store: Mutex::new(Store::new()),
             addr,
         });
@@ -150,6 +150,13 @@ impl TestApiServer {
     }
 }
 
+fn resources(st: &State) -> Vec<ApiResource> {
+    st.resources
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 fn status(code: StatusCode, reason: &str, message: String, details: Value) -> Response {
     let body = json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -218,9 +225,8 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn discovery_list(st: &State, group: &str, version: &str) -> Value {
-    let mut resources = Vec::new();
-    for r in st
-        .resources
+    let mut out = Vec::new();
+    for r in resources(st)
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
@@ -238,12 +244,12 @@ fn discovery_list(st: &State, group: &str, version: &str) -> Value {
         } else {
             vec!["create"]
         };
-        resources.push(json!({
+        out.push(json!({
             "name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": r.namespaced, "kind": r.kind,
             "verbs": verbs, "shortNames": registry::short_names(&r.plural),
         }));
         if r.status {
-            resources.push(json!({ "name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,
+            out.push(json!({ "name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "kind": r.kind, "verbs": ["get", "patch", "update"] }));
         }
     }
@@ -252,12 +258,13 @@ fn discovery_list(st: &State, group: &str, version: &str) -> Value {
     } else {
         format!("{group}/{version}")
     };
-    json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources })
+    json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out })
 }
 
 fn groups(st: &State) -> Value {
+    let all = resources(st);
     let mut by_group: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for r in st.resources.iter().filter(|r| !r.group.is_empty()) {
+    for r in all.iter().filter(|r| !r.group.is_empty()) {
         let v = by_group.entry(&r.group).or_default();
         if !v.contains(&r.version.as_str()) {
             v.push(&r.version);
@@ -279,7 +286,7 @@ fn groups(st: &State) -> Value {
 /// `/openapi/v3`: one document per group version.
 fn openapi_index(st: &State) -> Value {
     let mut paths = Map::new();
-    for r in &st.resources {
+    for r in &resources(st) {
         let p = if r.group.is_empty() {
             format!("api/{}", r.version)
         } else {
@@ -309,8 +316,7 @@ fn openapi_doc(st: &State, gv_path: &str) -> Option<Value> {
         { "name": "dryRun", "in": "query", "schema": { "type": "string" } }
     ]);
     let mut any = false;
-    for r in st
-        .resources
+    for r in resources(st)
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
@@ -337,14 +343,14 @@ fn openapi_doc(st: &State, gv_path: &str) -> Option<Value> {
 }
 
 /// A parsed resource path.
-struct Target<'a> {
-    res: &'a ApiResource,
+struct Target {
+    res: ApiResource,
     namespace: String,
     name: Option<String>,
     sub: Option<String>,
 }
 
-fn parse_target<'a>(st: &'a State, parts: &[&str]) -> Option<Result<Target<'a>, Response>> {
+fn parse_target(st: &State, parts: &[&str]) -> Option<Result<Target, Response>> {
     let (group, version, rest) = match parts {
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
@@ -367,9 +373,8 @@ fn parse_target<'a>(st: &'a State, parts: &[&str]) -> Option<Result<Target<'a>, 
             )));
         }
     };
-    let Some(res) = st
-        .resources
-        .iter()
+    let Some(res) = resources(st)
+        .into_iter()
         .find(|r| r.group == group && r.version == version && r.plural == plural)
     else {
         return Some(Err(status(
@@ -421,7 +426,7 @@ fn handle(st: &Arc<State>, method: &Method, uri: &Uri, headers: &HeaderMap, body
             };
         }
         ["api", v] => return ok_json(StatusCode::OK, &discovery_list(st, "", v)),
-        ["apis", g, v] if st.resources.iter().any(|r| r.group == *g && r.version == *v) => {
+        ["apis", g, v] if resources(st).iter().any(|r| r.group == *g && r.version == *v) => {
             return ok_json(StatusCode::OK, &discovery_list(st, g, v));
         }
         _ => {}
@@ -456,7 +461,7 @@ fn handle(st: &Arc<State>, method: &Method, uri: &Uri, headers: &HeaderMap, body
     }
 }
 
-fn key(t: &Target<'_>, name: &str) -> Key {
+fn key(t: &Target, name: &str) -> Key {
     Key {
         group: t.res.group.clone(),
         plural: t.res.plural.clone(),
@@ -465,7 +470,7 @@ fn key(t: &Target<'_>, name: &str) -> Key {
     }
 }
 
-fn with_type(t: &Target<'_>, mut obj: Value) -> Value {
+fn with_type(t: &Target, mut obj: Value) -> Value {
     if let Some(m) = obj.as_object_mut() {
         m.insert("apiVersion".into(), Value::String(t.res.group_version()));
         m.insert("kind".into(), Value::String(t.res.kind.clone()));
@@ -473,11 +478,11 @@ fn with_type(t: &Target<'_>, mut obj: Value) -> Value {
     obj
 }
 
-fn get(st: &State, t: &Target<'_>, name: &str) -> Response {
+fn get(st: &State, t: &Target, name: &str) -> Response {
     let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     match s.objects.get(&key(t, name)) {
-        Some(o) => ok_json(StatusCode::OK, o),
-        None => not_found(t.res, name),
+        Some(o) => ok_json(StatusCode::OK, &with_type(t, o.clone())),
+        None => not_found(&t.res, name),
     }
 }
 
@@ -533,7 +538,7 @@ fn field_selector_matches(sel: &str, obj: &Value) -> bool {
     })
 }
 
-fn selected(q: &BTreeMap<String, String>, t: &Target<'_>, k: &Key, o: &Value) -> bool {
+fn selected(q: &BTreeMap<String, String>, t: &Target, k: &Key, o: &Value) -> bool {
     k.group == t.res.group
         && k.plural == t.res.plural
         && (t.namespace.is_empty() || k.namespace == t.namespace)
@@ -543,13 +548,13 @@ fn selected(q: &BTreeMap<String, String>, t: &Target<'_>, k: &Key, o: &Value) ->
             .is_none_or(|s| field_selector_matches(s, o))
 }
 
-fn list(st: &State, t: &Target<'_>, q: &BTreeMap<String, String>) -> Response {
+fn list(st: &State, t: &Target, q: &BTreeMap<String, String>) -> Response {
     let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let items: Vec<Value> = s
         .objects
         .iter()
         .filter(|(k, o)| selected(q, t, k, o))
-        .map(|(_, o)| o.clone())
+        .map(|(_, o)| with_type(t, o.clone()))
         .collect();
     ok_json(
         StatusCode::OK,
@@ -558,7 +563,7 @@ fn list(st: &State, t: &Target<'_>, q: &BTreeMap<String, String>) -> Response {
     )
 }
 
-fn watch(st: &Arc<State>, t: &Target<'_>, q: &BTreeMap<String, String>) -> Response {
+fn watch(st: &Arc<State>, t: &Target, q: &BTreeMap<String, String>) -> Response {
     let (initial, mut rx) = {
         let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let rx = s.events.subscribe();
@@ -593,7 +598,7 @@ fn watch(st: &Arc<State>, t: &Target<'_>, q: &BTreeMap<String, String>) -> Respo
         initial,
         move |ev: &Event| {
             let tt = Target {
-                res: &res,
+                res: res.clone(),
                 namespace: namespace.clone(),
                 name: None,
                 sub: None,
@@ -708,7 +713,7 @@ fn is_dns1123_label(s: &str) -> bool {
     s.len() <= 63 && !s.contains('.') && is_dns1123_subdomain(s)
 }
 
-fn invalid(t: &Target<'_>, name: &str, field: &str, message: String) -> Response {
+fn invalid(t: &Target, name: &str, field: &str, message: String) -> Response {
     status(
         StatusCode::UNPROCESSABLE_ENTITY,
         "Invalid",
@@ -719,7 +724,7 @@ fn invalid(t: &Target<'_>, name: &str, field: &str, message: String) -> Response
 }
 
 /// Checks the name and that type and namespace in the body agree with the request.
-fn validate(st: &State, s: &Store, t: &Target<'_>, obj: &Value, name: &str) -> Result<(), Response> {
+fn validate(st: &State, s: &Store, t: &Target, obj: &Value, name: &str) -> Result<(), Response> {
     if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
         && av != t.res.group_version()
     {
@@ -816,7 +821,7 @@ fn meta(obj: &mut Value) -> &mut Map<String, Value> {
 
 fn create(
     st: &State,
-    t: &Target<'_>,
+    t: &Target,
     headers: &HeaderMap,
     body: &Bytes,
     q: &BTreeMap<String, String>,
@@ -832,7 +837,7 @@ fn create(
 fn insert_new(
     st: &State,
     s: &mut Store,
-    t: &Target<'_>,
+    t: &Target,
     mut obj: Value,
     q: &BTreeMap<String, String>,
 ) -> Response {
@@ -906,7 +911,13 @@ fn insert_new(
             m.insert("status".into(), json!({ "phase": "Active" }));
         }
     }
+    if t.res.kind == "CustomResourceDefinition" {
+        establish(&mut obj);
+    }
     if !dry_run(q) {
+        if t.res.kind == "CustomResourceDefinition" {
+            register_crd(st, &obj);
+        }
         s.objects.insert(k.clone(), obj.clone());
         s.record("ADDED", k, obj.clone(), rv);
     }
@@ -915,8 +926,9 @@ fn insert_new(
 
 /// Stores `new` as the next state of the object at `k` (update semantics), keeping identity fields.
 fn replace(
+    st: &State,
     s: &mut Store,
-    t: &Target<'_>,
+    t: &Target,
     k: Key,
     old: &Value,
     mut new: Value,
@@ -981,6 +993,10 @@ fn replace(
             s.objects.remove(&k);
             s.record("DELETED", k, new.clone(), rv);
         } else {
+            if t.res.kind == "CustomResourceDefinition" {
+                establish(&mut new);
+                register_crd(st, &new);
+            }
             s.objects.insert(k.clone(), new.clone());
             s.record("MODIFIED", k, new.clone(), rv);
         }
@@ -990,7 +1006,7 @@ fn replace(
 
 fn update(
     st: &State,
-    t: &Target<'_>,
+    t: &Target,
     name: &str,
     headers: &HeaderMap,
     body: &Bytes,
@@ -1013,7 +1029,7 @@ fn update(
     }
     let k = key(t, name);
     let Some(old) = s.objects.get(&k).cloned() else {
-        return not_found(t.res, name);
+        return not_found(&t.res, name);
     };
     if let Err(r) = validate(st, &s, t, &obj, name) {
         return r;
@@ -1035,12 +1051,12 @@ fn update(
             json!({ "name": name, "group": t.res.group, "kind": t.res.plural }),
         );
     }
-    replace(&mut s, t, k, &old, obj, t.sub.as_deref() == Some("status"), q)
+    replace(st, &mut s, t, k, &old, obj, t.sub.as_deref() == Some("status"), q)
 }
 
 fn patch(
     st: &State,
-    t: &Target<'_>,
+    t: &Target,
     name: &str,
     headers: &HeaderMap,
     body: &Bytes,
@@ -1092,12 +1108,12 @@ fn patch(
             Some(old) => {
                 let mut new = old.clone();
                 gitops_kustomize::patches::strategic_merge(&mut new, &p, &t.res.group, &t.res.kind);
-                replace(&mut s, t, k, &old, new, t.sub.as_deref() == Some("status"), q)
+                replace(st, &mut s, t, k, &old, new, t.sub.as_deref() == Some("status"), q)
             }
         };
     }
     let Some(old) = old else {
-        return not_found(t.res, name);
+        return not_found(&t.res, name);
     };
     let mut new = old.clone();
     if ct.starts_with("application/merge-patch+json") {
@@ -1138,14 +1154,14 @@ fn patch(
     if let Err(r) = validate(st, &s, t, &new, name) {
         return r;
     }
-    replace(&mut s, t, k, &old, new, t.sub.as_deref() == Some("status"), q)
+    replace(st, &mut s, t, k, &old, new, t.sub.as_deref() == Some("status"), q)
 }
 
-fn delete(st: &State, t: &Target<'_>, name: &str, q: &BTreeMap<String, String>) -> Response {
+fn delete(st: &State, t: &Target, name: &str, q: &BTreeMap<String, String>) -> Response {
     let mut s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let k = key(t, name);
     let Some(mut obj) = s.objects.get(&k).cloned() else {
-        return not_found(t.res, name);
+        return not_found(&t.res, name);
     };
     if dry_run(q) {
         return ok_json(StatusCode::OK, &obj);
@@ -1167,6 +1183,25 @@ fn delete(st: &State, t: &Target<'_>, name: &str, q: &BTreeMap<String, String>) 
     s.objects.remove(&k);
     meta(&mut obj).insert("resourceVersion".into(), Value::String(rv.to_string()));
     s.record("DELETED", k, obj.clone(), rv);
+    if t.res.kind == "CustomResourceDefinition" {
+        let (group, plural) = (crd_str(&obj, "/spec/group"), crd_str(&obj, "/spec/names/plural"));
+        st.resources
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|r| !(r.group == group && r.plural == plural));
+        let owned: Vec<Key> = s
+            .objects
+            .keys()
+            .filter(|x| x.group == group && x.plural == plural)
+            .cloned()
+            .collect();
+        for ok in owned {
+            if let Some(o) = s.objects.remove(&ok) {
+                let rv = s.next_rv();
+                s.record("DELETED", ok, o, rv);
+            }
+        }
+    }
     if t.res.kind == "Namespace" {
         let inside: Vec<Key> = s
             .objects
@@ -1186,4 +1221,78 @@ fn delete(st: &State, t: &Target<'_>, name: &str, q: &BTreeMap<String, String>) 
         &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
         "details": { "name": name, "group": t.res.group, "kind": t.res.plural, "uid": obj.pointer("/metadata/uid") } }),
     )
+}
+
+fn crd_str(obj: &Value, p: &str) -> String {
+    obj.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Marks a CustomResourceDefinition accepted and established, as the API server does once its names
+/// are accepted.
+fn establish(obj: &mut Value) {
+    let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
+    let t = now();
+    let cond = |ty: &str, reason: &str, msg: &str| json!({ "type": ty, "status": "True", "reason": reason, "message": msg, "lastTransitionTime": t });
+    let stored: Vec<Value> = obj
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("storage") == Some(&json!(true)))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(m) = obj.as_object_mut() {
+        m.insert(
+            "status".into(),
+            json!({
+                "acceptedNames": names,
+                "conditions": [
+                    cond("NamesAccepted", "NoConflicts", "no conflicts found"),
+                    cond("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+                ],
+                "storedVersions": stored,
+            }),
+        );
+    }
+}
+
+/// Serves the versions of a CustomResourceDefinition (objects are stored once, whatever the version).
+fn register_crd(st: &State, crd: &Value) {
+    let group = crd_str(crd, "/spec/group");
+    let plural = crd_str(crd, "/spec/names/plural");
+    let kind = crd_str(crd, "/spec/names/kind");
+    let namespaced = crd_str(crd, "/spec/scope") != "Cluster";
+    let mut all = st
+        .resources
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    all.retain(|r| !(r.group == group && r.plural == plural));
+    for v in crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if v.get("served") == Some(&json!(false)) {
+            continue;
+        }
+        all.push(ApiResource {
+            group: group.clone(),
+            version: v
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            kind: kind.clone(),
+            plural: plural.clone(),
+            namespaced,
+            listable: true,
+            status: v.pointer("/subresources/status").is_some(),
+        });
+    }
 }

@@ -386,3 +386,83 @@ mod kubectl {
         }
     }
 }
+
+#[tokio::test]
+async fn custom_resource_definitions_serve_new_kinds() {
+    let s = TestApiServer::start().await.unwrap();
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [
+                    {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}, "subresources": {"status": {}}},
+                    {"name": "v1beta1", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object"}}}
+                 ]}
+    });
+    let (code, v) = req(
+        &s,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        JSON,
+        &crd.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let established = v["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "Established" && c["status"] == "True");
+    assert!(established);
+    let (code, disc) = req(&s, "GET", "/apis/example.com/v1", JSON, "").await;
+    assert_eq!(code, 200);
+    assert!(
+        disc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "widgets/status")
+    );
+    let w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}});
+    let (code, _) = req(
+        &s,
+        "POST",
+        "/apis/example.com/v1/namespaces/default/widgets",
+        JSON,
+        &w.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201);
+    // The same object through the other served version.
+    let (code, v) = req(
+        &s,
+        "GET",
+        "/apis/example.com/v1beta1/namespaces/default/widgets/w",
+        JSON,
+        "",
+    )
+    .await;
+    assert_eq!(
+        (code, v["apiVersion"].as_str()),
+        (200, Some("example.com/v1beta1"))
+    );
+    // Deleting the definition removes the kind and its objects.
+    req(
+        &s,
+        "DELETE",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+        JSON,
+        "",
+    )
+    .await;
+    let (code, _) = req(
+        &s,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets/w",
+        JSON,
+        "",
+    )
+    .await;
+    assert_eq!(code, 404);
+}
