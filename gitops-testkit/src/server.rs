@@ -932,9 +932,9 @@ fn replace(
     k: Key,
     old: &Value,
     mut new: Value,
-    status_only: bool,
     q: &BTreeMap<String, String>,
 ) -> Response {
+    let status_only = t.sub.as_deref() == Some("status");
     new = with_type(t, new);
     if status_only {
         let mut merged = old.clone();
@@ -1051,7 +1051,7 @@ fn update(
             json!({ "name": name, "group": t.res.group, "kind": t.res.plural }),
         );
     }
-    replace(st, &mut s, t, k, &old, obj, t.sub.as_deref() == Some("status"), q)
+    replace(st, &mut s, t, k, &old, obj, q)
 }
 
 fn patch(
@@ -1108,7 +1108,7 @@ fn patch(
             Some(old) => {
                 let mut new = old.clone();
                 gitops_kustomize::patches::strategic_merge(&mut new, &p, &t.res.group, &t.res.kind);
-                replace(st, &mut s, t, k, &old, new, t.sub.as_deref() == Some("status"), q)
+                replace(st, &mut s, t, k, &old, new, q)
             }
         };
     }
@@ -1154,7 +1154,7 @@ fn patch(
     if let Err(r) = validate(st, &s, t, &new, name) {
         return r;
     }
-    replace(st, &mut s, t, k, &old, new, t.sub.as_deref() == Some("status"), q)
+    replace(st, &mut s, t, k, &old, new, q)
 }
 
 fn delete(st: &State, t: &Target, name: &str, q: &BTreeMap<String, String>) -> Response {
