@@ -72,6 +72,22 @@ pub fn vars<'a>(
     Ok(out)
 }
 
+/// Flux's precedence: `substituteFrom` sources in order (later ones overwrite earlier ones), then the inline
+/// `substitute` map overrides them all.
+///
+/// # Errors
+/// An invalid variable name in any source.
+pub fn merge_sources(
+    substitute_from: &[BTreeMap<String, String>],
+    substitute: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, SubstituteError> {
+    let mut out = BTreeMap::new();
+    for src in substitute_from.iter().chain(std::iter::once(substitute)) {
+        out.extend(vars(src.iter().map(|(k, v)| (k.as_str(), v.as_str())))?);
+    }
+    Ok(out)
+}
+
 fn describe(obj: &Value) -> String {
     let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
     let ns = s("/metadata/namespace");
@@ -375,6 +391,19 @@ mod tests {
         ] {
             assert_eq!(ev(expr, true).unwrap(), want, "{expr}");
         }
+    }
+
+    #[test]
+    fn substitute_from_order_then_inline() {
+        let a: BTreeMap<String, String> = [
+            ("x".to_owned(), "from-a".to_owned()),
+            ("y".to_owned(), "a".to_owned()),
+        ]
+        .into();
+        let b: BTreeMap<String, String> = [("x".to_owned(), "from-b".to_owned())].into();
+        let inline: BTreeMap<String, String> = [("y".to_owned(), "inline".to_owned())].into();
+        let m = merge_sources(&[a, b], &inline).unwrap();
+        assert_eq!((m["x"].as_str(), m["y"].as_str()), ("from-b", "inline"));
     }
 
     #[test]
