@@ -83,16 +83,7 @@ pub(crate) struct Acc {
 
 impl Acc {
     pub(crate) fn add(&mut self, r: Resource, origin: &Path) -> Result<()> {
-        let id = r.cur_id();
-        if self.resources.iter().any(|x| x.cur_id() == id) {
-            return Err(Error::build(format!(
-                "{}: may not add resource with an already registered id: {}",
-                origin.display(),
-                id.display()
-            )));
-        }
-        self.resources.push(r);
-        Ok(())
+        self.add_all(vec![r], origin)
     }
 
     /// Adds many resources, checking ids through a set rather than a scan per resource.

@@ -174,12 +174,17 @@ fn ok_json(code: StatusCode, v: &Value) -> Response {
     (code, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
-fn not_found(res: &ApiResource, name: &str) -> Response {
-    let what = if res.group.is_empty() {
+/// `plural.group` as the API names a resource in messages (`plural` for the core group).
+fn qualified(res: &ApiResource) -> String {
+    if res.group.is_empty() {
         res.plural.clone()
     } else {
         format!("{}.{}", res.plural, res.group)
-    };
+    }
+}
+
+fn not_found(res: &ApiResource, name: &str) -> Response {
+    let what = qualified(res);
     status(
         StatusCode::NOT_FOUND,
         "NotFound",
@@ -865,11 +870,7 @@ fn insert_new(
     }
     let k = key(t, &name);
     if s.objects.contains_key(&k) {
-        let what = if t.res.group.is_empty() {
-            t.res.plural.clone()
-        } else {
-            format!("{}.{}", t.res.plural, t.res.group)
-        };
+        let what = qualified(&t.res);
         return status(
             StatusCode::CONFLICT,
             "AlreadyExists",
@@ -1037,11 +1038,7 @@ fn update(
     if let Some(rv) = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str)
         && Some(rv) != old.pointer("/metadata/resourceVersion").and_then(Value::as_str)
     {
-        let what = if t.res.group.is_empty() {
-            t.res.plural.clone()
-        } else {
-            format!("{}.{}", t.res.plural, t.res.group)
-        };
+        let what = qualified(&t.res);
         return status(
             StatusCode::CONFLICT,
             "Conflict",
