@@ -574,11 +574,19 @@ fn watch(st: &Arc<State>, t: &Target, q: &BTreeMap<String, String>) -> Response 
         let rx = s.events.subscribe();
         let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
         let initial: Vec<Value> = if from == 0 {
-            s.objects
+            let mut evs: Vec<Value> = s
+                .objects
                 .iter()
                 .filter(|(k, o)| selected(q, t, k, o))
-                .map(|(_, o)| json!({ "type": "ADDED", "object": o }))
-                .collect()
+                .map(|(_, o)| json!({ "type": "ADDED", "object": with_type(t, o.clone()) }))
+                .collect();
+            // Watch-list (sendInitialEvents): a bookmark marks the end of the initial state.
+            if q.get("sendInitialEvents").is_some_and(|v| v == "true") {
+                evs.push(json!({ "type": "BOOKMARK", "object": {
+                    "kind": t.res.kind, "apiVersion": t.res.group_version(),
+                    "metadata": { "resourceVersion": s.rv.to_string(), "annotations": { "k8s.io/initial-events-end": "true" } } } }));
+            }
+            evs
         } else {
             match s.since(from) {
                 Some(evs) => evs

@@ -378,12 +378,59 @@ mod kubectl {
                 &["-n", "demo", "get", "cm", "app", "-o", "jsonpath={.data.c}"][..],
                 "d",
             ),
+            (&["-n", "demo", "describe", "cm", "app"][..], "Namespace:    demo"),
+            (
+                &[
+                    "-n",
+                    "demo",
+                    "patch",
+                    "cm",
+                    "app",
+                    "--type",
+                    "json",
+                    "-p",
+                    "[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[]}]",
+                ][..],
+                "patched",
+            ),
+            (
+                &[
+                    "-n",
+                    "demo",
+                    "create",
+                    "deployment",
+                    "web",
+                    "--image=nginx",
+                    "--dry-run=client",
+                    "-o",
+                    "yaml",
+                ][..],
+                "kind: Deployment",
+            ),
             (&["-n", "demo", "delete", "cm", "app"][..], "deleted"),
             (&["delete", "ns", "demo"][..], "deleted"),
         ] {
             let (ok, out) = k2(args);
             assert!(ok && out.contains(want), "kubectl {args:?}: {out}");
         }
+        // kubectl wait sees a condition set through the status subresource (watch-list with bookmarks).
+        let dep = dir.path().join("d.yaml");
+        std::fs::write(&dep, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  selector:\n    matchLabels: {a: b}\n  template:\n    metadata:\n      labels: {a: b}\n    spec:\n      containers:\n      - name: c\n        image: nginx\n").unwrap();
+        let d = dep.to_str().unwrap().to_owned();
+        let (ok, out) = tokio::task::block_in_place(|| run(&["apply", "-f", &d]));
+        assert!(ok, "{out}");
+        let (ok, out) = k2(&[
+            "patch",
+            "deploy",
+            "web",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            "{\"status\":{\"conditions\":[{\"type\":\"Available\",\"status\":\"True\"}]}}",
+        ]);
+        assert!(ok, "{out}");
+        let (ok, out) = k2(&["wait", "--for=condition=Available", "deploy/web", "--timeout=10s"]);
+        assert!(ok && out.contains("condition met"), "{out}");
     }
 }
 
