@@ -7,10 +7,15 @@
 //!
 //! CustomResourceDefinitions are established at once and serve every served version from one store.
 //!
+//! [`TestApiServer::simulate_workloads`] turns on simulated controllers: Deployments, StatefulSets,
+//! ReplicaSets and DaemonSets report their replicas ready for the current generation and Jobs complete, so
+//! health checks (kstatus, `kubectl wait`) have something real to wait for. The annotation
+//! `testkit.gitops-rs.io/simulate: fail` or `pending` makes a workload fail or stay progressing.
+//!
 //! Not yet: server-side apply with managed fields (apply patches are merged strategically), CRD schema
 //! validation and defaulting, garbage collection by owner references, OpenAPI schemas, protobuf request
 //! bodies (kubectl's `create namespace`/`create configmap` generators send protobuf; `kubectl apply` and
-//! `create -f` work), simulated controllers.
+//! `create -f` work), Pods and the other controllers (ReplicaSets are not created for Deployments).
 
 #[rustfmt::skip]
 mod builtin;

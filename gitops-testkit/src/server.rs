@@ -27,6 +27,8 @@ struct State {
     resources: std::sync::RwLock<Vec<ApiResource>>,
     store: Mutex<Store>,
     addr: SocketAddr,
+    /// Simulated workload controllers (off by default).
+    simulate: std::sync::atomic::AtomicBool,
 }
 
 /// A running embedded API server; stops when dropped.
@@ -77,6 +79,7 @@ impl TestApiServer {
             resources: std::sync::RwLock::new(registry::builtin()),
             store: Mutex::new(Store::new()),
             addr,
+            simulate: std::sync::atomic::AtomicBool::new(false),
         });
         {
             let mut s = state
@@ -137,6 +140,15 @@ impl TestApiServer {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: gitops-testkit\n  cluster:\n    server: {}\ncontexts:\n- name: gitops-testkit\n  context:\n    cluster: gitops-testkit\n    user: gitops-testkit\n    namespace: default\ncurrent-context: gitops-testkit\nusers:\n- name: gitops-testkit\n  user: {{}}\n",
             self.url()
         )
+    }
+
+    /// Turns the simulated workload controllers on or off. When on, Deployments, StatefulSets, DaemonSets
+    /// and ReplicaSets become available right after each write (all replicas ready, `Available=True`,
+    /// `observedGeneration` current), and Jobs complete; the annotation
+    /// `testkit.gitops-rs.io/simulate: fail` makes a workload fail instead (`ProgressDeadlineExceeded`,
+    /// Job `Failed=True`), and `testkit.gitops-rs.io/simulate: pending` leaves it progressing.
+    pub fn simulate_workloads(&self, on: bool) {
+        self.state.simulate.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Number of objects stored (all kinds).
@@ -928,7 +940,8 @@ fn insert_new(
             register_crd(st, &obj);
         }
         s.objects.insert(k.clone(), obj.clone());
-        s.record("ADDED", k, obj.clone(), rv);
+        s.record("ADDED", k.clone(), obj.clone(), rv);
+        simulate(st, s, k);
     }
     ok_json(StatusCode::CREATED, &obj)
 }
@@ -1007,7 +1020,10 @@ fn replace(
                 register_crd(st, &new);
             }
             s.objects.insert(k.clone(), new.clone());
-            s.record("MODIFIED", k, new.clone(), rv);
+            s.record("MODIFIED", k.clone(), new.clone(), rv);
+            if !status_only {
+                simulate(st, s, k);
+            }
         }
     }
     ok_json(StatusCode::OK, &new)
@@ -1300,4 +1316,138 @@ fn register_crd(st: &State, crd: &Value) {
             status: v.pointer("/subresources/status").is_some(),
         });
     }
+}
+
+/// What the simulated controllers write into a workload's status, if it is a workload.
+fn simulated_status(obj: &Value) -> Option<Value> {
+    let kind = obj.get("kind")?.as_str()?;
+    let mode = obj
+        .pointer("/metadata/annotations/testkit.gitops-rs.io~1simulate")
+        .and_then(Value::as_str)
+        .unwrap_or("ready");
+    let generation = obj
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let replicas = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let t = now();
+    let cond = |ty: &str, st: &str, reason: &str, msg: &str| json!({ "type": ty, "status": st, "reason": reason, "message": msg, "lastUpdateTime": t, "lastTransitionTime": t });
+    let ready = if mode == "ready" { replicas } else { 0 };
+    match kind {
+        "Deployment" => {
+            let (avail, progressing) = match mode {
+                "fail" => (
+                    cond(
+                        "Available",
+                        "False",
+                        "MinimumReplicasUnavailable",
+                        "Deployment does not have minimum availability.",
+                    ),
+                    cond(
+                        "Progressing",
+                        "False",
+                        "ProgressDeadlineExceeded",
+                        "ReplicaSet has timed out progressing.",
+                    ),
+                ),
+                "pending" => (
+                    cond(
+                        "Available",
+                        "False",
+                        "MinimumReplicasUnavailable",
+                        "Deployment does not have minimum availability.",
+                    ),
+                    cond(
+                        "Progressing",
+                        "True",
+                        "ReplicaSetUpdated",
+                        "ReplicaSet is progressing.",
+                    ),
+                ),
+                _ => (
+                    cond(
+                        "Available",
+                        "True",
+                        "MinimumReplicasAvailable",
+                        "Deployment has minimum availability.",
+                    ),
+                    cond(
+                        "Progressing",
+                        "True",
+                        "NewReplicaSetAvailable",
+                        "ReplicaSet has successfully progressed.",
+                    ),
+                ),
+            };
+            Some(
+                json!({ "observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+                "readyReplicas": ready, "availableReplicas": ready, "unavailableReplicas": replicas - ready,
+                "conditions": [avail, progressing] }),
+            )
+        }
+        "StatefulSet" => Some(
+            json!({ "observedGeneration": generation, "replicas": replicas, "readyReplicas": ready,
+            "currentReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": ready,
+            "currentRevision": format!("r{generation}"), "updateRevision": format!("r{generation}") }),
+        ),
+        "ReplicaSet" => Some(
+            json!({ "observedGeneration": generation, "replicas": replicas, "readyReplicas": ready,
+            "availableReplicas": ready, "fullyLabeledReplicas": replicas }),
+        ),
+        "DaemonSet" => Some(
+            json!({ "observedGeneration": generation, "desiredNumberScheduled": 1, "currentNumberScheduled": 1,
+            "updatedNumberScheduled": 1, "numberAvailable": i64::from(mode == "ready"), "numberReady": i64::from(mode == "ready"),
+            "numberMisscheduled": 0 }),
+        ),
+        "Job" => match mode {
+            "fail" => Some(
+                json!({ "failed": 1, "conditions": [cond("Failed", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit")] }),
+            ),
+            "pending" => Some(json!({ "active": 1 })),
+            _ => Some(json!({ "succeeded": 1, "completionTime": t,
+                "conditions": [cond("SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods"),
+                               cond("Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods")] })),
+        },
+        _ => None,
+    }
+}
+
+/// A status with its timestamps removed, for comparing what a controller would observe.
+fn without_times(status: &Value) -> Value {
+    let mut v = status.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("completionTime");
+        if let Some(Value::Array(cs)) = m.get_mut("conditions") {
+            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                c.remove("lastUpdateTime");
+                c.remove("lastTransitionTime");
+            }
+        }
+    }
+    v
+}
+
+/// Runs the simulated workload controllers on the object at `k`, when they are on.
+fn simulate(st: &State, s: &mut Store, k: Key) {
+    if !st.simulate.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let Some(obj) = s.objects.get(&k).cloned() else {
+        return;
+    };
+    let Some(status) = simulated_status(&obj) else {
+        return;
+    };
+    // Unchanged apart from timestamps: leave it, as a controller would (no event, no new resourceVersion).
+    if obj.get("status").map(without_times) == Some(without_times(&status)) {
+        return;
+    }
+    let mut new = obj;
+    let rv = s.next_rv();
+    if let Some(m) = new.as_object_mut() {
+        m.insert("status".into(), status);
+    }
+    meta(&mut new).insert("resourceVersion".into(), Value::String(rv.to_string()));
+    s.objects.insert(k.clone(), new.clone());
+    s.record("MODIFIED", k, new, rv);
 }

@@ -431,6 +431,12 @@ mod kubectl {
         assert!(ok, "{out}");
         let (ok, out) = k2(&["wait", "--for=condition=Available", "deploy/web", "--timeout=10s"]);
         assert!(ok && out.contains("condition met"), "{out}");
+        // With the simulated controllers on, a new rollout completes by itself.
+        s.simulate_workloads(true);
+        let (ok, out) = k2(&["set", "image", "deploy/web", "c=nginx:2"]);
+        assert!(ok, "{out}");
+        let (ok, out) = k2(&["rollout", "status", "deploy/web", "--timeout=10s"]);
+        assert!(ok && out.contains("successfully rolled out"), "{out}");
     }
 }
 
@@ -512,4 +518,99 @@ async fn custom_resource_definitions_serve_new_kinds() {
     )
     .await;
     assert_eq!(code, 404);
+}
+
+#[tokio::test]
+async fn simulated_controllers_make_workloads_ready_or_fail() {
+    let s = TestApiServer::start().await.unwrap();
+    let dep = |name: &str, mode: Option<&str>| {
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
+        if let Some(m) = mode {
+            d["metadata"]["annotations"] = json!({"testkit.gitops-rs.io/simulate": m});
+        }
+        d.to_string()
+    };
+    let url = "/apis/apps/v1/namespaces/default/deployments";
+    // Off by default: nothing writes status.
+    req(&s, "POST", url, JSON, &dep("off", None)).await;
+    let (_, v) = req(&s, "GET", &format!("{url}/off"), JSON, "").await;
+    assert!(v.get("status").is_none(), "{v}");
+
+    s.simulate_workloads(true);
+    req(&s, "POST", url, JSON, &dep("ok", None)).await;
+    req(&s, "POST", url, JSON, &dep("bad", Some("fail"))).await;
+    let cond = |v: &Value, ty: &str| {
+        v["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == ty))
+            .map(|c| {
+                (
+                    c["status"].as_str().unwrap().to_owned(),
+                    c["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+    };
+    let (_, v) = req(&s, "GET", &format!("{url}/ok"), JSON, "").await;
+    assert_eq!(v["status"]["availableReplicas"], 2);
+    assert_eq!(v["status"]["observedGeneration"], 1);
+    assert_eq!(
+        cond(&v, "Available"),
+        Some(("True".into(), "MinimumReplicasAvailable".into()))
+    );
+    let (_, v) = req(&s, "GET", &format!("{url}/bad"), JSON, "").await;
+    assert_eq!(
+        cond(&v, "Progressing"),
+        Some(("False".into(), "ProgressDeadlineExceeded".into()))
+    );
+
+    // A spec change bumps generation and the controller observes it.
+    let (_, v) = req(
+        &s,
+        "PATCH",
+        &format!("{url}/ok"),
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":3}}"#,
+    )
+    .await;
+    assert_eq!(v["metadata"]["generation"], 2);
+    let (_, v) = req(&s, "GET", &format!("{url}/ok"), JSON, "").await;
+    assert_eq!(
+        (
+            v["status"]["observedGeneration"].as_i64(),
+            v["status"]["readyReplicas"].as_i64()
+        ),
+        (Some(2), Some(3))
+    );
+
+    // Jobs complete or fail; kinds without a controller are left alone.
+    let job = |name: &str, mode: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default",
+            "annotations": {"testkit.gitops-rs.io/simulate": mode}},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})
+        .to_string()
+    };
+    let jobs = "/apis/batch/v1/namespaces/default/jobs";
+    req(&s, "POST", jobs, JSON, &job("done", "ready")).await;
+    req(&s, "POST", jobs, JSON, &job("broken", "fail")).await;
+    let (_, v) = req(&s, "GET", &format!("{jobs}/done"), JSON, "").await;
+    assert_eq!(
+        cond(&v, "Complete"),
+        Some(("True".into(), "CompletionsReached".into()))
+    );
+    let (_, v) = req(&s, "GET", &format!("{jobs}/broken"), JSON, "").await;
+    assert_eq!(
+        cond(&v, "Failed"),
+        Some(("True".into(), "BackoffLimitExceeded".into()))
+    );
+    req(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        JSON,
+        &cm("c", "default"),
+    )
+    .await;
+    let (_, v) = req(&s, "GET", "/api/v1/namespaces/default/configmaps/c", JSON, "").await;
+    assert!(v.get("status").is_none());
 }

@@ -48,6 +48,9 @@ enum TestkitCommand {
         /// Write a kubeconfig for the server here.
         #[arg(long)]
         kubeconfig_out: Option<PathBuf>,
+        /// Run the simulated workload controllers (Deployments become Available, Jobs complete).
+        #[arg(long)]
+        simulate_workloads: bool,
     },
 }
 
@@ -202,8 +205,9 @@ fn kustomize_build(root: &std::path::Path, dir: &std::path::Path) -> anyhow::Res
     Ok(())
 }
 
-async fn serve(port: u16, kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
+async fn serve(port: u16, kubeconfig_out: Option<PathBuf>, simulate_workloads: bool) -> anyhow::Result<()> {
     let server = gitops_testkit::TestApiServer::start_on(port).await?;
+    server.simulate_workloads(simulate_workloads);
     match kubeconfig_out {
         Some(p) => {
             std::fs::write(&p, server.kubeconfig()).with_context(|| format!("writing {}", p.display()))?;
@@ -252,8 +256,13 @@ fn main() -> ExitCode {
             } => source_git(args).await,
             Command::Crds => crds(),
             Command::Testkit {
-                command: TestkitCommand::Serve { port, kubeconfig_out },
-            } => serve(port, kubeconfig_out).await,
+                command:
+                    TestkitCommand::Serve {
+                        port,
+                        kubeconfig_out,
+                        simulate_workloads,
+                    },
+            } => serve(port, kubeconfig_out, simulate_workloads).await,
             Command::Kustomize {
                 command: KustomizeCommand::Build { dir, root },
             } => kustomize_build(&root, &dir),
