@@ -38,13 +38,7 @@ pub(crate) struct Config {
 
 impl Config {
     fn merge(&mut self, o: &Self) {
-        fn add(to: &mut Vec<Spec>, from: &[Spec]) {
-            for s in from {
-                if !to.contains(s) {
-                    to.push(s.clone());
-                }
-            }
-        }
+        use crate::fieldspec::merge_into as add;
         add(&mut self.name_prefix, &o.name_prefix);
         add(&mut self.name_suffix, &o.name_suffix);
         add(&mut self.common_labels, &o.common_labels);
@@ -514,7 +508,9 @@ fn load_config(text: &str) -> Result<Config, String> {
             Some(list) => {
                 let fs: Vec<FieldSpec> =
                     serde_json::from_value(list.clone()).map_err(|e| format!("{key}: {e}"))?;
-                Ok(fs.iter().map(Spec::from_config).collect())
+                let mut out = Vec::new();
+                crate::fieldspec::merge_into(&mut out, &fs.iter().map(Spec::from_config).collect::<Vec<_>>());
+                Ok(out)
             }
         }
     };

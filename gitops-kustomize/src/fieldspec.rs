@@ -312,6 +312,36 @@ fn specs(rows: &[&[Row]]) -> Vec<Spec> {
         .collect()
 }
 
+/// Adds `incoming` specs to `to` as kustomize's `FsSlice` merge does: a spec is left out when `to` already
+/// has one with the same path whose group, version and kind it selects (its empty fields match anything).
+pub(crate) fn merge_into(to: &mut Vec<Spec>, incoming: &[Spec]) {
+    let selects = |x: &Spec, y: &Spec| {
+        x.path == y.path
+            && [(&x.group, &y.group), (&x.version, &y.version), (&x.kind, &y.kind)]
+                .iter()
+                .all(|(x, y)| x.is_none() || x == y)
+    };
+    for x in incoming {
+        if !to.iter().any(|y| selects(x, y)) {
+            to.push(x.clone());
+        }
+    }
+}
+
+/// The field specs a transformer uses: those from `configurations:` first, then the built-in defaults
+/// merged in, so a configured spec shadows the default it narrows:
+/// `namePrefix: [{path: metadata/name, kind: Foo}]` prefixes only `Foo` objects, as in kustomize.
+pub(crate) fn with_defaults(defaults: Vec<Spec>, configured: &[Spec]) -> Vec<Spec> {
+    let mut out = configured.to_vec();
+    merge_into(&mut out, &defaults);
+    out
+}
+
+/// The default `namePrefix`/`nameSuffix` spec: every object's `metadata/name`.
+pub(crate) fn name() -> Vec<Spec> {
+    vec![Spec::new("", "", "", "metadata/name", false)]
+}
+
 /// Where `commonLabels` (and `labels` with `includeSelectors`) go.
 pub(crate) fn common_labels() -> Vec<Spec> {
     specs(&[SELECTORS, METADATA_LABELS, VOLUME_CLAIM_TEMPLATE_LABELS])

@@ -51,8 +51,7 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
         }
     }
     if !k.common_labels.is_empty() {
-        let mut specs = fieldspec::common_labels();
-        specs.extend(acc.config.common_labels.iter().cloned());
+        let specs = fieldspec::with_defaults(fieldspec::common_labels(), &acc.config.common_labels);
         set_entries(
             &mut acc.resources,
             &k.common_labels
@@ -93,8 +92,7 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
         }
     }
     if !k.common_annotations.is_empty() {
-        let mut specs = fieldspec::annotations();
-        specs.extend(acc.config.common_annotations.iter().cloned());
+        let specs = fieldspec::with_defaults(fieldspec::annotations(), &acc.config.common_annotations);
         set_entries(
             &mut acc.resources,
             &k.common_annotations
@@ -244,30 +242,42 @@ pub(crate) fn namespace(resources: &mut [Resource], ns: &str, extra: &[Spec]) ->
 }
 
 fn prefix_suffix(resources: &mut [Resource], prefix: &str, suffix: &str, config: &crate::build::Config) {
+    let prefix_specs = fieldspec::with_defaults(fieldspec::name(), &config.name_prefix);
+    let suffix_specs = fieldspec::with_defaults(fieldspec::name(), &config.name_suffix);
+    let is_name = |s: &Spec| s.path == ["metadata", "name"];
     for r in resources.iter_mut() {
         let skip = matches!(r.orig.kind.as_str(), "CustomResourceDefinition" | "Namespace")
             || (r.orig.group == "apiregistration.k8s.io" && r.orig.kind == "APIService");
         if skip {
             continue;
         }
-        let name = format!("{prefix}{}{suffix}", r.name());
-        r.set_name(&name);
-        if !prefix.is_empty() {
-            r.prefixes.push(prefix.to_owned());
+        let pre = if prefix_specs.iter().any(|s| is_name(s) && s.matches(r)) {
+            prefix
+        } else {
+            ""
+        };
+        let suf = if suffix_specs.iter().any(|s| is_name(s) && s.matches(r)) {
+            suffix
+        } else {
+            ""
+        };
+        if !pre.is_empty() || !suf.is_empty() {
+            let name = format!("{pre}{}{suf}", r.name());
+            r.set_name(&name);
         }
-        if !suffix.is_empty() {
-            r.suffixes.push(suffix.to_owned());
+        if !pre.is_empty() {
+            r.prefixes.push(pre.to_owned());
         }
-        for (specs, pre, suf) in [
-            (&config.name_prefix, prefix, ""),
-            (&config.name_suffix, "", suffix),
-        ] {
+        if !suf.is_empty() {
+            r.suffixes.push(suf.to_owned());
+        }
+        for (specs, pre, suf) in [(&prefix_specs, prefix, ""), (&suffix_specs, "", suffix)] {
             if pre.is_empty() && suf.is_empty() {
                 continue;
             }
             for s in specs
                 .iter()
-                .filter(|s| s.matches(r) && s.path != ["metadata", "name"])
+                .filter(|s| s.matches(r) && !is_name(s))
                 .collect::<Vec<_>>()
             {
                 s.visit(&mut r.obj, &mut |v| {

@@ -350,3 +350,35 @@ mod in_memory {
         assert!(e.to_string().contains("not in or below"), "{e}");
     }
 }
+
+/// A kind-specific spec in `configurations:` narrows the default it shadows (kustomize's FsSlice merge);
+/// a spec on another path adds to the defaults. Expected output checked against kubectl v1.35.2.
+#[test]
+fn configured_field_specs_shadow_the_defaults() {
+    let t = tempfile::tempdir().unwrap();
+    let objs = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n---\napiVersion: local/v1\nkind: Foo\nmetadata:\n  name: f\n";
+    let build_with_config = |config: &str| {
+        write(
+            t.path(),
+            &[
+                (
+                    "kustomization.yaml",
+                    "resources: [r.yaml]\nnamePrefix: p-\ncommonLabels: {a: b}\nconfigurations: [c.yaml]\n",
+                ),
+                ("r.yaml", objs),
+                ("c.yaml", config),
+            ],
+        );
+        gitops_kustomize::build_to_string(t.path(), t.path()).unwrap()
+    };
+    let out = build_with_config("namePrefix:\n- path: metadata/name\n  kind: Foo\n- path: metadata/name\n");
+    assert!(out.contains("name: cm\n") && out.contains("name: p-f\n"), "{out}");
+    let out = build_with_config("commonLabels:\n- path: metadata/labels\n  kind: Foo\n  create: true\n");
+    assert_eq!(out.matches("a: b").count(), 1, "{out}");
+    assert!(out.contains("name: p-cm\n"), "{out}");
+    let out = build_with_config("namePrefix:\n- path: spec/x\n  kind: Foo\n");
+    assert!(
+        out.contains("name: p-cm\n") && out.contains("name: p-f\n"),
+        "{out}"
+    );
+}
