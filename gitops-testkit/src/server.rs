@@ -581,7 +581,7 @@ fn list(st: &State, t: &Target, q: &BTreeMap<String, String>) -> Response {
 }
 
 fn watch(st: &Arc<State>, t: &Target, q: &BTreeMap<String, String>) -> Response {
-    let (initial, mut rx) = {
+    let (initial, rx) = {
         let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let rx = s.events.subscribe();
         let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -631,7 +631,7 @@ fn watch(st: &Arc<State>, t: &Target, q: &BTreeMap<String, String>) -> Response 
             selected(&qc, &tt, &ev.key, &ev.object).then(|| json!({ "type": ev.kind, "object": ev.object }))
         },
         timeout,
-        &mut rx,
+        rx,
     );
     Response::builder()
         .status(StatusCode::OK)
@@ -641,13 +641,16 @@ fn watch(st: &Arc<State>, t: &Target, q: &BTreeMap<String, String>) -> Response 
 }
 
 /// Lines of watch events: the initial ones, then live ones until the timeout.
+///
+/// `rx` was subscribed under the store lock when `initial` was taken, so no event falls between them. A
+/// watcher too slow to keep up ends its watch instead of silently missing events, as the API server closes
+/// a lagging watch: the client resumes from the last resourceVersion it saw.
 fn async_stream(
     initial: Vec<Value>,
     filter: impl Fn(&Event) -> Option<Value> + Send + 'static,
     timeout: u64,
-    rx: &mut tokio::sync::broadcast::Receiver<Event>,
+    mut rx: tokio::sync::broadcast::Receiver<Event>,
 ) -> tokio_stream::wrappers::ReceiverStream<Result<Bytes, std::io::Error>> {
-    let mut rx = rx.resubscribe();
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     tokio::spawn(async move {
         for v in initial {
@@ -664,7 +667,6 @@ fn async_stream(
                     {
                         return;
                     },
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(_) => return,
                 },
                 () = tokio::time::sleep_until(deadline) => return,

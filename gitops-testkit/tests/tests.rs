@@ -614,3 +614,76 @@ async fn simulated_controllers_make_workloads_ready_or_fail() {
     let (_, v) = req(&s, "GET", "/api/v1/namespaces/default/configmaps/c", JSON, "").await;
     assert!(v.get("status").is_none());
 }
+
+/// A watcher that stops reading while thousands of events pass is cut off, never handed a stream with
+/// events silently missing: what it does receive is every change in order, with no gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lagging_watch_ends_instead_of_skipping_events() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = std::sync::Arc::new(TestApiServer::start().await.unwrap());
+    let (_, list) = req(&s, "GET", "/api/v1/namespaces/default/configmaps", JSON, "").await;
+    let from = list["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut watch = sock.connect(s.addr()).await.unwrap();
+    let get = format!(
+        "GET /api/v1/namespaces/default/configmaps?watch=true&resourceVersion={from}&timeoutSeconds=60 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    watch.write_all(get.as_bytes()).await.unwrap();
+    // 8,000 changes of 2 KiB each: more than the socket buffers and the event channel hold.
+    let total = 8000;
+    let payload = "x".repeat(2048);
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let (s, payload) = (s.clone(), payload.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in (w..total).step_by(4) {
+                let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("c{i}"), "namespace": "default"}, "data": {"p": payload}});
+                let (code, _) = req(
+                    &s,
+                    "POST",
+                    "/api/v1/namespaces/default/configmaps",
+                    JSON,
+                    &body.to_string(),
+                )
+                .await;
+                assert_eq!(code, 201);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut buf = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(30), watch.read_to_end(&mut buf))
+        .await
+        .expect("the lagging watch must end")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    let body = dechunk(text.split_once("\r\n\r\n").unwrap().1);
+    let rvs: Vec<u64> = body
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["object"]["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let first: u64 = from.parse::<u64>().unwrap() + 1;
+    assert!(
+        !rvs.is_empty() && rvs.len() < total,
+        "the watch was expected to lag: {} events",
+        rvs.len()
+    );
+    assert!(
+        rvs.iter().enumerate().all(|(i, rv)| *rv == first + i as u64),
+        "events missing from a watch: {} received, first {:?}, last {:?}",
+        rvs.len(),
+        rvs.first(),
+        rvs.last()
+    );
+}
