@@ -101,7 +101,7 @@ impl TestApiServer {
                     namespace: String::new(),
                     name: ns.into(),
                 };
-                s.objects.insert(key, obj);
+                s.objects.insert(key, Arc::new(obj));
             }
         }
         let (stop, stopped) = oneshot::channel();
@@ -498,7 +498,7 @@ fn with_type(t: &Target, mut obj: Value) -> Value {
 fn get(st: &State, t: &Target, name: &str) -> Response {
     let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     match s.objects.get(&key(t, name)) {
-        Some(o) => ok_json(StatusCode::OK, &with_type(t, o.clone())),
+        Some(o) => ok_json(StatusCode::OK, &with_type(t, Value::clone(o))),
         None => not_found(&t.res, name),
     }
 }
@@ -571,7 +571,7 @@ fn list(st: &State, t: &Target, q: &BTreeMap<String, String>) -> Response {
         .objects
         .iter()
         .filter(|(k, o)| selected(q, t, k, o))
-        .map(|(_, o)| with_type(t, o.clone()))
+        .map(|(_, o)| with_type(t, Value::clone(o)))
         .collect();
     ok_json(
         StatusCode::OK,
@@ -590,7 +590,7 @@ fn watch(st: &Arc<State>, t: &Target, q: &BTreeMap<String, String>) -> Response 
                 .objects
                 .iter()
                 .filter(|(k, o)| selected(q, t, k, o))
-                .map(|(_, o)| json!({ "type": "ADDED", "object": with_type(t, o.clone()) }))
+                .map(|(_, o)| json!({ "type": "ADDED", "object": with_type(t, Value::clone(o)) }))
                 .collect();
             // Watch-list (sendInitialEvents): a bookmark marks the end of the initial state.
             if q.get("sendInitialEvents").is_some_and(|v| v == "true") {
@@ -604,7 +604,7 @@ fn watch(st: &Arc<State>, t: &Target, q: &BTreeMap<String, String>) -> Response 
                 Some(evs) => evs
                     .into_iter()
                     .filter(|e| selected(q, t, &e.key, &e.object))
-                    .map(|e| json!({ "type": e.kind, "object": e.object }))
+                    .map(|e| json!({ "type": e.kind, "object": &*e.object }))
                     .collect(),
                 None => vec![json!({ "type": "ERROR", "object": {
                     "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -628,7 +628,7 @@ fn watch(st: &Arc<State>, t: &Target, q: &BTreeMap<String, String>) -> Response 
                 name: None,
                 sub: None,
             };
-            selected(&qc, &tt, &ev.key, &ev.object).then(|| json!({ "type": ev.kind, "object": ev.object }))
+            selected(&qc, &tt, &ev.key, &ev.object).then(|| json!({ "type": ev.kind, "object": &*ev.object }))
         },
         timeout,
         rx,
@@ -941,8 +941,7 @@ fn insert_new(
         if t.res.kind == "CustomResourceDefinition" {
             register_crd(st, &obj);
         }
-        s.objects.insert(k.clone(), obj.clone());
-        s.record("ADDED", k.clone(), obj.clone(), rv);
+        s.put("ADDED", k.clone(), obj.clone(), rv);
         simulate(st, s, k);
     }
     ok_json(StatusCode::CREATED, &obj)
@@ -1015,14 +1014,13 @@ fn replace(
     if !dry_run(q) {
         if finalized {
             s.objects.remove(&k);
-            s.record("DELETED", k, new.clone(), rv);
+            s.record("DELETED", k, Arc::new(new.clone()), rv);
         } else {
             if t.res.kind == "CustomResourceDefinition" {
                 establish(&mut new);
                 register_crd(st, &new);
             }
-            s.objects.insert(k.clone(), new.clone());
-            s.record("MODIFIED", k.clone(), new.clone(), rv);
+            s.put("MODIFIED", k.clone(), new.clone(), rv);
             if !status_only {
                 simulate(st, s, k);
             }
@@ -1055,7 +1053,7 @@ fn update(
         );
     }
     let k = key(t, name);
-    let Some(old) = s.objects.get(&k).cloned() else {
+    let Some(old) = s.objects.get(&k).map(|o| Value::clone(o)) else {
         return not_found(&t.res, name);
     };
     if let Err(r) = validate(st, &s, t, &obj, name) {
@@ -1092,7 +1090,7 @@ fn patch(
         .to_owned();
     let mut s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let k = key(t, name);
-    let old = s.objects.get(&k).cloned();
+    let old = s.objects.get(&k).map(|o| Value::clone(o));
     let text = String::from_utf8_lossy(body).into_owned();
     let parse = |yaml: bool| -> Result<Value, Response> {
         let r = if yaml {
@@ -1183,7 +1181,7 @@ fn patch(
 fn delete(st: &State, t: &Target, name: &str, q: &BTreeMap<String, String>) -> Response {
     let mut s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let k = key(t, name);
-    let Some(mut obj) = s.objects.get(&k).cloned() else {
+    let Some(mut obj) = s.objects.get(&k).map(|o| Value::clone(o)) else {
         return not_found(&t.res, name);
     };
     if dry_run(q) {
@@ -1199,13 +1197,12 @@ fn delete(st: &State, t: &Target, name: &str, q: &BTreeMap<String, String>) -> R
         m.entry("deletionTimestamp")
             .or_insert_with(|| Value::String(now()));
         m.insert("resourceVersion".into(), Value::String(rv.to_string()));
-        s.objects.insert(k.clone(), obj.clone());
-        s.record("MODIFIED", k, obj.clone(), rv);
+        s.put("MODIFIED", k, obj.clone(), rv);
         return ok_json(StatusCode::OK, &obj);
     }
     s.objects.remove(&k);
     meta(&mut obj).insert("resourceVersion".into(), Value::String(rv.to_string()));
-    s.record("DELETED", k, obj.clone(), rv);
+    s.record("DELETED", k, Arc::new(obj.clone()), rv);
     if t.res.kind == "CustomResourceDefinition" {
         let (group, plural) = (crd_str(&obj, "/spec/group"), crd_str(&obj, "/spec/names/plural"));
         st.resources
@@ -1434,7 +1431,7 @@ fn simulate(st: &State, s: &mut Store, k: Key) {
     if !st.simulate.load(std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    let Some(obj) = s.objects.get(&k).cloned() else {
+    let Some(obj) = s.objects.get(&k).map(|o| Value::clone(o)) else {
         return;
     };
     let Some(status) = simulated_status(&obj) else {
@@ -1450,6 +1447,5 @@ fn simulate(st: &State, s: &mut Store, k: Key) {
         m.insert("status".into(), status);
     }
     meta(&mut new).insert("resourceVersion".into(), Value::String(rv.to_string()));
-    s.objects.insert(k.clone(), new.clone());
-    s.record("MODIFIED", k, new, rv);
+    s.put("MODIFIED", k, new, rv);
 }

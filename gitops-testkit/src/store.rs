@@ -1,7 +1,10 @@
 //! The object store: objects by resource, namespace and name, a global resourceVersion, and the event
 //! history watches resume from.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -21,7 +24,8 @@ pub(crate) struct Event {
     pub(crate) rv: u64,
     pub(crate) kind: &'static str,
     pub(crate) key: Key,
-    pub(crate) object: Value,
+    /// Shared with the store and the other watchers: one copy per object state, however many hold it.
+    pub(crate) object: Arc<Value>,
 }
 
 /// How many events watches can resume from; older resourceVersions get 410 Gone.
@@ -29,7 +33,7 @@ const HISTORY: usize = 10_000;
 
 pub(crate) struct Store {
     pub(crate) rv: u64,
-    pub(crate) objects: BTreeMap<Key, Value>,
+    pub(crate) objects: BTreeMap<Key, Arc<Value>>,
     history: VecDeque<Event>,
     pub(crate) events: broadcast::Sender<Event>,
     uid_counter: u64,
@@ -68,7 +72,7 @@ impl Store {
         )
     }
 
-    pub(crate) fn record(&mut self, kind: &'static str, key: Key, object: Value, rv: u64) {
+    pub(crate) fn record(&mut self, kind: &'static str, key: Key, object: Arc<Value>, rv: u64) {
         let ev = Event {
             rv,
             kind,
@@ -80,6 +84,13 @@ impl Store {
             self.history.pop_front();
         }
         let _ = self.events.send(ev);
+    }
+
+    /// Stores `object` at `key` and records the change; the store and the event share one copy.
+    pub(crate) fn put(&mut self, kind: &'static str, key: Key, object: Value, rv: u64) {
+        let object = Arc::new(object);
+        self.objects.insert(key.clone(), object.clone());
+        self.record(kind, key, object, rv);
     }
 
     /// Events after `rv`, or `None` when they are no longer kept.
