@@ -5,6 +5,9 @@
 //! resourceVersion with optimistic concurrency, generation, uid, generateName, dry-run, label and field
 //! selectors, watch resume, and the API's `Status` errors. It writes a kubeconfig that real kubectl uses.
 //!
+//! Deleting honours DeleteOptions (body or query): dry run, preconditions, and ownerReference garbage
+//! collection with the Background (default), Foreground and Orphan propagation policies.
+//!
 //! CustomResourceDefinitions are established at once and serve every served version from one store.
 //!
 //! [`TestApiServer::simulate_workloads`] turns on simulated controllers: Deployments, StatefulSets,
@@ -13,7 +16,7 @@
 //! `testkit.gitops-rs.io/simulate: fail` or `pending` makes a workload fail or stay progressing.
 //!
 //! Not yet: server-side apply with managed fields (apply patches are merged strategically), CRD schema
-//! validation and defaulting, garbage collection by owner references, OpenAPI schemas, protobuf request
+//! validation and defaulting, OpenAPI schemas, protobuf request
 //! bodies (kubectl's `create namespace`/`create configmap` generators send protobuf; `kubectl apply` and
 //! `create -f` work), Pods and the other controllers (ReplicaSets are not created for Deployments).
 

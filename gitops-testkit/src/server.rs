@@ -468,7 +468,7 @@ fn handle(st: &Arc<State>, method: &Method, uri: &Uri, headers: &HeaderMap, body
         ("POST", None) => create(st, &target, headers, body, &q),
         ("PUT", Some(name)) => update(st, &target, name, headers, body, &q),
         ("PATCH", Some(name)) => patch(st, &target, name, headers, body, &q),
-        ("DELETE", Some(name)) => delete(st, &target, name, &q),
+        ("DELETE", Some(name)) => delete(st, &target, name, body, &q),
         _ => status(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
@@ -1015,6 +1015,9 @@ fn replace(
         if finalized {
             s.objects.remove(&k);
             s.record("DELETED", k, Arc::new(new.clone()), rv);
+            if let Some(uid) = new.pointer("/metadata/uid").and_then(Value::as_str) {
+                collect_garbage(s, uid);
+            }
         } else {
             if t.res.kind == "CustomResourceDefinition" {
                 establish(&mut new);
@@ -1178,14 +1181,89 @@ fn patch(
     replace(st, &mut s, t, k, &old, new, q)
 }
 
-fn delete(st: &State, t: &Target, name: &str, q: &BTreeMap<String, String>) -> Response {
+/// How dependents are treated when their owner is deleted (`DeleteOptions.propagationPolicy`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Propagation {
+    Background,
+    Foreground,
+    Orphan,
+}
+
+fn delete(st: &State, t: &Target, name: &str, body: &Bytes, q: &BTreeMap<String, String>) -> Response {
+    // DeleteOptions come in the body (kubectl sends them there) or as query parameters.
+    let opts: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("invalid DeleteOptions: {e}"),
+                    json!({}),
+                );
+            }
+        }
+    };
+    let dry = dry_run(q)
+        || opts["dryRun"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|v| v == "All"));
+    let policy = match q
+        .get("propagationPolicy")
+        .map(String::as_str)
+        .or_else(|| opts["propagationPolicy"].as_str())
+    {
+        Some("Foreground") => Propagation::Foreground,
+        Some("Orphan") => Propagation::Orphan,
+        None if opts["orphanDependents"] == true => Propagation::Orphan,
+        Some("Background") | None => Propagation::Background,
+        Some(other) => {
+            return invalid(
+                t,
+                name,
+                "propagationPolicy",
+                format!(
+                    "Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+                ),
+            );
+        }
+    };
     let mut s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let k = key(t, name);
     let Some(mut obj) = s.objects.get(&k).map(|o| Value::clone(o)) else {
         return not_found(&t.res, name);
     };
-    if dry_run(q) {
+    for (field, path) in [
+        ("uid", "/metadata/uid"),
+        ("resourceVersion", "/metadata/resourceVersion"),
+    ] {
+        if let Some(want) = opts["preconditions"][field].as_str()
+            && obj.pointer(path).and_then(Value::as_str) != Some(want)
+        {
+            let have = obj.pointer(path).and_then(Value::as_str).unwrap_or_default();
+            return status(
+                StatusCode::CONFLICT,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {field}: {want}, {field}: {have}",
+                    qualified(&t.res)
+                ),
+                json!({ "name": name, "group": t.res.group, "kind": t.res.plural }),
+            );
+        }
+    }
+    if dry {
         return ok_json(StatusCode::OK, &obj);
+    }
+    let uid = obj
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if policy == Propagation::Orphan {
+        orphan_dependents(&mut s, &uid);
     }
     let rv = s.next_rv();
     let has_finalizers = obj
@@ -1200,9 +1278,16 @@ fn delete(st: &State, t: &Target, name: &str, q: &BTreeMap<String, String>) -> R
         s.put("MODIFIED", k, obj.clone(), rv);
         return ok_json(StatusCode::OK, &obj);
     }
+    // Foreground: dependents go before their owner; background: after.
+    if policy == Propagation::Foreground {
+        collect_garbage(&mut s, &uid);
+    }
     s.objects.remove(&k);
     meta(&mut obj).insert("resourceVersion".into(), Value::String(rv.to_string()));
     s.record("DELETED", k, Arc::new(obj.clone()), rv);
+    if policy == Propagation::Background {
+        collect_garbage(&mut s, &uid);
+    }
     if t.res.kind == "CustomResourceDefinition" {
         let (group, plural) = (crd_str(&obj, "/spec/group"), crd_str(&obj, "/spec/names/plural"));
         st.resources
@@ -1408,6 +1493,86 @@ fn simulated_status(obj: &Value) -> Option<Value> {
                                cond("Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods")] })),
         },
         _ => None,
+    }
+}
+
+/// Keys of the objects that name `uid` among their ownerReferences.
+fn dependents_of(s: &Store, uid: &str) -> Vec<Key> {
+    s.objects
+        .iter()
+        .filter(|(_, o)| {
+            o.pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Removes the owner `uid` from its dependents' ownerReferences (the `Orphan` propagation policy).
+fn orphan_dependents(s: &mut Store, uid: &str) {
+    for k in dependents_of(s, uid) {
+        let Some(mut o) = s.objects.get(&k).map(|o| Value::clone(o)) else {
+            continue;
+        };
+        let rv = s.next_rv();
+        let m = meta(&mut o);
+        if let Some(Value::Array(refs)) = m.get_mut("ownerReferences") {
+            refs.retain(|r| r["uid"] != uid);
+            if refs.is_empty() {
+                m.remove("ownerReferences");
+            }
+        }
+        m.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        s.put("MODIFIED", k, o, rv);
+    }
+}
+
+/// The garbage collector, run when the object `uid` is gone: a dependent with another owner still present
+/// only loses the dangling reference; one with no owner left is deleted (or marked for deletion while it has
+/// finalizers), and its own dependents follow.
+fn collect_garbage(s: &mut Store, uid: &str) {
+    let mut gone = vec![uid.to_owned()];
+    while let Some(uid) = gone.pop() {
+        for k in dependents_of(s, &uid) {
+            let Some(mut o) = s.objects.get(&k).map(|o| Value::clone(o)) else {
+                continue;
+            };
+            let others_alive = o
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|refs| {
+                    refs.iter().any(|r| {
+                        r["uid"] != uid.as_str()
+                            && s.objects
+                                .values()
+                                .any(|x| x.pointer("/metadata/uid") == Some(&r["uid"]))
+                    })
+                });
+            let rv = s.next_rv();
+            let has_finalizers = o
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
+            let m = meta(&mut o);
+            m.insert("resourceVersion".into(), Value::String(rv.to_string()));
+            if others_alive {
+                if let Some(Value::Array(refs)) = m.get_mut("ownerReferences") {
+                    refs.retain(|r| r["uid"] != uid.as_str());
+                }
+                s.put("MODIFIED", k, o, rv);
+            } else if has_finalizers {
+                m.entry("deletionTimestamp")
+                    .or_insert_with(|| Value::String(now()));
+                s.put("MODIFIED", k, o, rv);
+            } else {
+                if let Some(u) = m.get("uid").and_then(Value::as_str) {
+                    gone.push(u.to_owned());
+                }
+                s.objects.remove(&k);
+                s.record("DELETED", k, Arc::new(o), rv);
+            }
+        }
     }
 }
 

@@ -407,6 +407,14 @@ mod kubectl {
                 ][..],
                 "kind: Deployment",
             ),
+            (
+                &["-n", "demo", "delete", "cm", "app", "--dry-run=server"][..],
+                "(server dry run)",
+            ),
+            (
+                &["-n", "demo", "get", "cm", "app", "-o", "name"][..],
+                "configmap/app",
+            ),
             (&["-n", "demo", "delete", "cm", "app"][..], "deleted"),
             (&["delete", "ns", "demo"][..], "deleted"),
         ] {
@@ -686,4 +694,170 @@ async fn a_lagging_watch_ends_instead_of_skipping_events() {
         rvs.first(),
         rvs.last()
     );
+}
+
+#[tokio::test]
+async fn garbage_collection_follows_the_propagation_policy() {
+    let s = TestApiServer::start().await.unwrap();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    // owner -> child -> grandchild; `shared` is also owned by `other`.
+    let make = |name: &str, owners: &[&Value]| {
+        let refs: Vec<Value> = owners
+            .iter()
+            .map(|o| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": o["metadata"]["name"], "uid": o["metadata"]["uid"]}))
+            .collect();
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default", "ownerReferences": refs}})
+            .to_string()
+    };
+    let names = |list: &Value| {
+        let mut n: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let tree = |prefix: &'static str| {
+        let s = &s;
+        async move {
+            let (_, owner) = req(s, "POST", cms, JSON, &make(&format!("{prefix}owner"), &[])).await;
+            let (_, other) = req(s, "POST", cms, JSON, &make(&format!("{prefix}other"), &[])).await;
+            let (_, child) = req(s, "POST", cms, JSON, &make(&format!("{prefix}child"), &[&owner])).await;
+            req(
+                s,
+                "POST",
+                cms,
+                JSON,
+                &make(&format!("{prefix}grandchild"), &[&child]),
+            )
+            .await;
+            req(
+                s,
+                "POST",
+                cms,
+                JSON,
+                &make(&format!("{prefix}shared"), &[&owner, &other]),
+            )
+            .await;
+            owner
+        }
+    };
+
+    // Dry run (DeleteOptions in the body, as kubectl sends them) and a failed precondition delete nothing.
+    let owner = tree("b-").await;
+    let (code, _) = req(
+        &s,
+        "DELETE",
+        &format!("{cms}/b-owner"),
+        JSON,
+        r#"{"dryRun":["All"]}"#,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, v) = req(
+        &s,
+        "DELETE",
+        &format!("{cms}/b-owner"),
+        JSON,
+        r#"{"preconditions":{"uid":"nope"}}"#,
+    )
+    .await;
+    assert_eq!((code, v["reason"].as_str()), (409, Some("Conflict")), "{v}");
+    let (_, list) = req(&s, "GET", cms, JSON, "").await;
+    assert_eq!(names(&list).len(), 5);
+
+    // Background (the default): the owner's subtree goes; `shared` keeps its other owner.
+    let (_, list) = req(&s, "GET", cms, JSON, "").await;
+    let from = list["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    let (code, _) = req(&s, "DELETE", &format!("{cms}/b-owner"), JSON, "").await;
+    assert_eq!(code, 200);
+    let (_, list) = req(&s, "GET", cms, JSON, "").await;
+    assert_eq!(names(&list), ["b-other", "b-shared"]);
+    let shared = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == "b-shared")
+        .unwrap();
+    let refs = shared["metadata"]["ownerReferences"].as_array().unwrap();
+    assert_eq!(refs.len(), 1);
+    assert_ne!(refs[0]["uid"], owner["metadata"]["uid"]);
+    let (_, w) = req(
+        &s,
+        "GET",
+        &format!("{cms}?watch=true&resourceVersion={from}&timeoutSeconds=1"),
+        JSON,
+        "",
+    )
+    .await;
+    let order: Vec<String> = w
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "DELETED")
+        .map(|e| e["object"]["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order.first().map(String::as_str), Some("b-owner"), "{order:?}");
+
+    // Foreground: dependents are deleted before their owner.
+    tree("f-").await;
+    let (_, list) = req(&s, "GET", cms, JSON, "").await;
+    let from = list["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    req(
+        &s,
+        "DELETE",
+        &format!("{cms}/f-owner"),
+        JSON,
+        r#"{"propagationPolicy":"Foreground"}"#,
+    )
+    .await;
+    let (_, w) = req(
+        &s,
+        "GET",
+        &format!("{cms}?watch=true&resourceVersion={from}&timeoutSeconds=1"),
+        JSON,
+        "",
+    )
+    .await;
+    let order: Vec<String> = w
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "DELETED")
+        .map(|e| e["object"]["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order.last().map(String::as_str), Some("f-owner"), "{order:?}");
+    assert_eq!(order.len(), 3, "{order:?}");
+
+    // Orphan: dependents stay, without the reference.
+    tree("o-").await;
+    req(
+        &s,
+        "DELETE",
+        &format!("{cms}/o-owner?propagationPolicy=Orphan"),
+        JSON,
+        "",
+    )
+    .await;
+    let (_, child) = req(&s, "GET", &format!("{cms}/o-child"), JSON, "").await;
+    assert!(child["metadata"].get("ownerReferences").is_none(), "{child}");
+    let (_, grandchild) = req(&s, "GET", &format!("{cms}/o-grandchild"), JSON, "").await;
+    assert_eq!(
+        grandchild["metadata"]["ownerReferences"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    let (code, v) = req(
+        &s,
+        "DELETE",
+        &format!("{cms}/o-other?propagationPolicy=Sideways"),
+        JSON,
+        "",
+    )
+    .await;
+    assert_eq!((code, v["reason"].as_str()), (422, Some("Invalid")), "{v}");
 }
