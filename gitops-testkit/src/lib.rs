@@ -16,12 +16,14 @@
 //! `testkit.gitops-rs.io/simulate: fail` or `pending` makes a workload fail or stay progressing.
 //!
 //! Not yet: server-side apply with managed fields (apply patches are merged strategically), CRD schema
-//! validation and defaulting, OpenAPI schemas, protobuf request
-//! bodies (kubectl's `create namespace`/`create configmap` generators send protobuf; `kubectl apply` and
-//! `create -f` work), Pods and the other controllers (ReplicaSets are not created for Deployments).
+//! validation and defaulting, OpenAPI schemas, protobuf request bodies beyond Namespace, ConfigMap,
+//! Secret and ServiceAccount (so `kubectl create namespace|configmap|secret|serviceaccount` work, while
+//! `kubectl create deployment` and the other generators get 415; `kubectl apply` and `create -f` send JSON
+//! and work for every kind), Pods and the other controllers (ReplicaSets are not created for Deployments).
 
 #[rustfmt::skip]
 mod builtin;
+mod proto;
 mod registry;
 mod server;
 mod store;

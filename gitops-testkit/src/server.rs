@@ -693,8 +693,25 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    // Protobuf is not served; clients (client-go, kubectl) fall back to JSON on 415.
+    // Protobuf bodies are decoded for the kinds kubectl's generators send; others get 415.
     if ct.contains("protobuf") {
+        return match crate::proto::decode(body) {
+            Ok(v) => Ok(v),
+            Err(crate::proto::ProtoError::UnsupportedKind(kind)) => Err(status(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!("protobuf bodies are not supported for {kind}; send application/json"),
+                json!({}),
+            )),
+            Err(crate::proto::ProtoError::Malformed(e)) => Err(status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!("the protobuf body cannot be decoded: {e}"),
+                json!({}),
+            )),
+        };
+    }
+    if !ct.contains("json") && !ct.contains("yaml") {
         return Err(unsupported_media(ct));
     }
     let text = std::str::from_utf8(body).map_err(|_| {
@@ -914,7 +931,7 @@ fn insert_new(
         m.insert("creationTimestamp".into(), Value::String(now()));
         m.remove("deletionTimestamp");
     }
-    if obj.get("spec").is_some() {
+    if obj.get("spec").is_some() && t.res.kind != "Namespace" {
         meta(&mut obj).insert("generation".into(), json!(1));
     }
     if t.res.status
@@ -933,6 +950,12 @@ fn insert_new(
             m.insert("spec".into(), json!({ "finalizers": ["kubernetes"] }));
             m.insert("status".into(), json!({ "phase": "Active" }));
         }
+    }
+    // Defaulting the real API does for Secrets.
+    if t.res.kind == "Secret"
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.entry("type").or_insert_with(|| json!("Opaque"));
     }
     if t.res.kind == "CustomResourceDefinition" {
         establish(&mut obj);
@@ -989,7 +1012,7 @@ fn replace(
         };
     }
     let spec_changed = old.get("spec") != new.get("spec");
-    if spec_changed && new.get("spec").is_some() {
+    if spec_changed && new.get("spec").is_some() && t.res.kind != "Namespace" {
         let g = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)

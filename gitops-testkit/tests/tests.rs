@@ -417,6 +417,45 @@ mod kubectl {
             ),
             (&["-n", "demo", "delete", "cm", "app"][..], "deleted"),
             (&["delete", "ns", "demo"][..], "deleted"),
+            // kubectl's generators send protobuf bodies.
+            (&["create", "namespace", "made"][..], "namespace/made created"),
+            (
+                &["-n", "made", "create", "configmap", "lit", "--from-literal=k=v"][..],
+                "configmap/lit created",
+            ),
+            (
+                &["-n", "made", "get", "cm", "lit", "-o", "jsonpath={.data.k}"][..],
+                "v",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "create",
+                    "secret",
+                    "generic",
+                    "sec",
+                    "--from-literal=p=q",
+                ][..],
+                "secret/sec created",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "get",
+                    "secret",
+                    "sec",
+                    "-o",
+                    "jsonpath={.data.p} {.type}",
+                ][..],
+                "cQ== Opaque",
+            ),
+            (
+                &["-n", "made", "create", "serviceaccount", "robot"][..],
+                "serviceaccount/robot created",
+            ),
+            (&["delete", "ns", "made"][..], "deleted"),
         ] {
             let (ok, out) = k2(args);
             assert!(ok && out.contains(want), "kubectl {args:?}: {out}");
