@@ -767,6 +767,46 @@ fn invalid(t: &Target, name: &str, field: &str, message: String) -> Response {
     )
 }
 
+/// Prunes, defaults and validates a custom resource against its CRD's structural schema for the version
+/// requested; built-in kinds pass through.
+fn apply_crd_schema(s: &Store, t: &Target, obj: &mut Value, name: &str) -> Result<(), Response> {
+    let crd_key = Key {
+        group: "apiextensions.k8s.io".into(),
+        plural: "customresourcedefinitions".into(),
+        namespace: String::new(),
+        name: format!("{}.{}", t.res.plural, t.res.group),
+    };
+    let Some(crd) = s.objects.get(&crd_key) else {
+        return Ok(());
+    };
+    let schema = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .and_then(|vs| vs.iter().find(|v| v["name"] == t.res.version.as_str()))
+        .and_then(|v| v.pointer("/schema/openAPIV3Schema"));
+    let Some(schema) = schema else { return Ok(()) };
+    let causes = crate::schema::apply(schema, obj);
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let texts: Vec<String> = causes
+        .iter()
+        .map(|c| format!("{}: {}", c.field, c.message))
+        .collect();
+    let summary = if texts.len() == 1 {
+        texts[0].clone()
+    } else {
+        format!("[{}]", texts.join(", "))
+    };
+    Err(status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        format!("{}.{} \"{name}\" is invalid: {summary}", t.res.kind, t.res.group),
+        json!({ "name": name, "group": t.res.group, "kind": t.res.kind,
+                "causes": causes.iter().map(|c| json!({ "reason": c.reason, "message": c.message, "field": c.field })).collect::<Vec<_>>() }),
+    ))
+}
+
 /// Checks the name and that type and namespace in the body agree with the request.
 fn validate(st: &State, s: &Store, t: &Target, obj: &Value, name: &str) -> Result<(), Response> {
     if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
@@ -903,6 +943,9 @@ fn insert_new(
             "metadata.name",
             "Required value: name or generateName is required".into(),
         );
+    }
+    if let Err(r) = apply_crd_schema(s, t, &mut obj, &name) {
+        return r;
     }
     if let Err(r) = validate(st, s, t, &obj, &name) {
         return r;
@@ -1063,7 +1106,7 @@ fn update(
     body: &Bytes,
     q: &BTreeMap<String, String>,
 ) -> Response {
-    let obj = match parse_body(headers, body) {
+    let mut obj = match parse_body(headers, body) {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -1082,6 +1125,9 @@ fn update(
     let Some(old) = s.objects.get(&k).map(|o| Value::clone(o)) else {
         return not_found(&t.res, name);
     };
+    if let Err(r) = apply_crd_schema(&s, t, &mut obj, name) {
+        return r;
+    }
     if let Err(r) = validate(st, &s, t, &obj, name) {
         return r;
     }
@@ -1197,6 +1243,9 @@ fn patch(
             ),
             json!({}),
         );
+    }
+    if let Err(r) = apply_crd_schema(&s, t, &mut new, name) {
+        return r;
     }
     if let Err(r) = validate(st, &s, t, &new, name) {
         return r;

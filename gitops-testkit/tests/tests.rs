@@ -900,3 +900,72 @@ async fn garbage_collection_follows_the_propagation_policy() {
     .await;
     assert_eq!((code, v["reason"].as_str()), (422, Some("Invalid")), "{v}");
 }
+
+#[tokio::test]
+async fn custom_resources_are_pruned_defaulted_and_validated() {
+    let s = TestApiServer::start().await.unwrap();
+    let schema = json!({"type": "object", "properties": {
+        "spec": {"type": "object", "required": ["url"], "properties": {
+            "url": {"type": "string"},
+            "interval": {"type": "string", "default": "1m"},
+            "provider": {"type": "string", "enum": ["generic", "aws"]}}},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "repos.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "repos", "singular": "repo", "kind": "Repo", "listKind": "RepoList"},
+                 "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": schema}}]}
+    });
+    let (code, _) = req(
+        &s,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        JSON,
+        &crd.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let url = "/apis/example.com/v1/namespaces/default/repos";
+    let repo = |spec: Value| {
+        json!({"apiVersion": "example.com/v1", "kind": "Repo", "metadata": {"name": "r"}, "spec": spec, "junk": 1}).to_string()
+    };
+    let (code, v) = req(&s, "POST", url, JSON, &repo(json!({"provider": "gcp"}))).await;
+    assert_eq!((code, v["reason"].as_str()), (422, Some("Invalid")), "{v}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.starts_with("Repo.example.com \"r\" is invalid: ["), "{msg}");
+    assert!(
+        msg.contains("spec.url: Required value") && msg.contains("spec.provider: Unsupported value: \"gcp\""),
+        "{msg}"
+    );
+    assert_eq!(v["details"]["causes"].as_array().map(Vec::len), Some(2), "{v}");
+
+    let (code, v) = req(
+        &s,
+        "POST",
+        url,
+        JSON,
+        &repo(json!({"url": "https://x", "unknown": true})),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["spec"], json!({"url": "https://x", "interval": "1m"}));
+    assert!(v.get("junk").is_none());
+    // Updates go through the schema too.
+    let (code, v) = req(
+        &s,
+        "PATCH",
+        &format!("{url}/r"),
+        "application/merge-patch+json",
+        r#"{"spec":{"url":7}}"#,
+    )
+    .await;
+    assert_eq!(code, 422, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.url in body must be of type string"),
+        "{v}"
+    );
+}

@@ -1,0 +1,285 @@
+//! Structural schemas of CustomResourceDefinitions, applied to custom resources as the API server does on
+//! every write: unknown fields are pruned, defaults filled in, then types, `required`, `enum`, lengths and
+//! bounds and `pattern`s are validated. CEL rules (`x-kubernetes-validations`) are not evaluated.
+
+use serde_json::{Map, Value};
+
+/// One validation failure: the field path (`spec.url`), the cause reason and the message.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Cause {
+    pub(crate) field: String,
+    pub(crate) reason: &'static str,
+    pub(crate) message: String,
+}
+
+/// Prunes, defaults and validates `obj` (a whole custom resource) against `schema` (`openAPIV3Schema`).
+/// `apiVersion`, `kind` and `metadata` at the root are never pruned.
+pub(crate) fn apply(schema: &Value, obj: &mut Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if let Value::Object(m) = obj {
+        let kept: Vec<(String, Value)> = ["apiVersion", "kind", "metadata"]
+            .iter()
+            .filter_map(|k| m.remove(*k).map(|v| ((*k).to_owned(), v)))
+            .collect();
+        walk(schema, obj, "", &mut causes);
+        if let Value::Object(m) = obj {
+            m.extend(kept);
+        }
+    }
+    causes
+}
+
+fn child(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn walk(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
+    let preserve = schema["x-kubernetes-preserve-unknown-fields"] == true;
+    if schema["x-kubernetes-int-or-string"] == true {
+        if !matches!(type_name(v), "integer" | "string") {
+            causes.push(Cause {
+                field: path.to_owned(),
+                reason: "FieldValueInvalid",
+                message: format!(
+                    "Invalid value: \"{}\": {path} in body must be of type integer,string: \"{}\"",
+                    type_name(v),
+                    type_name(v)
+                ),
+            });
+        }
+        return;
+    }
+    let want = schema["type"].as_str().unwrap_or_default();
+    let have = type_name(v);
+    let type_ok = match want {
+        "" => true,
+        "number" => matches!(have, "integer" | "number"),
+        w => w == have,
+    };
+    if !type_ok {
+        causes.push(Cause {
+            field: path.to_owned(),
+            reason: "FieldValueInvalid",
+            message: format!("Invalid value: \"{have}\": {path} in body must be of type {want}: \"{have}\""),
+        });
+        return;
+    }
+    if let Some(options) = schema["enum"].as_array()
+        && !options.contains(v)
+    {
+        let list: Vec<String> = options.iter().map(show).collect();
+        causes.push(Cause {
+            field: path.to_owned(),
+            reason: "FieldValueNotSupported",
+            message: format!(
+                "Unsupported value: {}: supported values: {}",
+                show(v),
+                list.join(", ")
+            ),
+        });
+    }
+    match v {
+        Value::Object(m) => object(schema, m, path, preserve, causes),
+        Value::Array(items) => {
+            if let Some(max) = schema["maxItems"].as_u64()
+                && items.len() as u64 > max
+            {
+                causes.push(Cause {
+                    field: path.to_owned(),
+                    reason: "FieldValueTooMany",
+                    message: format!("Too many: {}: must have at most {max} items", items.len()),
+                });
+            }
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    walk(item_schema, item, &format!("{path}[{i}]"), causes);
+                }
+            }
+        }
+        Value::String(s) => {
+            let len = s.chars().count() as u64;
+            if let Some(max) = schema["maxLength"].as_u64()
+                && len > max
+            {
+                causes.push(Cause {
+                    field: path.to_owned(),
+                    reason: "FieldValueTooLong",
+                    message: format!("Too long: may not be more than {max} bytes"),
+                });
+            }
+            // Go's regexp (RE2) and the regex crate share their syntax; a pattern neither accepts is skipped.
+            if let Some(p) = schema["pattern"].as_str()
+                && let Ok(re) = regex::Regex::new(p)
+                && !re.is_match(s)
+            {
+                causes.push(Cause {
+                    field: path.to_owned(),
+                    reason: "FieldValueInvalid",
+                    message: format!("Invalid value: {s:?}: {path} in body should match '{p}'"),
+                });
+            }
+            if let Some(min) = schema["minLength"].as_u64()
+                && len < min
+            {
+                causes.push(Cause {
+                    field: path.to_owned(),
+                    reason: "FieldValueInvalid",
+                    message: format!(
+                        "Invalid value: {s:?}: {path} in body should be at least {min} chars long"
+                    ),
+                });
+            }
+        }
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap_or_default();
+            if let Some(min) = schema["minimum"].as_f64()
+                && x < min
+            {
+                causes.push(Cause {
+                    field: path.to_owned(),
+                    reason: "FieldValueInvalid",
+                    message: format!(
+                        "Invalid value: {n}: {path} in body should be greater than or equal to {min}"
+                    ),
+                });
+            }
+            if let Some(max) = schema["maximum"].as_f64()
+                && x > max
+            {
+                causes.push(Cause {
+                    field: path.to_owned(),
+                    reason: "FieldValueInvalid",
+                    message: format!(
+                        "Invalid value: {n}: {path} in body should be less than or equal to {max}"
+                    ),
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+fn object(schema: &Value, m: &mut Map<String, Value>, path: &str, preserve: bool, causes: &mut Vec<Cause>) {
+    let props = schema["properties"].as_object();
+    let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+    // Nulls of non-nullable fields are dropped (then defaulted), as the API server does.
+    m.retain(|k, v| {
+        let sub = props.and_then(|p| p.get(k)).or(additional);
+        !v.is_null() || sub.is_some_and(|s| s["nullable"] == true)
+    });
+    // Pruning.
+    if !preserve {
+        m.retain(|k, _| props.is_some_and(|p| p.contains_key(k)) || additional.is_some());
+    }
+    // Defaulting.
+    if let Some(p) = props {
+        for (k, sub) in p {
+            if let Some(d) = sub.get("default")
+                && !m.contains_key(k)
+            {
+                m.insert(k.clone(), d.clone());
+            }
+        }
+    }
+    for (k, v) in m.iter_mut() {
+        if let Some(sub) = props.and_then(|p| p.get(k)).or(additional) {
+            walk(sub, v, &child(path, k), causes);
+        }
+    }
+    if let Some(required) = schema["required"].as_array() {
+        for r in required.iter().filter_map(Value::as_str) {
+            if !m.contains_key(r) {
+                causes.push(Cause {
+                    field: child(path, r),
+                    reason: "FieldValueRequired",
+                    message: "Required value".into(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn schema() -> Value {
+        json!({"type": "object", "properties": {
+            "spec": {"type": "object", "required": ["url"], "properties": {
+                "url": {"type": "string", "minLength": 1, "pattern": "^(http|https|ssh)://.*$"},
+                "interval": {"type": "string", "default": "1m"},
+                "suspend": {"type": "boolean"},
+                "provider": {"type": "string", "enum": ["generic", "aws"]},
+                "retries": {"type": "integer", "minimum": 0},
+                "port": {"x-kubernetes-int-or-string": true},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "values": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "refs": {"type": "array", "maxItems": 2, "items": {"type": "object", "properties": {"name": {"type": "string"}}}}
+            }},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+        }})
+    }
+
+    #[test]
+    fn prunes_defaults_and_keeps_what_the_schema_allows() {
+        let mut obj = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"}, "extra": 1,
+            "spec": {"url": "https://u", "unknown": true, "suspend": null, "port": "http", "labels": {"a": "b"},
+                     "values": {"any": {"thing": [1]}}, "refs": [{"name": "n", "drop": 1}]}});
+        assert_eq!(apply(&schema(), &mut obj), Vec::new());
+        assert_eq!(
+            obj,
+            json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"},
+                "spec": {"url": "https://u", "interval": "1m", "port": "http", "labels": {"a": "b"},
+                         "values": {"any": {"thing": [1]}}, "refs": [{"name": "n"}]}})
+        );
+    }
+
+    #[test]
+    fn reports_every_violation_with_its_path() {
+        let mut obj = json!({"spec": {"url": "ftp://x", "suspend": "yes", "provider": "gcp", "retries": -1, "port": true,
+            "labels": {"a": 1}, "refs": [{}, {}, {}]}});
+        let fields: Vec<(String, &str)> = apply(&schema(), &mut obj)
+            .into_iter()
+            .map(|c| (c.field, c.reason))
+            .collect();
+        for want in [
+            ("spec.url", "FieldValueInvalid"),
+            ("spec.suspend", "FieldValueInvalid"),
+            ("spec.provider", "FieldValueNotSupported"),
+            ("spec.retries", "FieldValueInvalid"),
+            ("spec.port", "FieldValueInvalid"),
+            ("spec.labels.a", "FieldValueInvalid"),
+            ("spec.refs", "FieldValueTooMany"),
+        ] {
+            assert!(
+                fields.contains(&(want.0.to_owned(), want.1)),
+                "{want:?} not in {fields:?}"
+            );
+        }
+    }
+}
