@@ -8,18 +8,13 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::{path::PathBuf, process::Command};
 
+use common::reference_kubectl;
 use gitops_testkit::TestApiServer;
 use serde_json::Value;
-
-fn reference_kubectl() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("GITOPS_REFERENCE_KUBECTL").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/kubectl")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.exists())
-}
 
 struct Kubectl {
     bin: PathBuf,

@@ -2,6 +2,8 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use gitops_testkit::TestApiServer;
 use serde_json::{Value, json};
 
@@ -299,17 +301,10 @@ async fn watch_resumes_from_a_resource_version() {
 }
 
 mod kubectl {
-    use std::{path::PathBuf, process::Command};
+    use std::process::Command;
 
     use super::*;
-
-    fn reference_kubectl() -> Option<PathBuf> {
-        let candidates = [
-            std::env::var_os("GITOPS_REFERENCE_KUBECTL").map(PathBuf::from),
-            Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/kubectl")),
-        ];
-        candidates.into_iter().flatten().find(|p| p.exists())
-    }
+    use crate::common::reference_kubectl;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn real_kubectl_works_against_it() {
