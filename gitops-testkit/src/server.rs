@@ -1491,14 +1491,17 @@ fn simulated_status(obj: &Value) -> Option<Value> {
     let ready = if mode == "ready" { replicas } else { 0 };
     match kind {
         "Deployment" => {
+            let unavailable = || {
+                cond(
+                    "Available",
+                    "False",
+                    "MinimumReplicasUnavailable",
+                    "Deployment does not have minimum availability.",
+                )
+            };
             let (avail, progressing) = match mode {
                 "fail" => (
-                    cond(
-                        "Available",
-                        "False",
-                        "MinimumReplicasUnavailable",
-                        "Deployment does not have minimum availability.",
-                    ),
+                    unavailable(),
                     cond(
                         "Progressing",
                         "False",
@@ -1507,12 +1510,7 @@ fn simulated_status(obj: &Value) -> Option<Value> {
                     ),
                 ),
                 "pending" => (
-                    cond(
-                        "Available",
-                        "False",
-                        "MinimumReplicasUnavailable",
-                        "Deployment does not have minimum availability.",
-                    ),
+                    unavailable(),
                     cond(
                         "Progressing",
                         "True",

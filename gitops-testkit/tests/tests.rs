@@ -730,6 +730,25 @@ async fn a_lagging_watch_ends_instead_of_skipping_events() {
     );
 }
 
+/// Names in the DELETED events after resourceVersion `from`, in order (a one-second watch).
+async fn deleted_since(s: &TestApiServer, url: &str, from: &str) -> Vec<String> {
+    let (_, w) = req(
+        s,
+        "GET",
+        &format!("{url}?watch=true&resourceVersion={from}&timeoutSeconds=1"),
+        JSON,
+        "",
+    )
+    .await;
+    w.as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "DELETED")
+        .map(|e| e["object"]["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn garbage_collection_follows_the_propagation_policy() {
     let s = TestApiServer::start().await.unwrap();
@@ -818,22 +837,7 @@ async fn garbage_collection_follows_the_propagation_policy() {
     let refs = shared["metadata"]["ownerReferences"].as_array().unwrap();
     assert_eq!(refs.len(), 1);
     assert_ne!(refs[0]["uid"], owner["metadata"]["uid"]);
-    let (_, w) = req(
-        &s,
-        "GET",
-        &format!("{cms}?watch=true&resourceVersion={from}&timeoutSeconds=1"),
-        JSON,
-        "",
-    )
-    .await;
-    let order: Vec<String> = w
-        .as_str()
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "DELETED")
-        .map(|e| e["object"]["metadata"]["name"].as_str().unwrap().to_owned())
-        .collect();
+    let order = deleted_since(&s, cms, &from).await;
     assert_eq!(order.first().map(String::as_str), Some("b-owner"), "{order:?}");
 
     // Foreground: dependents are deleted before their owner.
@@ -848,22 +852,7 @@ async fn garbage_collection_follows_the_propagation_policy() {
         r#"{"propagationPolicy":"Foreground"}"#,
     )
     .await;
-    let (_, w) = req(
-        &s,
-        "GET",
-        &format!("{cms}?watch=true&resourceVersion={from}&timeoutSeconds=1"),
-        JSON,
-        "",
-    )
-    .await;
-    let order: Vec<String> = w
-        .as_str()
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "DELETED")
-        .map(|e| e["object"]["metadata"]["name"].as_str().unwrap().to_owned())
-        .collect();
+    let order = deleted_since(&s, cms, &from).await;
     assert_eq!(order.last().map(String::as_str), Some("f-owner"), "{order:?}");
     assert_eq!(order.len(), 3, "{order:?}");
 
