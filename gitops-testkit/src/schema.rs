@@ -190,9 +190,14 @@ fn object(schema: &Value, m: &mut Map<String, Value>, path: &str, preserve: bool
         let sub = props.and_then(|p| p.get(k)).or(additional);
         !v.is_null() || sub.is_some_and(|s| s["nullable"] == true)
     });
-    // Pruning.
+    // Pruning. An embedded resource keeps its type and metadata, as the root does.
+    let embedded = schema["x-kubernetes-embedded-resource"] == true;
     if !preserve {
-        m.retain(|k, _| props.is_some_and(|p| p.contains_key(k)) || additional.is_some());
+        m.retain(|k, _| {
+            props.is_some_and(|p| p.contains_key(k))
+                || additional.is_some()
+                || (embedded && matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+        });
     }
     // Defaulting.
     if let Some(p) = props {
@@ -239,6 +244,7 @@ mod tests {
                 "port": {"x-kubernetes-int-or-string": true},
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                 "values": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "template": {"type": "object", "x-kubernetes-embedded-resource": true, "properties": {"data": {"type": "object"}}},
                 "refs": {"type": "array", "maxItems": 2, "items": {"type": "object", "properties": {"name": {"type": "string"}}}}
             }},
             "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
@@ -249,13 +255,15 @@ mod tests {
     fn prunes_defaults_and_keeps_what_the_schema_allows() {
         let mut obj = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"}, "extra": 1,
             "spec": {"url": "https://u", "unknown": true, "suspend": null, "port": "http", "labels": {"a": "b"},
-                     "values": {"any": {"thing": [1]}}, "refs": [{"name": "n", "drop": 1}]}});
+                     "values": {"any": {"thing": [1]}}, "refs": [{"name": "n", "drop": 1}],
+                     "template": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "t"}, "data": {}, "junk": 1}}});
         assert_eq!(apply(&schema(), &mut obj), Vec::new());
         assert_eq!(
             obj,
             json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"},
                 "spec": {"url": "https://u", "interval": "1m", "port": "http", "labels": {"a": "b"},
-                         "values": {"any": {"thing": [1]}}, "refs": [{"name": "n"}]}})
+                         "values": {"any": {"thing": [1]}}, "refs": [{"name": "n"}],
+                         "template": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "t"}, "data": {}}}})
         );
     }
 
