@@ -18,6 +18,7 @@ pub mod conditions;
 mod digest;
 mod error;
 mod event;
+pub mod labels;
 mod notify;
 mod object_ref;
 mod revision;

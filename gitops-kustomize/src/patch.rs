@@ -185,60 +185,9 @@ fn pattern_matches(pat: &str, s: &str) -> bool {
     }
 }
 
+/// kustomize's label and annotation selectors: Kubernetes label selector syntax.
 pub(crate) fn selector_matches(sel: &str, labels: &Map<String, Value>) -> Result<bool> {
-    for term in split_selector(sel) {
-        let term = term.trim();
-        if term.is_empty() {
-            continue;
-        }
-        let get = |k: &str| labels.get(k.trim()).and_then(Value::as_str);
-        let ok = if let Some((k, vals)) = term.split_once(" notin ") {
-            let vals = parse_set(vals)?;
-            get(k).is_none_or(|v| !vals.iter().any(|x| x == v))
-        } else if let Some((k, vals)) = term.split_once(" in ") {
-            let vals = parse_set(vals)?;
-            get(k).is_some_and(|v| vals.iter().any(|x| x == v))
-        } else if let Some((k, v)) = term.split_once("!=") {
-            get(k) != Some(v.trim())
-        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-            get(k) == Some(v.trim())
-        } else if let Some(k) = term.strip_prefix('!') {
-            get(k).is_none()
-        } else {
-            get(term).is_some()
-        };
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-fn split_selector(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start) = (0, 0);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
-fn parse_set(s: &str) -> Result<Vec<String>> {
-    let s = s.trim();
-    let inner = s
-        .strip_prefix('(')
-        .and_then(|x| x.strip_suffix(')'))
-        .ok_or_else(|| Error::build(format!("invalid label selector set {s:?}")))?;
-    Ok(inner.split(',').map(|x| x.trim().to_owned()).collect())
+    gitops_core::labels::selector_matches(sel, labels).map_err(|e| Error::build(e.to_string()))
 }
 
 /// Indices of the resources a selector picks (by original or current name and namespace).

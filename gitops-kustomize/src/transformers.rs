@@ -52,14 +52,7 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
     }
     if !k.common_labels.is_empty() {
         let specs = fieldspec::with_defaults(fieldspec::common_labels(), &acc.config.common_labels);
-        set_entries(
-            &mut acc.resources,
-            &k.common_labels
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-            &specs,
-        );
+        set_entries(&mut acc.resources, &string_values(&k.common_labels), &specs);
     }
     for l in &k.labels {
         let mut specs: Vec<Spec> = l.fields.iter().map(Spec::from_config).collect();
@@ -77,14 +70,7 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
             }
             specs.extend(fieldspec::metadata_labels());
         }
-        set_entries(
-            &mut acc.resources,
-            &l.pairs
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-            &specs,
-        );
+        set_entries(&mut acc.resources, &string_values(&l.pairs), &specs);
     }
     if !k.common_labels.is_empty() || !k.labels.is_empty() {
         for _ in 0..=k.labels.len() {
@@ -93,14 +79,7 @@ pub(crate) fn run(b: &mut Builder, dir: &Path, file: &Path, k: &Kustomization, a
     }
     if !k.common_annotations.is_empty() {
         let specs = fieldspec::with_defaults(fieldspec::annotations(), &acc.config.common_annotations);
-        set_entries(
-            &mut acc.resources,
-            &k.common_annotations
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-            &specs,
-        );
+        set_entries(&mut acc.resources, &string_values(&k.common_annotations), &specs);
     }
     if !k.common_annotations.is_empty() {
         b.mark(acc, file, "AnnotationsTransformer");
@@ -239,6 +218,13 @@ pub(crate) fn namespace(resources: &mut [Resource], ns: &str, extra: &[Spec]) ->
         }
     }
     Ok(())
+}
+
+/// A `key: value` string map (labels, annotations) as JSON values.
+fn string_values<'a>(m: impl IntoIterator<Item = (&'a String, &'a String)>) -> Map<String, Value> {
+    m.into_iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
 }
 
 fn prefix_suffix(resources: &mut [Resource], prefix: &str, suffix: &str, config: &crate::build::Config) {

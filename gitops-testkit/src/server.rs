@@ -504,40 +504,25 @@ fn get(st: &State, t: &Target, name: &str) -> Response {
 }
 
 fn label_selector_matches(sel: &str, obj: &Value) -> bool {
+    static NONE: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
     let labels = obj
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    sel.split(',').filter(|t| !t.trim().is_empty()).all(|term| {
-        let term = term.trim();
-        let get = |k: &str| labels.get(k.trim()).and_then(Value::as_str);
-        if let Some((k, v)) = term.split_once("!=") {
-            get(k) != Some(v.trim())
-        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-            get(k) == Some(v.trim())
-        } else if let Some(k) = term.strip_prefix('!') {
-            get(k).is_none()
-        } else if let Some((k, rest)) = term.split_once(" in ") {
-            let vals: Vec<&str> = rest
-                .trim()
-                .trim_matches(|c| c == '(' || c == ')')
-                .split(',')
-                .map(str::trim)
-                .collect();
-            get(k).is_some_and(|v| vals.contains(&v))
-        } else if let Some((k, rest)) = term.split_once(" notin ") {
-            let vals: Vec<&str> = rest
-                .trim()
-                .trim_matches(|c| c == '(' || c == ')')
-                .split(',')
-                .map(str::trim)
-                .collect();
-            get(k).is_none_or(|v| !vals.contains(&v))
-        } else {
-            get(term).is_some()
-        }
-    })
+        .unwrap_or(&NONE);
+    // Malformed selectors are refused before any object is matched (`bad_selector`).
+    gitops_core::labels::selector_matches(sel, labels).unwrap_or(false)
+}
+
+/// A 400 for a `labelSelector` the API server could not parse, as it answers before listing anything.
+fn bad_selector(q: &BTreeMap<String, String>) -> Option<Response> {
+    let sel = q.get("labelSelector")?;
+    let e = gitops_core::labels::selector_matches(sel, &Map::new()).err()?;
+    Some(status(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        format!("unable to parse requirement: {e}"),
+        json!({}),
+    ))
 }
 
 fn field_selector_matches(sel: &str, obj: &Value) -> bool {
@@ -566,6 +551,9 @@ fn selected(q: &BTreeMap<String, String>, t: &Target, k: &Key, o: &Value) -> boo
 }
 
 fn list(st: &State, t: &Target, q: &BTreeMap<String, String>) -> Response {
+    if let Some(r) = bad_selector(q) {
+        return r;
+    }
     let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let items: Vec<Value> = s
         .objects
@@ -581,6 +569,9 @@ fn list(st: &State, t: &Target, q: &BTreeMap<String, String>) -> Response {
 }
 
 fn watch(st: &Arc<State>, t: &Target, q: &BTreeMap<String, String>) -> Response {
+    if let Some(r) = bad_selector(q) {
+        return r;
+    }
     let (initial, rx) = {
         let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let rx = s.events.subscribe();

@@ -147,6 +147,27 @@ async fn crud_conflicts_and_status_errors() {
         1,
         "only the generated one"
     );
+    // Set requirements: commas inside the parentheses belong to the set.
+    let (_, list) = req(
+        &s,
+        "GET",
+        &format!("{base}?labelSelector=app%20in%20(y%2Cx)"),
+        JSON,
+        "",
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    let (_, list) = req(
+        &s,
+        "GET",
+        &format!("{base}?labelSelector=app%20notin%20(y%2Cx)"),
+        JSON,
+        "",
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    let (code, v) = req(&s, "GET", &format!("{base}?labelSelector=app%20in%20x"), JSON, "").await;
+    assert_eq!((code, v["reason"].as_str()), (400, Some("BadRequest")), "{v}");
 }
 
 #[tokio::test]
