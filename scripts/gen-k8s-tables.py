@@ -139,6 +139,70 @@ for (g, v, plural), e in sorted(resources.items()):
         continue
     tk.append(f'    ("{g}", "{v}", "{e["kind"]}", "{plural}", {str(e["ns"]).lower()}, {str(e["list"]).lower()}, {str("status" in e["subs"]).lower()}),')
 tk += ["];", ""]
+
+# Server-side apply's view of the built-in types (structured-merge-diff, as kube-openapi's schemaconv
+# derives it): per definition, the fields whose merge semantics differ from the defaults (lists atomic,
+# objects granular structs), and the definitions their values or items refer to.
+def ssa_code(prop):
+    r = resolve(prop)
+    if r.get("type") == "array":
+        lt = r.get("x-kubernetes-list-type")
+        strategy = prop.get("x-kubernetes-patch-strategy", "").split(",")
+        if lt == "map":
+            return "map:" + ",".join(r.get("x-kubernetes-list-map-keys", []))
+        if lt == "set":
+            return "set"
+        if lt is None and "merge" in strategy:
+            key = prop.get("x-kubernetes-patch-merge-key")
+            return "map:" + key if key else "set"
+        return ""
+    if r.get("x-kubernetes-map-type") == "atomic" or prop.get("x-kubernetes-map-type") == "atomic":
+        return "atomic"
+    if "additionalProperties" in r and "properties" not in r:
+        return "dict"
+    return ""
+
+def child_def(prop):
+    r = resolve(prop)
+    target = r.get("items", {}) if r.get("type") == "array" else r.get("additionalProperties", prop)
+    if not isinstance(target, dict):
+        return ""
+    while True:
+        if "$ref" in target:
+            return target["$ref"].split("/")[-1]
+        if "allOf" in target and len(target["allOf"]) == 1:
+            target = target["allOf"][0]
+        else:
+            return ""
+
+ssa_defs = {}
+for name, s in schemas.items():
+    fields = []
+    for field, prop in sorted(resolve(s).get("properties", {}).items()):
+        fields.append((field, ssa_code(prop), child_def(prop)))
+    ssa_defs[name] = fields
+interesting = {n for n, fs in ssa_defs.items() if any(c for _, c, _ in fs)}
+while True:
+    more = {n for n, fs in ssa_defs.items() if any(d in interesting for _, _, d in fs)} - interesting
+    if not more:
+        break
+    interesting |= more
+served = {(g, e["kind"]) for (g, v, plural), e in resources.items() if e["kind"]}
+roots = sorted((g, k, root) for (g, k), root in gvk_roots.items() if (g, k) in served and root in interesting)
+tk += ["/// `(group, kind, definition)`: the schema definition of each built-in kind, for server-side apply.",
+       "pub(crate) const SSA_ROOTS: &[(&str, &str, &str)] = &["]
+tk += [f'    ("{g}", "{k}", "{d}"),' for g, k, d in roots]
+tk += ["];", "", "/// `(field, merge code, definition of its value or items)` of one definition.",
+       "pub(crate) type SsaField = (&'static str, &'static str, &'static str);", "",
+       "/// Per definition, its fields whose server-side apply semantics are not the defaults or that lead to",
+       "/// such fields. Merge codes: `map:<keys>` (associative list), `set`, `atomic` (object replaced whole),",
+       "/// `dict` (string-keyed map); empty for the default.",
+       "pub(crate) const SSA_DEFS: &[(&str, &[SsaField])] = &["]
+for name in sorted(interesting):
+    fs = [(f, c, d if d in interesting else "") for f, c, d in ssa_defs[name] if c or d in interesting]
+    entries = ", ".join(f'("{f}", "{c}", "{d}")' for f, c, d in fs)
+    tk.append(f'    ("{name}", &[{entries}]),')
+tk += ["];", ""]
 tk_dest = os.path.join(os.path.dirname(__file__), "../gitops-testkit/src/builtin.rs")
 tk_text = "\n".join(tk)
 if check:

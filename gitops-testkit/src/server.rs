@@ -20,6 +20,7 @@ use tokio::{net::TcpListener, sync::oneshot};
 
 use crate::{
     registry::{self, ApiResource},
+    ssa,
     store::{Event, Key, Store},
 };
 
@@ -761,21 +762,12 @@ fn invalid(t: &Target, name: &str, field: &str, message: String) -> Response {
 /// Prunes, defaults and validates a custom resource against its CRD's structural schema for the version
 /// requested; built-in kinds pass through.
 fn apply_crd_schema(s: &Store, t: &Target, obj: &mut Value, name: &str) -> Result<(), Response> {
-    let crd_key = Key {
-        group: "apiextensions.k8s.io".into(),
-        plural: "customresourcedefinitions".into(),
-        namespace: String::new(),
-        name: format!("{}.{}", t.res.plural, t.res.group),
-    };
-    let Some(crd) = s.objects.get(&crd_key) else {
+    let Some(crd) = crd_of(s, t) else {
         return Ok(());
     };
-    let schema = crd
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .and_then(|vs| vs.iter().find(|v| v["name"] == t.res.version.as_str()))
-        .and_then(|v| v.pointer("/schema/openAPIV3Schema"));
-    let Some(schema) = schema else { return Ok(()) };
+    let Some(schema) = crd_schema(&crd, t) else {
+        return Ok(());
+    };
     let causes = crate::schema::apply(schema, obj);
     if causes.is_empty() {
         return Ok(());
@@ -796,6 +788,81 @@ fn apply_crd_schema(s: &Store, t: &Target, obj: &mut Value, name: &str) -> Resul
         json!({ "name": name, "group": t.res.group, "kind": t.res.kind,
                 "causes": causes.iter().map(|c| json!({ "reason": c.reason, "message": c.message, "field": c.field })).collect::<Vec<_>>() }),
     ))
+}
+
+/// The CRD defining the target's resource, if it is a custom resource.
+fn crd_of(s: &Store, t: &Target) -> Option<Arc<Value>> {
+    let crd_key = Key {
+        group: "apiextensions.k8s.io".into(),
+        plural: "customresourcedefinitions".into(),
+        namespace: String::new(),
+        name: format!("{}.{}", t.res.plural, t.res.group),
+    };
+    s.objects.get(&crd_key).cloned()
+}
+
+/// The structural schema of the target's version in `crd`.
+fn crd_schema<'a>(crd: &'a Value, t: &Target) -> Option<&'a Value> {
+    crd.pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .and_then(|vs| vs.iter().find(|v| v["name"] == t.res.version.as_str()))
+        .and_then(|v| v.pointer("/schema/openAPIV3Schema"))
+}
+
+/// The server-side apply type of the target's objects.
+fn ssa_type<'a>(t: &Target, crd: Option<&'a Value>) -> ssa::Ty<'a> {
+    match crd {
+        Some(crd) => ssa::Ty::Root(crd_schema(crd, t)),
+        None => ssa::Ty::builtin(&t.res.group, &t.res.kind),
+    }
+}
+
+/// Who changes an object, for managedFields: the `fieldManager` parameter, else the client's name from
+/// its User-Agent, as the API server derives it.
+fn field_manager(q: &BTreeMap<String, String>, headers: &HeaderMap) -> String {
+    if let Some(m) = q.get("fieldManager").filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .filter(|m| !m.is_empty())
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+/// How a write records field ownership.
+enum Op<'a> {
+    /// An update by this manager: it takes what it changed.
+    Update(&'a str),
+    /// A server-side apply whose managedFields are already computed.
+    Applied,
+}
+
+/// Records the ownership of a write from `old` (`None`: a create) to `new`.
+fn track(s: &Store, t: &Target, old: Option<&Value>, new: &mut Value, op: &Op<'_>) {
+    let Op::Update(manager) = op else { return };
+    let crd = crd_of(s, t);
+    let gv = t.res.group_version();
+    let now = now();
+    let req = ssa::Request {
+        manager,
+        api_version: &gv,
+        scope: scope(t),
+        now: &now,
+    };
+    ssa::track_update(old, new, ssa_type(t, crd.as_deref()), &req);
+}
+
+fn scope(t: &Target) -> ssa::Scope {
+    if t.sub.as_deref() == Some("status") {
+        ssa::Scope::Status
+    } else {
+        ssa::Scope::Main {
+            status_subresource: t.res.status,
+        }
+    }
 }
 
 /// Checks the name and that type and namespace in the body agree with the request.
@@ -905,8 +972,9 @@ fn create(
         Ok(o) => o,
         Err(r) => return r,
     };
+    let manager = field_manager(q, headers);
     let mut s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    insert_new(st, &mut s, t, obj, q)
+    insert_new(st, &mut s, t, obj, q, &Op::Update(&manager))
 }
 
 fn insert_new(
@@ -915,6 +983,7 @@ fn insert_new(
     t: &Target,
     mut obj: Value,
     q: &BTreeMap<String, String>,
+    op: &Op<'_>,
 ) -> Response {
     let mut name = obj
         .pointer("/metadata/name")
@@ -991,6 +1060,7 @@ fn insert_new(
     {
         m.entry("type").or_insert_with(|| json!("Opaque"));
     }
+    track(s, t, None, &mut obj, op);
     if t.res.kind == "CustomResourceDefinition" {
         establish(&mut obj);
     }
@@ -1009,11 +1079,17 @@ fn replace(
     st: &State,
     s: &mut Store,
     t: &Target,
-    k: Key,
     old: &Value,
     mut new: Value,
     q: &BTreeMap<String, String>,
+    op: &Op<'_>,
 ) -> Response {
+    let k = key(
+        t,
+        old.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    );
     let status_only = t.sub.as_deref() == Some("status");
     new = with_type(t, new);
     if status_only {
@@ -1054,6 +1130,7 @@ fn replace(
             + 1;
         meta(&mut new).insert("generation".into(), json!(g));
     }
+    track(s, t, Some(old), &mut new, op);
     let mut cmp_old = old.clone();
     meta(&mut cmp_old).remove("resourceVersion");
     meta(&mut new).remove("resourceVersion");
@@ -1135,7 +1212,8 @@ fn update(
             json!({ "name": name, "group": t.res.group, "kind": t.res.plural }),
         );
     }
-    replace(st, &mut s, t, k, &old, obj, q)
+    let manager = field_manager(q, headers);
+    replace(st, &mut s, t, &old, obj, q, &Op::Update(&manager))
 }
 
 fn patch(
@@ -1183,19 +1261,9 @@ fn patch(
             Ok(p) => p,
             Err(r) => return r,
         };
-        return match old {
-            None => {
-                let mut p = p;
-                meta(&mut p).insert("name".into(), Value::String(name.to_owned()));
-                insert_new(st, &mut s, t, p, q)
-            }
-            Some(old) => {
-                let mut new = old.clone();
-                gitops_kustomize::patches::strategic_merge(&mut new, &p, &t.res.group, &t.res.kind);
-                replace(st, &mut s, t, k, &old, new, q)
-            }
-        };
+        return server_side_apply(st, &mut s, t, name, old, p, q);
     }
+    let manager = field_manager(q, headers);
     let Some(old) = old else {
         return not_found(&t.res, name);
     };
@@ -1241,7 +1309,72 @@ fn patch(
     if let Err(r) = validate(st, &s, t, &new, name) {
         return r;
     }
-    replace(st, &mut s, t, k, &old, new, q)
+    replace(st, &mut s, t, &old, new, q, &Op::Update(&manager))
+}
+
+/// An apply patch: merged into the live object by structured-merge-diff rules, with conflicts against
+/// other managers unless `force=true`.
+fn server_side_apply(
+    st: &State,
+    s: &mut Store,
+    t: &Target,
+    name: &str,
+    old: Option<Value>,
+    mut config: Value,
+    q: &BTreeMap<String, String>,
+) -> Response {
+    if !config.is_object() {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the apply patch must be a mapping".into(),
+            json!({}),
+        );
+    }
+    if let Err(r) = validate(st, s, t, &config, name) {
+        return r;
+    }
+    meta(&mut config).insert("name".into(), Value::String(name.to_owned()));
+    let force = q.get("force").is_some_and(|f| f == "true");
+    let manager = q.get("fieldManager").cloned().unwrap_or_default();
+    let crd = crd_of(s, t);
+    let gv = t.res.group_version();
+    let now = now();
+    let req = ssa::Request {
+        manager: &manager,
+        api_version: &gv,
+        scope: scope(t),
+        now: &now,
+    };
+    let merged = match ssa::apply(old.as_ref(), &config, ssa_type(t, crd.as_deref()), &req, force) {
+        Ok(m) => m,
+        Err(c) => {
+            let causes: Vec<Value> = c
+                .conflicts
+                .iter()
+                .map(|(m, p)| json!({ "type": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": p }))
+                .collect();
+            return status(
+                StatusCode::CONFLICT,
+                "Conflict",
+                c.message(),
+                json!({ "causes": causes }),
+            );
+        }
+    };
+    match old {
+        None => insert_new(st, s, t, merged, q, &Op::Applied),
+        Some(old) => {
+            let mut new = merged;
+            if let Err(r) = apply_crd_schema(s, t, &mut new, name) {
+                return r;
+            }
+            if let Err(r) = validate(st, s, t, &new, name) {
+                return r;
+            }
+            replace(st, s, t, &old, new, q, &Op::Applied)
+        }
+    }
 }
 
 /// How dependents are treated when their owner is deleted (`DeleteOptions.propagationPolicy`).

@@ -2,9 +2,6 @@
 //! against a real cluster when `GITOPS_FIDELITY_KUBECONFIG` names a kubeconfig. Every step waits the way a
 //! client of a real API server must (garbage collection and namespace deletion are asynchronous there), so
 //! the same assertions hold on both.
-//!
-//! Not covered yet, because the embedded server lacks server-side apply's managed fields: two field
-//! managers in conflict, `--force-conflicts`, and a field removed by the manager that owned it.
 
 #![allow(missing_docs)]
 
@@ -127,6 +124,80 @@ fn scenarios(k: &Kubectl) {
     );
     assert!(ok, "{out}");
     assert_eq!(k.json(&["-n", ns, "get", "cm", "ssa"])["data"]["k"], "w");
+
+    // Re-applying unchanged on the server side writes nothing.
+    let rv1 = k.json(&["-n", ns, "get", "cm", "ssa"])["metadata"]["resourceVersion"].clone();
+    let (ok, out) = k.apply(
+        &cm(ns, "ssa", "data:\n  k: w\n"),
+        &["--server-side", "--field-manager=fidelity"],
+    );
+    assert!(ok, "{out}");
+    let after = k.json(&["-n", ns, "get", "cm", "ssa", "--show-managed-fields"]);
+    assert_eq!(
+        after["metadata"]["resourceVersion"], rv1,
+        "an unchanged server-side apply must not write"
+    );
+    let entry = &after["metadata"]["managedFields"][0];
+    assert_eq!(entry["manager"], "fidelity");
+    assert_eq!(entry["operation"], "Apply");
+    assert_eq!(entry["fieldsV1"], serde_json::json!({"f:data": {"f:k": {}}}));
+
+    // A second manager changing a field the first owns conflicts, naming the manager and the field.
+    let (ok, out) = k.apply(
+        &cm(ns, "ssa", "data:\n  k: x\n"),
+        &["--server-side", "--field-manager=intruder"],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("conflict with \"fidelity\"") && out.contains(".data.k"),
+        "{out}"
+    );
+    // With force it takes the field over.
+    let (ok, out) = k.apply(
+        &cm(ns, "ssa", "data:\n  k: x\n"),
+        &["--server-side", "--field-manager=intruder", "--force-conflicts"],
+    );
+    assert!(ok, "{out}");
+    let after = k.json(&["-n", ns, "get", "cm", "ssa", "--show-managed-fields"]);
+    assert_eq!(after["data"]["k"], "x");
+    let managers: Vec<&str> = after["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, ["intruder"], "{after}");
+
+    // A field its only owner stops applying is removed; one still owned by another manager stays.
+    let (ok, out) = k.apply(
+        &cm(ns, "ssa", "data:\n  k: x\n  mine: \"1\"\n  shared: \"1\"\n"),
+        &["--server-side", "--field-manager=intruder"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = k.apply(
+        &cm(ns, "ssa", "data:\n  shared: \"1\"\n"),
+        &["--server-side", "--field-manager=fidelity"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = k.apply(
+        &cm(ns, "ssa", "data:\n  k: x\n"),
+        &["--server-side", "--field-manager=intruder"],
+    );
+    assert!(ok, "{out}");
+    let data = k.json(&["-n", ns, "get", "cm", "ssa"])["data"].clone();
+    assert_eq!(data, serde_json::json!({"k": "x", "shared": "1"}));
+
+    // An object made by client-side apply can be taken over by server-side apply (kubectl migrates the
+    // managed fields), after which the server-side manifest alone decides.
+    let (ok, out) = k.apply(&cm(ns, "moved", "data:\n  a: \"1\"\n  b: \"2\"\n"), &[]);
+    assert!(ok, "{out}");
+    let (ok, out) = k.apply(
+        &cm(ns, "moved", "data:\n  a: \"1\"\n"),
+        &["--server-side", "--field-manager=kubectl"],
+    );
+    assert!(ok, "{out}");
+    let data = k.json(&["-n", ns, "get", "cm", "moved"])["data"].clone();
+    assert_eq!(data, serde_json::json!({"a": "1"}));
 
     // A CRD, then a custom resource of it: unknown fields pruned, defaults applied, bad values refused.
     let group = format!("f{suffix}.fidelity.gitops-rs.io");
