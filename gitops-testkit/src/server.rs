@@ -948,6 +948,47 @@ fn validate(st: &State, s: &Store, t: &Target, obj: &Value, name: &str) -> Resul
     Ok(())
 }
 
+/// The 422 the API returns when an update changes a field that cannot change: the data of an immutable
+/// ConfigMap or Secret, a workload's selector, a Job's selector or template.
+fn immutable_changed(t: &Target, old: &Value, new: &Value) -> Option<Response> {
+    let name = old
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let fields: &[&str] = match (t.res.group.as_str(), t.res.kind.as_str()) {
+        ("", "ConfigMap" | "Secret") if old["immutable"] == true => {
+            if new["immutable"] != true {
+                return Some(invalid(
+                    t,
+                    name,
+                    "immutable",
+                    "Forbidden: field is immutable when `immutable` is set".into(),
+                ));
+            }
+            &["data", "binaryData"]
+        }
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => &["spec.selector"],
+        ("batch", "Job") => &["spec.selector", "spec.template"],
+        _ => &[],
+    };
+    for f in fields {
+        let ptr = format!("/{}", f.replace('.', "/"));
+        let (a, b) = (old.pointer(&ptr), new.pointer(&ptr));
+        if a.is_some() && a != b {
+            let message = if t.res.kind == "ConfigMap" || t.res.kind == "Secret" {
+                "Forbidden: field is immutable when `immutable` is set".to_owned()
+            } else {
+                format!(
+                    "Invalid value: {}: field is immutable",
+                    b.map_or_else(|| "null".to_owned(), Value::to_string)
+                )
+            };
+            return Some(invalid(t, name, f, message));
+        }
+    }
+    None
+}
+
 fn dry_run(q: &BTreeMap<String, String>) -> bool {
     q.get("dryRun").is_some_and(|v| v == "All")
 }
@@ -1129,6 +1170,9 @@ fn replace(
             .unwrap_or(0)
             + 1;
         meta(&mut new).insert("generation".into(), json!(g));
+    }
+    if !status_only && let Some(r) = immutable_changed(t, old, &new) {
+        return r;
     }
     track(s, t, Some(old), &mut new, op);
     let mut cmp_old = old.clone();

@@ -199,6 +199,12 @@ fn scenarios(k: &Kubectl) {
     let data = k.json(&["-n", ns, "get", "cm", "moved"])["data"].clone();
     assert_eq!(data, serde_json::json!({"a": "1"}));
 
+    // An immutable ConfigMap's data cannot change.
+    let (ok, out) = k.apply(&cm(ns, "frozen", "immutable: true\ndata:\n  v: \"1\"\n"), &[]);
+    assert!(ok, "{out}");
+    let (ok, out) = k.apply(&cm(ns, "frozen", "immutable: true\ndata:\n  v: \"2\"\n"), &[]);
+    assert!(!ok && out.contains("field is immutable"), "{out}");
+
     // A CRD, then a custom resource of it: unknown fields pruned, defaults applied, bad values refused.
     let group = format!("f{suffix}.fidelity.gitops-rs.io");
     let crd = format!(
