@@ -657,13 +657,14 @@ impl SsaApplier {
                     Err(f) => out.failed.push(f),
                 }
             }
-            if st != Stage::Rest && !opts.dry_run && !applied.is_empty() {
-                if let Err(e) = self.wait(&applied, self.config.stage_timeout).await {
-                    let ids = applied.iter().map(|(id, _)| id.clone());
-                    for id in ids {
-                        out.failed
-                            .push(fail(&id, format!("not ready before the next stage: {e}")));
-                    }
+            if st != Stage::Rest
+                && !opts.dry_run
+                && !applied.is_empty()
+                && let Err(e) = self.wait(&applied, self.config.stage_timeout).await
+            {
+                for (id, _) in &applied {
+                    out.failed
+                        .push(fail(id, format!("not ready before the next stage: {e}")));
                 }
             }
         }
