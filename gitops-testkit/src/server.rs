@@ -948,6 +948,32 @@ fn validate(st: &State, s: &Store, t: &Target, obj: &Value, name: &str) -> Resul
     Ok(())
 }
 
+/// A Secret's `stringData` is write-only: the API folds it into `data`, base64-encoded, and stores no
+/// `stringData`.
+fn fold_string_data(t: &Target, obj: &mut Value) {
+    use base64::Engine as _;
+    if !t.res.group.is_empty() || t.res.kind != "Secret" {
+        return;
+    }
+    let Some(m) = obj.as_object_mut() else { return };
+    let Some(Value::Object(string_data)) = m.remove("stringData") else {
+        return;
+    };
+    let data = m.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(d) = data.as_object_mut() {
+        for (k, v) in string_data {
+            let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            d.insert(
+                k,
+                Value::String(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
+        }
+    }
+}
+
 /// The 422 the API returns when an update changes a field that cannot change: the data of an immutable
 /// ConfigMap or Secret, a workload's selector, a Job's selector or template.
 fn immutable_changed(t: &Target, old: &Value, new: &Value) -> Option<Response> {
@@ -1102,6 +1128,7 @@ fn insert_new(
         m.entry("type").or_insert_with(|| json!("Opaque"));
     }
     track(s, t, None, &mut obj, op);
+    fold_string_data(t, &mut obj);
     if t.res.kind == "CustomResourceDefinition" {
         establish(&mut obj);
     }
@@ -1175,6 +1202,7 @@ fn replace(
         return r;
     }
     track(s, t, Some(old), &mut new, op);
+    fold_string_data(t, &mut new);
     let mut cmp_old = old.clone();
     meta(&mut cmp_old).remove("resourceVersion");
     meta(&mut new).remove("resourceVersion");

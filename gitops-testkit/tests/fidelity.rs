@@ -199,6 +199,16 @@ fn scenarios(k: &Kubectl) {
     let data = k.json(&["-n", ns, "get", "cm", "moved"])["data"].clone();
     assert_eq!(data, serde_json::json!({"a": "1"}));
 
+    // A Secret's stringData is folded into data, base64-encoded.
+    let (ok, out) = k.apply(
+        &format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: {ns}\nstringData:\n  password: hunter2\n"),
+        &["--server-side", "--field-manager=fidelity"],
+    );
+    assert!(ok, "{out}");
+    let secret = k.json(&["-n", ns, "get", "secret", "creds"]);
+    assert_eq!(secret["data"], serde_json::json!({"password": "aHVudGVyMg=="}));
+    assert!(secret.get("stringData").is_none(), "{secret}");
+
     // An immutable ConfigMap's data cannot change.
     let (ok, out) = k.apply(&cm(ns, "frozen", "immutable: true\ndata:\n  v: \"1\"\n"), &[]);
     assert!(ok, "{out}");

@@ -5,6 +5,9 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use gitops_core::{FetchOutcome, FetchRequest, Source as _};
+#[path = "gitops/apply.rs"]
+mod apply;
+
 use gitops_source::{
     git::{GitAuth, GitReference, GitSource},
     storage::{ObjectKey, Storage},
@@ -35,6 +38,23 @@ enum Command {
     Kustomize {
         #[command(subcommand)]
         command: KustomizeCommand,
+    },
+    /// Server-side apply manifests as Flux does, keeping an inventory in a ConfigMap; prints one line per
+    /// object (`Kind/namespace/name created|configured|unchanged|deleted|skipped`).
+    Apply {
+        #[command(flatten)]
+        target: apply::Target,
+        /// Wait until every applied object is healthy (kstatus).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, e.g. 90s or 5m.
+        #[arg(long, default_value = "5m", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Print what `gitops apply` would change, Secret values masked; exit status 1 when something would.
+    Diff {
+        #[command(flatten)]
+        target: apply::Target,
     },
 }
 
@@ -249,8 +269,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let is_diff = matches!(cli.command, Command::Diff { .. });
     let result = rt.block_on(async {
         match cli.command {
+            Command::Apply {
+                target,
+                wait,
+                timeout,
+            } => {
+                return apply::apply(target, wait, timeout)
+                    .await
+                    .map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            }
+            Command::Diff { target } => {
+                return apply::diff(target).await.map(|same| {
+                    if same {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                });
+            }
             Command::Source {
                 kind: SourceKind::Git(args),
             } => source_git(args).await,
@@ -267,14 +306,20 @@ fn main() -> ExitCode {
                 command: KustomizeCommand::Build { dir, root },
             } => kustomize_build(&root, &dir),
         }
+        .map(|()| ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             // One line: the error and its causes.
             let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
             eprintln!("error: {}", chain.join(": "));
-            ExitCode::FAILURE
+            // `diff` keeps 1 for "differences found", as kubectl diff does.
+            if is_diff {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
