@@ -11,7 +11,7 @@ use futures::{StreamExt, stream};
 use gitops_core::{Action, Applier, ApplyError, ApplyOptions, BoxError, Change, ChangeSet, ObjectId};
 use kube::{
     Api, Client,
-    api::{DeleteParams, DynamicObject, Patch, PatchParams},
+    api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
     core::{ApiResource, GroupVersionKind},
     discovery::{self, Scope},
 };
@@ -187,6 +187,13 @@ pub fn display(id: &ObjectId) -> String {
         format!("{}/{}/{}", id.kind, id.namespace, id.name)
     }
 }
+
+/// Live objects listed ahead, by (apiVersion, kind, namespace), then by name.
+type Prefetched = HashMap<(String, String, String), HashMap<String, Value>>;
+
+/// From how many objects of one kind in one namespace their live states are listed rather than read one
+/// by one.
+const LIST_AT: usize = 4;
 
 /// A resolved kind: how to reach its objects.
 #[derive(Clone)]
@@ -369,7 +376,13 @@ impl SsaApplier {
 
     /// Checks an object, fills in its namespace and owner labels, reads the live object and dry-runs
     /// the apply.
-    async fn plan(&self, mut obj: Value, opts: &ApplyOptions) -> Result<Plan, (ObjectId, BoxError)> {
+    async fn plan(
+        &self,
+        mut obj: Value,
+        opts: &ApplyOptions,
+        known: &Prefetched,
+        need_result: bool,
+    ) -> Result<Plan, (ObjectId, BoxError)> {
         let pid = partial_id(&obj);
         if !obj.is_object() {
             return Err(fail(&pid, "not a mapping"));
@@ -431,12 +444,26 @@ impl SsaApplier {
         if has(&plan.desired, SSA_KEY, "Ignore") || has(&plan.desired, RECONCILE_KEY, "disabled") {
             return Ok(plan);
         }
-        plan.live = match plan.api.get(&plan.id.name).await {
-            Ok(o) => Some(serde_json::to_value(o).map_err(|e| fail(&plan.id, e.to_string()))?),
-            Err(e) if is_not_found(&e) => None,
-            Err(e) => return Err(fail(&plan.id, api_message(&e))),
+        let listed = known.get(&(
+            api_version.clone(),
+            plan.id.kind.clone(),
+            plan.id.namespace.clone(),
+        ));
+        plan.live = match listed {
+            Some(objects) => objects.get(&plan.id.name).cloned(),
+            None => match plan.api.get(&plan.id.name).await {
+                Ok(o) => Some(serde_json::to_value(o).map_err(|e| fail(&plan.id, e.to_string()))?),
+                Err(e) if is_not_found(&e) => None,
+                Err(e) => return Err(fail(&plan.id, api_message(&e))),
+            },
         };
         if plan.live.is_some() && has(&plan.desired, SSA_KEY, "IfNotPresent") {
+            return Ok(plan);
+        }
+        if plan.live.is_none() && !need_result && !opts.dry_run {
+            // A new object: the apply itself validates it, a dry run first would only double the
+            // requests. Its result is the manifest.
+            plan.result = Some(plan.desired.clone());
             return Ok(plan);
         }
         let pp = PatchParams::apply(&opts.field_manager).force().dry_run();
@@ -453,6 +480,59 @@ impl SsaApplier {
             Err(e) => return Err(fail(&plan.id, api_message(&e))),
         }
         Ok(plan)
+    }
+
+    /// Lists the live objects of every (kind, namespace) with at least [`LIST_AT`] objects among
+    /// `objects`: one request instead of one per object. Kinds that cannot be listed are left to
+    /// per-object reads.
+    async fn prefetch(&self, objects: &[Value]) -> Prefetched {
+        let mut groups: HashMap<(String, String, String), (usize, Option<Resolved>)> = HashMap::new();
+        for o in objects {
+            let (Some(av), Some(kind)) = (o["apiVersion"].as_str(), o["kind"].as_str()) else {
+                continue;
+            };
+            let (group, version) = av.rsplit_once('/').unwrap_or(("", av));
+            let Ok(r) = self.resolve(group, version, kind).await else {
+                continue;
+            };
+            let ns = if r.namespaced {
+                match o.pointer("/metadata/namespace").and_then(Value::as_str) {
+                    Some(ns) if !ns.is_empty() => ns.to_owned(),
+                    _ => match &self.config.default_namespace {
+                        Some(ns) => ns.clone(),
+                        None => continue,
+                    },
+                }
+            } else {
+                String::new()
+            };
+            let e = groups
+                .entry((av.to_owned(), kind.to_owned(), ns))
+                .or_insert((0, None));
+            e.0 += 1;
+            e.1 = Some(r);
+        }
+        let mut out = Prefetched::new();
+        for ((av, kind, ns), (count, r)) in groups {
+            let Some(r) = r.filter(|_| count >= LIST_AT) else {
+                continue;
+            };
+            let Ok(list) = self.api_for(&r, &ns).list(&ListParams::default()).await else {
+                continue;
+            };
+            let by_name = list
+                .items
+                .into_iter()
+                .filter_map(|o| {
+                    let mut v = serde_json::to_value(o).ok()?;
+                    v["apiVersion"] = json!(av);
+                    v["kind"] = json!(kind);
+                    Some((v.pointer("/metadata/name")?.as_str()?.to_owned(), v))
+                })
+                .collect();
+            out.insert((av, kind, ns), by_name);
+        }
+        out
     }
 
     /// The managedFields of `live` with the fields of overridden managers moved to `manager`'s Apply
@@ -602,8 +682,13 @@ impl SsaApplier {
         }
     }
 
-    async fn apply_one(&self, obj: Value, opts: &ApplyOptions) -> Result<Change, (ObjectId, BoxError)> {
-        let plan = self.plan(obj, opts).await?;
+    async fn apply_one(
+        &self,
+        obj: Value,
+        opts: &ApplyOptions,
+        known: &Prefetched,
+    ) -> Result<Change, (ObjectId, BoxError)> {
+        let plan = self.plan(obj, opts, known, false).await?;
         self.execute(plan, opts).await
     }
 
@@ -640,7 +725,12 @@ impl SsaApplier {
             if batch.is_empty() {
                 continue;
             }
-            let work: Vec<_> = batch.into_iter().map(|o| self.apply_one(o, opts)).collect();
+            let known = self.prefetch(&batch).await;
+            let known = &known;
+            let work: Vec<_> = batch
+                .into_iter()
+                .map(|o| self.apply_one(o, opts, known))
+                .collect();
             let results: Vec<_> = stream::iter(work)
                 .buffered(self.config.concurrency)
                 .collect()
@@ -680,7 +770,12 @@ impl SsaApplier {
         objects: &[Value],
         opts: &ApplyOptions,
     ) -> Result<(Vec<ObjectDiff>, Vec<(ObjectId, BoxError)>), ApplyError> {
-        let work: Vec<_> = objects.iter().map(|o| self.plan(o.clone(), opts)).collect();
+        let known = self.prefetch(objects).await;
+        let known = &known;
+        let work: Vec<_> = objects
+            .iter()
+            .map(|o| self.plan(o.clone(), opts, known, true))
+            .collect();
         let results: Vec<_> = stream::iter(work)
             .buffered(self.config.concurrency)
             .collect()

@@ -76,7 +76,7 @@ async fn cm_data(client: &Client, name: &str) -> Option<Value> {
 
 #[tokio::test]
 async fn apply_reapply_and_prune_what_left_the_set() {
-    let (_s, client, applier) = setup().await;
+    let (server, client, applier) = setup().await;
     let set = vec![cm("a", json!({"k": "1"})), cm("b", json!({"k": "2"}))];
     let (cs, inv) = applier
         .sync(&set, &Inventory::default(), true, &opts())
@@ -93,8 +93,12 @@ async fn apply_reapply_and_prune_what_left_the_set() {
     let rv =
         get(&client, "v1", "ConfigMap", "default", "a").await.unwrap()["metadata"]["resourceVersion"].clone();
 
-    // Unchanged: nothing written.
+    // Unchanged: nothing written, not even a request that could write.
+    let before = server.request_counts();
     let (cs, inv) = applier.sync(&set, &inv, true, &opts()).await.unwrap();
+    let after = server.request_counts();
+    assert_eq!(after.writes, before.writes, "{before:?} -> {after:?}");
+    assert_eq!(after.dry_runs - before.dry_runs, 2);
     assert_eq!(
         actions(&cs),
         ["ConfigMap/default/a unchanged", "ConfigMap/default/b unchanged"]
@@ -499,4 +503,38 @@ async fn immutable_changes_fail_unless_forced_then_recreate() {
         .unwrap();
     assert_eq!(live["data"], json!({"v": "2"}));
     assert_ne!(live["metadata"]["uid"], uid);
+}
+
+#[tokio::test]
+async fn many_objects_of_a_kind_are_read_with_one_list() {
+    let (server, client, applier) = setup().await;
+    let set: Vec<Value> = (0..6)
+        .map(|i| cm(&format!("cm-{i}"), json!({"i": i.to_string()})))
+        .collect();
+    let cs = applier.apply_all_staged(&set, &opts()).await.unwrap();
+    assert!(cs.changes.iter().all(|c| c.action == Action::Created));
+    let before = server.request_counts();
+    let cs = applier.apply_all_staged(&set, &opts()).await.unwrap();
+    let used = server.request_counts().since(before);
+    assert!(cs.changes.iter().all(|c| c.action == Action::Unchanged));
+    assert_eq!((used.reads, used.writes, used.dry_runs), (1, 0, 6));
+    // A drifted one among them is still found.
+    let api: Api<DynamicObject> = Api::default_namespaced_with(
+        client.clone(),
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap")),
+    );
+    api.patch(
+        "cm-3",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"i": "changed"}})),
+    )
+    .await
+    .unwrap();
+    let cs = applier.apply_all_staged(&set, &opts()).await.unwrap();
+    let configured: Vec<String> = actions(&cs)
+        .into_iter()
+        .filter(|a| !a.ends_with("unchanged"))
+        .collect();
+    assert_eq!(configured, ["ConfigMap/default/cm-3 configured"]);
+    assert_eq!(cm_data(&client, "cm-3").await, Some(json!({"i": "3"})));
 }

@@ -41,4 +41,4 @@ mod ssa;
 mod store;
 
 pub use registry::ApiResource;
-pub use server::TestApiServer;
+pub use server::{RequestCounts, TestApiServer};

@@ -6,6 +6,7 @@
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
+    sync::atomic::{AtomicU64, Ordering},
     sync::{Arc, Mutex},
 };
 
@@ -30,6 +31,32 @@ struct State {
     addr: SocketAddr,
     /// Simulated workload controllers (off by default).
     simulate: std::sync::atomic::AtomicBool,
+    /// Requests served: reads, writes, dry-run writes.
+    counts: [AtomicU64; 3],
+}
+
+/// How many requests a [`TestApiServer`] has served, by what they could do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestCounts {
+    /// GET requests (discovery, get, list, watch).
+    pub reads: u64,
+    /// POST, PUT, PATCH and DELETE requests that may change state.
+    pub writes: u64,
+    /// Writes with `dryRun=All`, which never change state.
+    pub dry_runs: u64,
+}
+
+impl RequestCounts {
+    /// The requests served since `earlier` was taken.
+    #[must_use]
+    pub fn since(self, earlier: RequestCounts) -> RequestCounts {
+        RequestCounts {
+            reads: self.reads - earlier.reads,
+            writes: self.writes - earlier.writes,
+            dry_runs: self.dry_runs - earlier.dry_runs,
+        }
+    }
 }
 
 /// A running embedded API server; stops when dropped.
@@ -81,6 +108,7 @@ impl TestApiServer {
             store: Mutex::new(Store::new()),
             addr,
             simulate: std::sync::atomic::AtomicBool::new(false),
+            counts: Default::default(),
         });
         {
             let mut s = state
@@ -150,6 +178,16 @@ impl TestApiServer {
     /// Job `Failed=True`), and `testkit.gitops-rs.io/simulate: pending` leaves it progressing.
     pub fn simulate_workloads(&self, on: bool) {
         self.state.simulate.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many requests have been served so far.
+    pub fn request_counts(&self) -> RequestCounts {
+        let c = |i: usize| self.state.counts[i].load(Ordering::Relaxed);
+        RequestCounts {
+            reads: c(0),
+            writes: c(1),
+            dry_runs: c(2),
+        }
     }
 
     /// Number of objects stored (all kinds).
@@ -411,6 +449,17 @@ fn parse_target(st: &State, parts: &[&str]) -> Option<Result<Target, Response>> 
 }
 
 fn handle(st: &Arc<State>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
+    let counter = match *method {
+        Method::GET | Method::HEAD => 0,
+        _ if uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "dryRun=All")) =>
+        {
+            2
+        }
+        _ => 1,
+    };
+    st.counts[counter].fetch_add(1, Ordering::Relaxed);
     let path = uri.path().trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match parts.as_slice() {

@@ -189,7 +189,9 @@ pub(crate) async fn apply(t: Target, wait: bool, timeout: Duration) -> anyhow::R
     let opts = ApplyOptions::new(&t.field_manager);
     let (cs, inventory) = applier.sync(&objects, &previous, t.prune, &opts).await?;
     report(&cs);
-    save_inventory(&client, &t, &inventory, &t.field_manager).await?;
+    if inventory != previous {
+        save_inventory(&client, &t, &inventory, &t.field_manager).await?;
+    }
     if !cs.is_ok() {
         return Ok(false);
     }
