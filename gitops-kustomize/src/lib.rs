@@ -13,6 +13,7 @@ mod fs;
 mod generators;
 #[rustfmt::skip]
 mod k8s_tables;
+pub mod api;
 pub mod kustomization;
 mod nameref;
 mod openapi;

@@ -33,6 +33,7 @@
 
 #[rustfmt::skip]
 mod builtin;
+pub mod flux_crds;
 mod proto;
 mod registry;
 mod schema;
