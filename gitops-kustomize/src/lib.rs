@@ -14,6 +14,8 @@ mod generators;
 #[rustfmt::skip]
 mod k8s_tables;
 pub mod api;
+#[cfg(feature = "controller")]
+pub mod controller;
 pub mod kustomization;
 mod nameref;
 mod openapi;

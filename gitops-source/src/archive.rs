@@ -171,6 +171,70 @@ fn walk(
     Ok(())
 }
 
+/// Unpacks the artifact at `tarball` into `dest` (created if missing). Only regular files and
+/// directories are written; an entry whose path is absolute or climbs out with `..`, or that is a link or
+/// device, fails the whole extraction, so nothing can land outside `dest`. Files get the artifact modes
+/// (`0600`, `0700` when executable).
+///
+/// # Errors
+/// The archive is unreadable or holds an entry that is refused (the error names it).
+pub fn extract(tarball: &Path, dest: &Path) -> io::Result<()> {
+    let file = File::open(tarball)?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
+    fs::create_dir_all(dest)?;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw = entry.path()?.into_owned();
+        let mut rel = PathBuf::new();
+        for c in raw.components() {
+            match c {
+                std::path::Component::Normal(p) => rel.push(p),
+                std::path::Component::CurDir => {}
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("archive entry {} escapes the destination", raw.display()),
+                    ));
+                }
+            }
+        }
+        let target = dest.join(&rel);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => fs::create_dir_all(&target)?,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                let exe = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
+                let mut out = File::create(&target)?;
+                io::copy(&mut entry, &mut out)?;
+                set_mode(&target, if exe { EXE_MODE } else { FILE_MODE })?;
+            }
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "archive entry {} is a {other:?}, only files and directories are allowed",
+                        raw.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> io::Result<()> {
+    Ok(())
+}
+
 #[cfg(unix)]
 fn is_executable(meta: &fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -187,6 +251,41 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+
+    #[test]
+    fn extract_round_trips_and_refuses_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("deploy")).unwrap();
+        fs::write(src.join("deploy/app.yaml"), "kind: ConfigMap\n").unwrap();
+        let tgz = dir.path().join("a.tar.gz");
+        archive_dir(&src, &tgz, &|_, _| false).unwrap();
+        let out = dir.path().join("out");
+        extract(&tgz, &out).unwrap();
+        assert_eq!(
+            fs::read_to_string(out.join("deploy/app.yaml")).unwrap(),
+            "kind: ConfigMap\n"
+        );
+
+        // A hand-made archive with `../evil` is refused and writes nothing outside.
+        let evil = dir.path().join("evil.tar.gz");
+        {
+            let gz = GzEncoder::new(File::create(&evil).unwrap(), Compression::default());
+            let mut b = tar::Builder::new(gz);
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            // set_path refuses `..`, so write the name bytes directly.
+            h.as_gnu_mut().unwrap().name[..7].copy_from_slice(b"../evil");
+            h.set_cksum();
+            b.append(&h, &b"x"[..]).unwrap();
+            b.into_inner().unwrap().finish().unwrap();
+        }
+        let err = extract(&evil, &dir.path().join("out2")).unwrap_err();
+        assert!(err.to_string().contains("../evil"), "{err}");
+        assert!(!dir.path().join("evil").exists());
+    }
 
     fn entries(path: &Path) -> Vec<(String, u32, tar::EntryType, String)> {
         let gz = flate2::read::GzDecoder::new(File::open(path).unwrap());

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod archive;
+pub mod controller;
 pub mod git;
 pub mod ignore;
 pub mod server;

@@ -34,6 +34,7 @@
 #[rustfmt::skip]
 mod builtin;
 pub mod flux_crds;
+pub mod git;
 mod proto;
 mod registry;
 mod schema;

@@ -7,6 +7,10 @@ use clap::{Parser, Subcommand};
 use gitops_core::{FetchOutcome, FetchRequest, Source as _};
 #[path = "gitops/apply.rs"]
 mod apply;
+#[path = "gitops/controllers.rs"]
+mod controllers;
+#[path = "gitops/demo.rs"]
+mod demo;
 
 use gitops_source::{
     git::{GitAuth, GitReference, GitSource},
@@ -50,6 +54,16 @@ enum Command {
         /// How long --wait waits, e.g. 90s or 5m.
         #[arg(long, default_value = "5m", value_parser = parse_duration)]
         timeout: Duration,
+    },
+    /// Commit to cluster on loopback: an embedded API server, a Git repository and the controllers
+    /// in-process; a commit is applied, a change re-applied, a deleted file pruned.
+    Demo {
+        /// Keep serving after the demo and print a kubeconfig for kubectl.
+        #[arg(long)]
+        keep_running: bool,
+        /// Where --keep-running writes the kubeconfig (default: a temporary file).
+        #[arg(long)]
+        kubeconfig_out: Option<PathBuf>,
     },
     /// Print what `gitops apply` would change, Secret values masked; exit status 1 when something would.
     Diff {
@@ -294,6 +308,10 @@ fn main() -> ExitCode {
                 kind: SourceKind::Git(args),
             } => source_git(args).await,
             Command::Crds => crds(),
+            Command::Demo {
+                keep_running,
+                kubeconfig_out,
+            } => demo::run(keep_running, kubeconfig_out.as_deref()).await,
             Command::Testkit {
                 command:
                     TestkitCommand::Serve {

@@ -1,0 +1,196 @@
+//! The all-in-one controller loop: GitRepositories and Kustomizations reconciled in one process, with
+//! the reconcile logic from gitops-source and gitops-kustomize.
+//!
+//! Every tick lists both kinds and reconciles what is due: its interval passed, its generation or
+//! `reconcile.fluxcd.io/requestedAt` changed, its source has a revision it has not attempted, or it waits
+//! on a dependency (so it proceeds on the first tick after the dependency is ready, not after a fixed
+//! requeue delay).
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::future::join_all;
+use gitops_kustomize::{
+    api::Kustomization,
+    controller::{ArtifactCache, KustomizationReconciler, ReconcileError},
+};
+use gitops_source::{
+    api::GitRepository,
+    controller::{GitRepositoryReconciler, REQUESTED_AT},
+    storage::Storage,
+};
+use kube::{Api, Client, ResourceExt as _, api::ListParams};
+use tokio::sync::watch;
+
+/// What was last seen of an object, to tell whether it is due.
+#[derive(Default)]
+struct Seen {
+    next: Option<Instant>,
+    generation: Option<i64>,
+    requested_at: Option<String>,
+    waiting_on_dependency: bool,
+}
+
+impl Seen {
+    fn due(&self, generation: Option<i64>, requested_at: Option<&String>, now: Instant) -> bool {
+        self.next.is_none_or(|n| n <= now)
+            || self.generation != generation
+            || self.requested_at.as_ref() != requested_at
+            || self.waiting_on_dependency
+    }
+}
+
+/// GitRepository and Kustomization reconcilers sharing one client, storage and artifact cache.
+pub(crate) struct Controllers {
+    client: Client,
+    git: GitRepositoryReconciler,
+    kustomize: Arc<KustomizationReconciler>,
+    tick: Duration,
+}
+
+impl Controllers {
+    /// Controllers storing artifacts in `storage` and unpacking them under `cache_dir`.
+    pub(crate) fn new(client: Client, storage: Storage, cache_dir: &std::path::Path, tick: Duration) -> Self {
+        let storage_root = storage.root().to_owned();
+        let storage = Arc::new(storage);
+        let cache = Arc::new(ArtifactCache::new(cache_dir, Some(storage_root)));
+        Self {
+            git: GitRepositoryReconciler::new(client.clone(), storage),
+            kustomize: Arc::new(
+                KustomizationReconciler::new(client.clone(), cache)
+                    .with_poll_interval(Duration::from_millis(200)),
+            ),
+            client,
+            tick,
+        }
+    }
+
+    /// Runs until `stop` turns true.
+    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut sources: HashMap<(String, String), Seen> = HashMap::new();
+        let mut appliers: HashMap<(String, String), Seen> = HashMap::new();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            self.tick_once(&mut sources, &mut appliers).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.tick) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    async fn tick_once(
+        &self,
+        sources: &mut HashMap<(String, String), Seen>,
+        appliers: &mut HashMap<(String, String), Seen>,
+    ) {
+        let now = Instant::now();
+        let repos = match Api::<GitRepository>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+        {
+            Ok(l) => l.items,
+            Err(e) => {
+                tracing::warn!("listing GitRepositories: {e}");
+                Vec::new()
+            }
+        };
+        for repo in &repos {
+            let key = (repo.namespace().unwrap_or_default(), repo.name_any());
+            let seen = sources.entry(key.clone()).or_default();
+            let requested = repo.annotations().get(REQUESTED_AT);
+            if !seen.due(repo.metadata.generation, requested, now) {
+                continue;
+            }
+            let next = match self.git.reconcile(repo).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!("GitRepository {}/{}: {e}", key.0, key.1);
+                    Duration::from_secs(10)
+                }
+            };
+            *seen = Seen {
+                next: Some(Instant::now() + next),
+                generation: repo.metadata.generation,
+                requested_at: requested.cloned(),
+                waiting_on_dependency: false,
+            };
+        }
+        // Re-read the sources: their artifacts may have just moved.
+        let revisions: HashMap<(String, String), String> =
+            match Api::<GitRepository>::all(self.client.clone())
+                .list(&ListParams::default())
+                .await
+            {
+                Ok(l) => l
+                    .items
+                    .into_iter()
+                    .filter_map(|r| {
+                        let rev = r.status.as_ref()?.artifact.as_ref()?.revision.to_string();
+                        Some(((r.namespace().unwrap_or_default(), r.name_any()), rev))
+                    })
+                    .collect(),
+                Err(_) => HashMap::new(),
+            };
+        let list = match Api::<Kustomization>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+        {
+            Ok(l) => l.items,
+            Err(e) => {
+                tracing::warn!("listing Kustomizations: {e}");
+                return;
+            }
+        };
+        let mut work = Vec::new();
+        for ks in list {
+            let key = (ks.namespace().unwrap_or_default(), ks.name_any());
+            let seen = appliers.entry(key.clone()).or_default();
+            let sref = &ks.spec.source_ref;
+            let skey = (
+                sref.namespace.clone().unwrap_or_else(|| key.0.clone()),
+                sref.name.clone(),
+            );
+            let attempted = ks
+                .status
+                .as_ref()
+                .and_then(|s| s.last_attempted_revision.as_ref());
+            let new_revision = revisions.get(&skey).is_some_and(|r| Some(r) != attempted);
+            let requested = ks.annotations().get(REQUESTED_AT);
+            if !(new_revision || seen.due(ks.metadata.generation, requested, now)) {
+                continue;
+            }
+            let reconciler = self.kustomize.clone();
+            work.push(async move {
+                let r = reconciler.reconcile(&ks).await;
+                (key, ks, r)
+            });
+        }
+        for (key, ks, r) in join_all(work).await {
+            let (next, waiting) = match &r {
+                Ok(d) => (*d, false),
+                Err(ReconcileError::DependencyNotReady(_)) => {
+                    (KustomizationReconciler::retry_interval(&ks), true)
+                }
+                Err(e) => {
+                    tracing::warn!("Kustomization {}/{}: {e}", key.0, key.1);
+                    (KustomizationReconciler::retry_interval(&ks), false)
+                }
+            };
+            appliers.insert(
+                key,
+                Seen {
+                    next: Some(Instant::now() + next),
+                    generation: ks.metadata.generation,
+                    requested_at: ks.annotations().get(REQUESTED_AT).cloned(),
+                    waiting_on_dependency: waiting,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! The Kustomization reconciler: one call takes a Kustomization from its source's artifact to applied,
+//! pruned and (optionally) healthy objects, and writes its status as Flux's kustomize-controller does.
+//! Binaries decide when to call it.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use gitops_apply::{Config, Inventory, SsaApplier};
+use gitops_core::{
+    ApplyOptions, Artifact, Digest, ObjectId,
+    conditions::{Conditions as _, reasons},
+};
+use gitops_source::{
+    api::GitRepository,
+    controller::{REQUESTED_AT, parse_duration},
+};
+use k8s_openapi::{
+    api::core::v1::{ConfigMap, Secret},
+    apimachinery::pkg::apis::meta::v1::Condition,
+};
+use kube::{
+    Api, Client, ResourceExt as _,
+    api::{Patch, PatchParams},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    BuildOptions,
+    api::{Kustomization, KustomizationStatus, ResourceInventory, ResourceRef},
+};
+
+/// The field manager of applies, as Flux names it.
+pub const FIELD_MANAGER: &str = "kustomize-controller";
+/// The field manager of status writes.
+pub const STATUS_MANAGER: &str = "gotk-kustomize-controller";
+/// The owner label naming the Kustomization.
+pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+/// The owner label naming its namespace.
+pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+
+/// Why a reconcile did not finish; the Ready condition says the same.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReconcileError {
+    /// A dependency is not ready yet.
+    #[error("{0}")]
+    DependencyNotReady(String),
+    /// The reconcile failed and is retried after `retryInterval`.
+    #[error("{0}")]
+    Failed(String),
+    /// It cannot succeed until the spec changes.
+    #[error("{0}")]
+    Stalled(String),
+    /// The API server refused the status write.
+    #[error("API request failed")]
+    Client(#[source] kube::Error),
+}
+
+/// Unpacked artifacts by digest, shared by every Kustomization of the process: each revision is
+/// unpacked once, however many Kustomizations use it.
+#[derive(Debug)]
+pub struct ArtifactCache {
+    dir: PathBuf,
+    /// The local storage of an in-process source-controller, read directly instead of over HTTP.
+    storage_root: Option<PathBuf>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl ArtifactCache {
+    /// A cache under `dir`; `storage_root` is the local artifact storage when the source-controller runs
+    /// in the same process.
+    pub fn new(dir: impl Into<PathBuf>, storage_root: Option<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            storage_root,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The directory holding `artifact`'s content, unpacking it first if needed. The archive's digest is
+    /// checked against the artifact's before anything is unpacked.
+    ///
+    /// # Errors
+    /// The archive cannot be read, does not match the digest, or is refused by the extractor.
+    pub async fn unpack(&self, artifact: &Artifact) -> Result<PathBuf, String> {
+        let hex = artifact.digest.hex().to_owned();
+        let target = self.dir.join(&hex);
+        let lock = {
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(hex.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        if target.is_dir() {
+            return Ok(target);
+        }
+        let Some(root) = &self.storage_root else {
+            return Err(format!(
+                "cannot fetch {}: only local artifact storage is supported",
+                artifact.url
+            ));
+        };
+        let tarball = root.join(&artifact.path);
+        let expected = artifact.digest.clone();
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || unpack_verified(&tarball, &expected, &dir, &hex))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+}
+
+fn unpack_verified(tarball: &Path, expected: &Digest, dir: &Path, hex: &str) -> Result<PathBuf, String> {
+    let bytes = std::fs::read(tarball).map_err(|e| format!("reading artifact {}: {e}", tarball.display()))?;
+    let got = Digest::sha256(&bytes);
+    if &got != expected {
+        return Err(format!(
+            "artifact {} has digest {got}, expected {expected}",
+            tarball.display()
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".unpack-")
+        .tempdir_in(dir)
+        .map_err(|e| e.to_string())?;
+    gitops_source::archive::extract(tarball, tmp.path()).map_err(|e| format!("unpacking artifact: {e}"))?;
+    let target = dir.join(hex);
+    std::fs::rename(tmp.keep(), &target).map_err(|e| e.to_string())?;
+    Ok(target)
+}
+
+/// Reconciles Kustomizations.
+pub struct KustomizationReconciler {
+    client: Client,
+    cache: Arc<ArtifactCache>,
+    poll_interval: Duration,
+}
+
+impl std::fmt::Debug for KustomizationReconciler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KustomizationReconciler").finish_non_exhaustive()
+    }
+}
+
+/// What a reconcile produced before its status is written.
+struct Outcome {
+    status: KustomizationStatus,
+    result: Result<Duration, ReconcileError>,
+}
+
+fn condition_true(c: Option<&Vec<Condition>>, type_: &str) -> bool {
+    c.is_some_and(|c| c.iter().any(|c| c.type_ == type_ && c.status == "True"))
+}
+
+impl KustomizationReconciler {
+    /// A reconciler applying through `client`, reading artifacts through `cache`.
+    pub fn new(client: Client, cache: Arc<ArtifactCache>) -> Self {
+        Self {
+            client,
+            cache,
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+
+    /// How often health is polled while waiting (default 2 s).
+    #[must_use]
+    pub fn with_poll_interval(mut self, d: Duration) -> Self {
+        self.poll_interval = d;
+        self
+    }
+
+    /// Reconciles `ks` once and writes its status. Returns when to reconcile again: `spec.interval`
+    /// after success, `spec.retryInterval` after a failure (in the error).
+    ///
+    /// # Errors
+    /// See [`ReconcileError`]; the object's status has been written in every case but
+    /// [`ReconcileError::Client`].
+    pub async fn reconcile(&self, ks: &Kustomization) -> Result<Duration, ReconcileError> {
+        let interval = parse_duration(&ks.spec.interval).unwrap_or(Duration::from_secs(600));
+        if ks.spec.suspend == Some(true) {
+            return Ok(interval);
+        }
+        let Outcome { mut status, result } = self.run(ks, interval).await;
+        if let Some(at) = ks.annotations().get(REQUESTED_AT) {
+            status.last_handled_reconcile_at = Some(at.clone());
+        }
+        let ns = ks.namespace().unwrap_or_default();
+        Api::<Kustomization>::namespaced(self.client.clone(), &ns)
+            .patch_status(
+                &ks.name_any(),
+                &PatchParams::apply(STATUS_MANAGER).force(),
+                &Patch::Apply(json!({
+                    "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                    "metadata": {"name": ks.name_any(), "namespace": ns},
+                    "status": status,
+                })),
+            )
+            .await
+            .map_err(ReconcileError::Client)?;
+        result
+    }
+
+    async fn run(&self, ks: &Kustomization, interval: Duration) -> Outcome {
+        let generation = ks.metadata.generation;
+        let retry = ks
+            .spec
+            .retry_interval
+            .as_deref()
+            .and_then(parse_duration)
+            .unwrap_or(interval);
+        let mut status = ks.status.clone().unwrap_or_default();
+        let mut conditions = status.conditions.take().unwrap_or_default();
+        let step = self.steps(ks, &mut status).await;
+        let result = match step {
+            Ok(revision) => {
+                let msg = format!("Applied revision: {revision}");
+                conditions.mark_ready(reasons::RECONCILIATION_SUCCEEDED, &msg, generation);
+                status.observed_generation = generation;
+                Ok(interval)
+            }
+            Err(Step::Dependency(msg)) => {
+                conditions.mark_failed(reasons::DEPENDENCY_NOT_READY, &msg, generation);
+                Err(ReconcileError::DependencyNotReady(msg))
+            }
+            Err(Step::Failed(reason, msg)) => {
+                conditions.mark_failed(reason, &msg, generation);
+                let _ = retry;
+                Err(ReconcileError::Failed(msg))
+            }
+            Err(Step::Stalled(reason, msg)) => {
+                conditions.mark_stalled(reason, &msg, generation);
+                status.observed_generation = generation;
+                Err(ReconcileError::Stalled(msg))
+            }
+        };
+        status.conditions = Some(conditions);
+        Outcome { status, result }
+    }
+
+    /// The retry interval of `ks` (`retryInterval`, else `interval`).
+    pub fn retry_interval(ks: &Kustomization) -> Duration {
+        ks.spec
+            .retry_interval
+            .as_deref()
+            .or(Some(ks.spec.interval.as_str()))
+            .and_then(parse_duration)
+            .unwrap_or(Duration::from_secs(60))
+    }
+
+    async fn steps(&self, ks: &Kustomization, status: &mut KustomizationStatus) -> Result<String, Step> {
+        let ns = ks.namespace().unwrap_or_default();
+        let name = ks.name_any();
+        // Dependencies first.
+        for dep in ks.spec.depends_on.iter().flatten() {
+            let dns = dep.namespace.clone().unwrap_or_else(|| ns.clone());
+            let d = Api::<Kustomization>::namespaced(self.client.clone(), &dns)
+                .get_opt(&dep.name)
+                .await
+                .map_err(|e| Step::Failed(reasons::DEPENDENCY_NOT_READY, e.to_string()))?;
+            let ready = d.as_ref().is_some_and(|d| {
+                let st = d.status.as_ref();
+                st.and_then(|s| s.observed_generation) == d.metadata.generation
+                    && condition_true(st.and_then(|s| s.conditions.as_ref()), "Ready")
+            });
+            if !ready {
+                return Err(Step::Dependency(format!(
+                    "dependency '{dns}/{}' is not ready",
+                    dep.name
+                )));
+            }
+        }
+        // The source and its artifact.
+        let sref = &ks.spec.source_ref;
+        if sref.kind != "GitRepository" {
+            return Err(Step::Stalled(
+                reasons::ARTIFACT_FAILED,
+                format!("source kind {} is not supported yet", sref.kind),
+            ));
+        }
+        let sns = sref.namespace.clone().unwrap_or_else(|| ns.clone());
+        let source = Api::<GitRepository>::namespaced(self.client.clone(), &sns)
+            .get_opt(&sref.name)
+            .await
+            .map_err(|e| Step::Failed(reasons::ARTIFACT_FAILED, e.to_string()))?;
+        let Some(artifact) = source.and_then(|s| s.status).and_then(|s| s.artifact) else {
+            return Err(Step::Failed(
+                reasons::ARTIFACT_FAILED,
+                format!(
+                    "Source artifact not found, retrying in {}",
+                    ks.spec.retry_interval.as_deref().unwrap_or(&ks.spec.interval)
+                ),
+            ));
+        };
+        let revision = artifact.revision.to_string();
+        status.last_attempted_revision = Some(revision.clone());
+        let root = self
+            .cache
+            .unpack(&artifact)
+            .await
+            .map_err(|m| Step::Failed(reasons::ARTIFACT_FAILED, m))?;
+        // Build.
+        let mut objects = self.build(ks, &root, &ns).await?;
+        // Apply and prune.
+        let mut config = Config::default()
+            .owner_label(NAME_LABEL, &name)
+            .owner_label(NAMESPACE_LABEL, &ns)
+            .poll_interval(self.poll_interval);
+        if let Some(t) = &ks.spec.target_namespace {
+            config = config.default_namespace(t);
+        }
+        let applier = SsaApplier::with_config(self.client.clone(), config);
+        let previous = Inventory {
+            entries: status
+                .inventory
+                .as_ref()
+                .map(|i| {
+                    i.entries
+                        .iter()
+                        .map(|e| gitops_apply::Entry {
+                            id: e.id.clone(),
+                            v: e.v.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        let mut opts = ApplyOptions::new(FIELD_MANAGER);
+        opts.force = ks.spec.force == Some(true);
+        for o in &mut objects {
+            common_metadata(o, ks);
+        }
+        let (changes, inventory) = applier
+            .sync(&objects, &previous, ks.spec.prune, &opts)
+            .await
+            .map_err(|e| Step::Failed(reasons::RECONCILIATION_FAILED, e.to_string()))?;
+        status.inventory = Some(ResourceInventory {
+            entries: inventory
+                .entries
+                .iter()
+                .map(|e| ResourceRef {
+                    id: e.id.clone(),
+                    v: e.v.clone(),
+                })
+                .collect(),
+        });
+        if !changes.is_ok() {
+            let msgs: Vec<String> = changes.failed.iter().map(|(_, e)| e.to_string()).collect();
+            return Err(Step::Failed(reasons::RECONCILIATION_FAILED, msgs.join("\n")));
+        }
+        // Health.
+        let timeout = ks
+            .spec
+            .timeout
+            .as_deref()
+            .and_then(parse_duration)
+            .unwrap_or_else(|| parse_duration(&ks.spec.interval).unwrap_or(Duration::from_secs(300)));
+        let mut checks: Vec<(ObjectId, String)> = Vec::new();
+        if ks.spec.wait == Some(true) {
+            checks.extend(
+                changes
+                    .changes
+                    .iter()
+                    .filter(|c| {
+                        c.action != gitops_core::Action::Deleted && c.action != gitops_core::Action::Skipped
+                    })
+                    .map(|c| (c.id.clone(), c.version.clone())),
+            );
+        } else {
+            for h in ks.spec.health_checks.iter().flatten() {
+                let av = h.api_version.clone().unwrap_or_else(|| "v1".into());
+                let (group, version) = av
+                    .rsplit_once('/')
+                    .map_or((String::new(), av.clone()), |(g, v)| (g.into(), v.into()));
+                checks.push((
+                    ObjectId {
+                        namespace: h.namespace.clone().unwrap_or_else(|| ns.clone()),
+                        name: h.name.clone(),
+                        group,
+                        kind: h.kind.clone(),
+                    },
+                    version,
+                ));
+            }
+        }
+        if !checks.is_empty() {
+            applier
+                .wait(&checks, timeout)
+                .await
+                .map_err(|e| Step::Failed(reasons::HEALTH_CHECK_FAILED, e.to_string()))?;
+        }
+        status.last_applied_revision = Some(revision.clone());
+        Ok(revision)
+    }
+
+    /// Builds `spec.path` of the unpacked artifact at `root`, with Flux's additions and substitution.
+    async fn build(&self, ks: &Kustomization, root: &Path, ns: &str) -> Result<Vec<Value>, Step> {
+        let rel = ks.spec.path.clone().unwrap_or_else(|| "./".into());
+        let dir = root.join(rel.trim_start_matches('/'));
+        let escapes = Path::new(&rel)
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+        if escapes || !dir.is_dir() {
+            return Err(Step::Stalled(
+                reasons::ARTIFACT_FAILED,
+                format!("kustomization path not found: {rel}"),
+            ));
+        }
+        let mut opts = BuildOptions::flux();
+        opts.namespace.clone_from(&ks.spec.target_namespace);
+        opts.name_prefix.clone_from(&ks.spec.name_prefix);
+        opts.name_suffix.clone_from(&ks.spec.name_suffix);
+        opts.components = ks.spec.components.clone().unwrap_or_default();
+        for p in ks.spec.patches.iter().flatten() {
+            opts.patches.push(convert(p)?);
+        }
+        for i in ks.spec.images.iter().flatten() {
+            opts.images.push(convert(i)?);
+        }
+        let root_owned = root.to_owned();
+        let mut objects = tokio::task::spawn_blocking(move || crate::build_with(&root_owned, &dir, &opts))
+            .await
+            .map_err(|e| Step::Failed(reasons::BUILD_FAILED, e.to_string()))?
+            .map_err(|e| Step::Failed(reasons::BUILD_FAILED, e.to_string()))?;
+        if let Some(pb) = &ks.spec.post_build {
+            let mut from = Vec::new();
+            for r in pb.substitute_from.iter().flatten() {
+                match self.substitute_source(ns, &r.kind, &r.name).await {
+                    Ok(Some(m)) => from.push(m),
+                    Ok(None) if r.optional == Some(true) => {}
+                    Ok(None) => {
+                        return Err(Step::Failed(
+                            reasons::BUILD_FAILED,
+                            format!("substitute from '{}/{}' failed: not found", r.kind, r.name),
+                        ));
+                    }
+                    Err(m) => return Err(Step::Failed(reasons::BUILD_FAILED, m)),
+                }
+            }
+            let vars = crate::substitute::merge_sources(&from, &pb.substitute.clone().unwrap_or_default())
+                .map_err(|e| Step::Stalled(reasons::BUILD_FAILED, e.to_string()))?;
+            crate::substitute::substitute(&mut objects, &vars, false)
+                .map_err(|e| Step::Failed(reasons::BUILD_FAILED, e.to_string()))?;
+        }
+        Ok(objects)
+    }
+
+    async fn substitute_source(
+        &self,
+        ns: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
+        let err = |e: kube::Error| format!("substitute from '{kind}/{name}' failed: {e}");
+        if kind == "Secret" {
+            let s = Api::<Secret>::namespaced(self.client.clone(), ns)
+                .get_opt(name)
+                .await
+                .map_err(err)?;
+            Ok(s.map(|s| {
+                s.data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                    .collect()
+            }))
+        } else {
+            let c = Api::<ConfigMap>::namespaced(self.client.clone(), ns)
+                .get_opt(name)
+                .await
+                .map_err(err)?;
+            Ok(c.map(|c| c.data.unwrap_or_default().into_iter().collect()))
+        }
+    }
+}
+
+/// Converts an API type to the kustomization type of the same shape.
+fn convert<T: serde::de::DeserializeOwned>(v: &impl serde::Serialize) -> Result<T, Step> {
+    serde_json::to_value(v)
+        .and_then(serde_json::from_value)
+        .map_err(|e| Step::Stalled(reasons::BUILD_FAILED, e.to_string()))
+}
+
+/// How a reconcile step ended early.
+enum Step {
+    Dependency(String),
+    Failed(&'static str, String),
+    Stalled(&'static str, String),
+}
+
+/// Sets `spec.commonMetadata` labels and annotations on `obj`.
+fn common_metadata(obj: &mut Value, ks: &Kustomization) {
+    let Some(cm) = &ks.spec.common_metadata else {
+        return;
+    };
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (field, values) in [("labels", &cm.labels), ("annotations", &cm.annotations)] {
+        let Some(values) = values else { continue };
+        let m = meta.entry(field).or_insert_with(|| json!({}));
+        if let Some(m) = m.as_object_mut() {
+            for (k, v) in values {
+                m.insert(k.clone(), json!(v));
+            }
+        }
+    }
+}
