@@ -259,12 +259,14 @@ async fn serve(port: u16, kubeconfig_out: Option<PathBuf>, simulate_workloads: b
 }
 
 fn crds() -> anyhow::Result<()> {
-    let crd = gitops_source::api::gitrepository_crd();
-    let yaml = serde_json::to_string_pretty(&crd)?;
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{yaml}");
-    }
+    let crds = [
+        serde_json::to_value(gitops_source::api::gitrepository_crd())?,
+        serde_json::to_value(gitops_kustomize::api::kustomization_crd())?,
+    ];
+    std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        gitops_core::yaml::to_string_multi(&crds).as_bytes(),
+    )?;
     Ok(())
 }
 

@@ -1,0 +1,302 @@
+//! The Kustomization reconciler end to end on the embedded API server, with a real Git repository served
+//! over HTTP and the GitRepository reconciler: dependsOn, health, suspend, requestedAt, bad paths.
+
+#![allow(missing_docs)]
+
+use std::{sync::Arc, time::Duration};
+
+use gitops_kustomize::{
+    api::{Kustomization, kustomization_crd},
+    controller::{ArtifactCache, KustomizationReconciler, ReconcileError},
+};
+use gitops_source::{
+    api::{GitRepository, gitrepository_crd},
+    controller::GitRepositoryReconciler,
+    storage::Storage,
+};
+use gitops_testkit::{TestApiServer, git::GitServer};
+use kube::{
+    Api, Client,
+    api::{Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+
+struct Env {
+    server: TestApiServer,
+    client: Client,
+    git: GitServer,
+    sources: GitRepositoryReconciler,
+    kustomize: KustomizationReconciler,
+    _tmp: tempfile::TempDir,
+}
+
+const CM: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\n  namespace: default\ndata:\n  v: \"1\"\n";
+const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\n  annotations: {testkit.gitops-rs.io/simulate: fail}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx}]}\n";
+
+async fn env() -> Option<Env> {
+    let git = match GitServer::start("app").await {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("skipping: no git ({e})");
+            return None;
+        }
+    };
+    let server = TestApiServer::start().await.unwrap();
+    server.simulate_workloads(true);
+    let kc = kube::config::Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = Client::try_from(cfg).unwrap();
+    let crds: Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = Api::all(client.clone());
+    for crd in [gitrepository_crd(), kustomization_crd()] {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    git.write("infra/cm.yaml", &CM.replace("NAME", "infra")).unwrap();
+    git.write("app/cm.yaml", &CM.replace("NAME", "app")).unwrap();
+    git.write("sick/deploy.yaml", DEPLOY).unwrap();
+    git.commit("init").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = Storage::new(tmp.path().join("storage"), "127.0.0.1:1").unwrap();
+    let cache = Arc::new(ArtifactCache::new(
+        tmp.path().join("cache"),
+        Some(storage.root().to_owned()),
+    ));
+    let env = Env {
+        sources: GitRepositoryReconciler::new(client.clone(), Arc::new(storage)),
+        kustomize: KustomizationReconciler::new(client.clone(), cache)
+            .with_poll_interval(Duration::from_millis(50)),
+        server,
+        client,
+        git,
+        _tmp: tmp,
+    };
+    env.put(
+        "source.toolkit.fluxcd.io/v1",
+        "GitRepository",
+        "repo",
+        json!({"url": env.git.url(), "interval": "1m", "ref": {"branch": "main"}}),
+    )
+    .await;
+    env.sync_source().await;
+    Some(env)
+}
+
+impl Env {
+    async fn put(&self, api_version: &str, kind: &str, name: &str, spec: Value) {
+        let (g, v) = api_version.split_once('/').unwrap();
+        let ar = kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(g, v, kind));
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(self.client.clone(), "default", &ar);
+        let obj = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": "default"}, "spec": spec});
+        api.patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&obj))
+            .await
+            .unwrap();
+    }
+
+    async fn sync_source(&self) {
+        let repo = Api::<GitRepository>::namespaced(self.client.clone(), "default")
+            .get("repo")
+            .await
+            .unwrap();
+        self.sources.reconcile(&repo).await.unwrap();
+    }
+
+    async fn ks(&self, name: &str, spec: Value) -> Kustomization {
+        let mut full =
+            json!({"interval": "10m", "prune": true, "sourceRef": {"kind": "GitRepository", "name": "repo"}});
+        for (k, v) in spec.as_object().unwrap() {
+            full[k] = v.clone();
+        }
+        self.put("kustomize.toolkit.fluxcd.io/v1", "Kustomization", name, full)
+            .await;
+        self.get(name).await
+    }
+
+    async fn get(&self, name: &str) -> Kustomization {
+        Api::<Kustomization>::namespaced(self.client.clone(), "default")
+            .get(name)
+            .await
+            .unwrap()
+    }
+
+    async fn reconcile(&self, name: &str) -> Result<Duration, ReconcileError> {
+        let ks = self.get(name).await;
+        self.kustomize.reconcile(&ks).await
+    }
+
+    async fn ready(&self, name: &str) -> (String, String, String) {
+        let ks = self.get(name).await;
+        let c = ks
+            .status
+            .and_then(|s| s.conditions)
+            .and_then(|c| c.into_iter().find(|c| c.type_ == "Ready"))
+            .expect("a Ready condition");
+        (c.status, c.reason, c.message)
+    }
+
+    async fn cm(&self, name: &str) -> Option<k8s_openapi::api::core::v1::ConfigMap> {
+        Api::namespaced(self.client.clone(), "default")
+            .get_opt(name)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commit_applied_new_revision_reapplied_removed_file_pruned() {
+    let Some(env) = env().await else { return };
+    env.ks("app", json!({"path": "./app"})).await;
+    env.reconcile("app").await.unwrap();
+    let (status, reason, message) = env.ready("app").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "ReconciliationSucceeded")
+    );
+    assert!(message.starts_with("Applied revision: main@sha1:"), "{message}");
+    let cm = env.cm("app").await.unwrap();
+    assert_eq!(
+        cm.metadata.labels.unwrap()["kustomize.toolkit.fluxcd.io/name"],
+        "app"
+    );
+    let st = env.get("app").await.status.unwrap();
+    assert_eq!(st.inventory.unwrap().entries[0].id, "default_app__ConfigMap");
+    assert_eq!(st.last_applied_revision, st.last_attempted_revision);
+
+    env.git
+        .write(
+            "app/cm.yaml",
+            &CM.replace("NAME", "app").replace("\"1\"", "\"2\""),
+        )
+        .unwrap();
+    env.git
+        .write("app/extra.yaml", &CM.replace("NAME", "extra"))
+        .unwrap();
+    let sha = env.git.commit("change").unwrap();
+    env.sync_source().await;
+    env.reconcile("app").await.unwrap();
+    assert_eq!(env.cm("app").await.unwrap().data.unwrap()["v"], "2");
+    assert!(env.cm("extra").await.is_some());
+    assert!(
+        env.get("app")
+            .await
+            .status
+            .unwrap()
+            .last_applied_revision
+            .unwrap()
+            .ends_with(&sha)
+    );
+
+    env.git.remove("app/extra.yaml").unwrap();
+    env.git.commit("remove").unwrap();
+    env.sync_source().await;
+    env.reconcile("app").await.unwrap();
+    assert!(env.cm("extra").await.is_none(), "pruned");
+    assert!(env.cm("app").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn depends_on_waits_for_the_dependency() {
+    let Some(env) = env().await else { return };
+    env.ks("infra", json!({"path": "./infra"})).await;
+    env.ks("app", json!({"path": "./app", "dependsOn": [{"name": "infra"}]}))
+        .await;
+    let e = env.reconcile("app").await.unwrap_err();
+    assert!(matches!(e, ReconcileError::DependencyNotReady(_)), "{e:?}");
+    let (status, reason, message) = env.ready("app").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "DependencyNotReady")
+    );
+    assert_eq!(message, "dependency 'default/infra' is not ready");
+    assert!(env.cm("app").await.is_none());
+    env.reconcile("infra").await.unwrap();
+    env.reconcile("app").await.unwrap();
+    assert!(env.cm("app").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_health_is_reported_with_its_reason() {
+    let Some(env) = env().await else { return };
+    env.ks("sick", json!({"path": "./sick", "wait": true, "timeout": "10s"}))
+        .await;
+    let e = env.reconcile("sick").await.unwrap_err();
+    assert!(matches!(e, ReconcileError::Failed(_)), "{e:?}");
+    let (status, reason, message) = env.ready("sick").await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "HealthCheckFailed"));
+    assert!(message.contains("Deployment/default/web failed"), "{message}");
+    // Applied, just unhealthy; the revision was attempted but not recorded as applied.
+    let st = env.get("sick").await.status.unwrap();
+    assert!(st.last_attempted_revision.is_some() && st.last_applied_revision.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn suspend_resume_and_requested_at() {
+    let Some(env) = env().await else { return };
+    env.ks("app", json!({"path": "./app", "suspend": true})).await;
+    env.reconcile("app").await.unwrap();
+    assert!(
+        env.get("app").await.status.is_none(),
+        "a suspended Kustomization is left alone"
+    );
+    assert!(env.cm("app").await.is_none());
+    env.ks("app", json!({"path": "./app", "suspend": false})).await;
+    Api::<Kustomization>::namespaced(env.client.clone(), "default")
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "2026-11-25T10:00:00Z"}}})),
+        )
+        .await
+        .unwrap();
+    env.reconcile("app").await.unwrap();
+    assert!(env.cm("app").await.is_some());
+    let st = env.get("app").await.status.unwrap();
+    assert_eq!(
+        st.last_handled_reconcile_at.as_deref(),
+        Some("2026-11-25T10:00:00Z")
+    );
+    assert_eq!(st.observed_generation, env.get("app").await.metadata.generation);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_path_stalls_and_changes_nothing() {
+    let Some(env) = env().await else { return };
+    env.ks("app", json!({"path": "./app"})).await;
+    env.reconcile("app").await.unwrap();
+    let before = env.get("app").await.status.unwrap();
+    let rv = env.cm("app").await.unwrap().metadata.resource_version;
+    env.ks("app", json!({"path": "./nowhere"})).await;
+    let e = env.reconcile("app").await.unwrap_err();
+    assert!(matches!(e, ReconcileError::Stalled(_)), "{e:?}");
+    let ks = env.get("app").await;
+    let st = ks.status.clone().unwrap();
+    let stalled = st
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.status, "True");
+    assert_eq!(stalled.message, "kustomization path not found: ./nowhere");
+    assert_eq!(
+        st.inventory, before.inventory,
+        "the inventory of the last good apply stays"
+    );
+    assert_eq!(st.last_applied_revision, before.last_applied_revision);
+    assert_eq!(
+        env.cm("app").await.unwrap().metadata.resource_version,
+        rv,
+        "nothing changed"
+    );
+    // A path climbing out of the artifact is refused the same way.
+    env.ks("app", json!({"path": "../../etc"})).await;
+    assert!(matches!(
+        env.reconcile("app").await.unwrap_err(),
+        ReconcileError::Stalled(_)
+    ));
+    let _ = &env.server;
+}
