@@ -7,8 +7,6 @@ use clap::{Parser, Subcommand};
 use gitops_core::{FetchOutcome, FetchRequest, Source as _};
 #[path = "gitops/apply.rs"]
 mod apply;
-#[path = "gitops/controllers.rs"]
-mod controllers;
 #[path = "gitops/demo.rs"]
 mod demo;
 

@@ -22,7 +22,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-use crate::controllers::Controllers;
+use gitops_kustomize::controller::Controllers;
 
 const BASE_KUSTOMIZATION: &str = "apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization

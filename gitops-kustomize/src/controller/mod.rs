@@ -28,6 +28,10 @@ use kube::{
 };
 use serde_json::{Value, json};
 
+mod runner;
+
+pub use runner::Controllers;
+
 use crate::{
     BuildOptions,
     api::{Kustomization, KustomizationStatus, ResourceInventory, ResourceRef},

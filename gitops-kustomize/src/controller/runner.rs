@@ -12,11 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::future::join_all;
-use gitops_kustomize::{
-    api::Kustomization,
-    controller::{ArtifactCache, KustomizationReconciler, ReconcileError},
-};
+use futures::{StreamExt as _, stream};
 use gitops_source::{
     api::GitRepository,
     controller::{GitRepositoryReconciler, REQUESTED_AT},
@@ -24,6 +20,9 @@ use gitops_source::{
 };
 use kube::{Api, Client, ResourceExt as _, api::ListParams};
 use tokio::sync::watch;
+
+use super::{ArtifactCache, KustomizationReconciler, ReconcileError};
+use crate::api::Kustomization;
 
 /// What was last seen of an object, to tell whether it is due.
 #[derive(Default)]
@@ -43,17 +42,29 @@ impl Seen {
     }
 }
 
-/// GitRepository and Kustomization reconcilers sharing one client, storage and artifact cache.
-pub(crate) struct Controllers {
+/// GitRepository and Kustomization reconcilers sharing one client, storage and artifact cache, run in
+/// one loop: Flux's source-controller and kustomize-controller in one process.
+pub struct Controllers {
     client: Client,
     git: GitRepositoryReconciler,
     kustomize: Arc<KustomizationReconciler>,
     tick: Duration,
+    concurrency: usize,
+}
+
+impl std::fmt::Debug for Controllers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controllers")
+            .field("tick", &self.tick)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Controllers {
-    /// Controllers storing artifacts in `storage` and unpacking them under `cache_dir`.
-    pub(crate) fn new(client: Client, storage: Storage, cache_dir: &std::path::Path, tick: Duration) -> Self {
+    /// Controllers storing artifacts in `storage` and unpacking them under `cache_dir`, looking for work
+    /// every `tick` and reconciling up to 8 Kustomizations at once.
+    pub fn new(client: Client, storage: Storage, cache_dir: &std::path::Path, tick: Duration) -> Self {
         let storage_root = storage.root().to_owned();
         let storage = Arc::new(storage);
         let cache = Arc::new(ArtifactCache::new(cache_dir, Some(storage_root)));
@@ -65,11 +76,19 @@ impl Controllers {
             ),
             client,
             tick,
+            concurrency: 8,
         }
     }
 
+    /// How many Kustomizations are reconciled at once (at least 1).
+    #[must_use]
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
     /// Runs until `stop` turns true.
-    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut sources: HashMap<(String, String), Seen> = HashMap::new();
         let mut appliers: HashMap<(String, String), Seen> = HashMap::new();
         loop {
@@ -171,7 +190,11 @@ impl Controllers {
                 (key, ks, r)
             });
         }
-        for (key, ks, r) in join_all(work).await {
+        let done: Vec<_> = stream::iter(work)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for (key, ks, r) in done {
             let (next, waiting) = match &r {
                 Ok(d) => (*d, false),
                 Err(ReconcileError::DependencyNotReady(_)) => {
