@@ -35,6 +35,12 @@ const CM: &str =
 const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\n  annotations: {testkit.gitops-rs.io/simulate: fail}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx}]}\n";
 
 async fn env() -> Option<Env> {
+    env_with(true).await
+}
+
+/// `local`: the kustomize reconciler reads the source's storage directly (all-in-one); otherwise it
+/// downloads artifacts from the storage's HTTP server.
+async fn env_with(local: bool) -> Option<Env> {
     let git = match GitServer::start("app").await {
         Ok(g) => g,
         Err(e) => {
@@ -60,11 +66,15 @@ async fn env() -> Option<Env> {
     git.write("sick/deploy.yaml", DEPLOY).unwrap();
     git.commit("init").unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let storage = Storage::new(tmp.path().join("storage"), "127.0.0.1:1").unwrap();
-    let cache = Arc::new(ArtifactCache::new(
-        tmp.path().join("cache"),
-        Some(storage.root().to_owned()),
-    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let storage = Storage::new(
+        tmp.path().join("storage"),
+        &listener.local_addr().unwrap().to_string(),
+    )
+    .unwrap();
+    tokio::spawn(gitops_source::server::serve(listener, storage.clone()));
+    let root = local.then(|| storage.root().to_owned());
+    let cache = Arc::new(ArtifactCache::new(tmp.path().join("cache"), root));
     let env = Env {
         sources: GitRepositoryReconciler::new(client.clone(), Arc::new(storage)),
         kustomize: KustomizationReconciler::new(client.clone(), cache)
@@ -299,4 +309,32 @@ async fn a_bad_path_stalls_and_changes_nothing() {
         ReconcileError::Stalled(_)
     ));
     let _ = &env.server;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn artifacts_are_downloaded_and_their_digest_checked() {
+    let Some(env) = env_with(false).await else { return };
+    env.ks("app", json!({"path": "./app"})).await;
+    env.reconcile("app").await.unwrap();
+    assert!(env.cm("app").await.is_some());
+    // The stored file is swapped for another; a fresh cache downloads it and refuses it.
+    let repo = Api::<GitRepository>::namespaced(env.client.clone(), "default")
+        .get("repo")
+        .await
+        .unwrap();
+    let artifact = repo.status.unwrap().artifact.unwrap();
+    let path = env.sources.storage().local_path(&artifact);
+    std::fs::write(&path, b"not the artifact").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh =
+        KustomizationReconciler::new(env.client.clone(), Arc::new(ArtifactCache::new(tmp.path(), None)));
+    let ks = env.get("app").await;
+    let e = fresh.reconcile(&ks).await.unwrap_err();
+    assert!(matches!(e, ReconcileError::Failed(_)), "{e:?}");
+    let (status, reason, message) = env.ready("app").await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "ArtifactFailed"));
+    assert!(
+        message.contains("has digest sha256:") && message.contains("expected"),
+        "{message}"
+    );
 }

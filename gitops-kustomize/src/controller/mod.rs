@@ -75,8 +75,9 @@ pub struct ArtifactCache {
 }
 
 impl ArtifactCache {
-    /// A cache under `dir`; `storage_root` is the local artifact storage when the source-controller runs
-    /// in the same process.
+    /// A cache under `dir`. `storage_root` is the local artifact storage when the source-controller runs
+    /// in the same process; otherwise (or when a file is not there) artifacts are downloaded from their
+    /// URL, as Flux's kustomize-controller does.
     pub fn new(dir: impl Into<PathBuf>, storage_root: Option<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
@@ -85,8 +86,8 @@ impl ArtifactCache {
         }
     }
 
-    /// The directory holding `artifact`'s content, unpacking it first if needed. The archive's digest is
-    /// checked against the artifact's before anything is unpacked.
+    /// The directory holding `artifact`'s content, reading or downloading and unpacking it first if
+    /// needed. The archive's digest is checked against the artifact's before anything is unpacked.
     ///
     /// # Errors
     /// The archive cannot be read, does not match the digest, or is refused by the extractor.
@@ -104,18 +105,47 @@ impl ArtifactCache {
         if target.is_dir() {
             return Ok(target);
         }
-        let Some(root) = &self.storage_root else {
-            return Err(format!(
-                "cannot fetch {}: only local artifact storage is supported",
-                artifact.url
-            ));
+        std::fs::create_dir_all(&self.dir).map_err(|e| format!("creating {}: {e}", self.dir.display()))?;
+        let local = self
+            .storage_root
+            .as_ref()
+            .map(|root| root.join(&artifact.path))
+            .filter(|p| p.is_file());
+        // A download lands in a temporary file that goes away at the end of this call.
+        let (tarball, download) = match local {
+            Some(p) => (p, None),
+            None => {
+                let f = self.download(artifact).await?;
+                (f.path().to_owned(), Some(f))
+            }
         };
-        let tarball = root.join(&artifact.path);
         let expected = artifact.digest.clone();
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || unpack_verified(&tarball, &expected, &dir, &hex))
+        let unpacked = tokio::task::spawn_blocking(move || unpack_verified(&tarball, &expected, &dir, &hex))
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        drop(download);
+        unpacked
+    }
+
+    /// Downloads `artifact.url` into a temporary file of the cache directory.
+    async fn download(&self, artifact: &Artifact) -> Result<tempfile::NamedTempFile, String> {
+        use std::io::Write as _;
+        let err =
+            |e: &dyn std::fmt::Display| format!("failed to download artifact from {}: {e}", artifact.url);
+        let mut resp = reqwest::get(&artifact.url).await.map_err(|e| err(&e))?;
+        if !resp.status().is_success() {
+            return Err(err(&format!("HTTP status {}", resp.status())));
+        }
+        let mut file = tempfile::Builder::new()
+            .prefix(".download-")
+            .tempfile_in(&self.dir)
+            .map_err(|e| err(&e))?;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| err(&e))? {
+            file.write_all(&chunk).map_err(|e| err(&e))?;
+        }
+        file.flush().map_err(|e| err(&e))?;
+        Ok(file)
     }
 }
 
