@@ -9,6 +9,8 @@ use gitops_core::{FetchOutcome, FetchRequest, Source as _};
 mod apply;
 #[path = "gitops/demo.rs"]
 mod demo;
+#[path = "gitops/flux.rs"]
+mod flux;
 
 use gitops_source::{
     git::{GitAuth, GitReference, GitSource},
@@ -63,10 +65,174 @@ enum Command {
         #[arg(long)]
         kubeconfig_out: Option<PathBuf>,
     },
+    /// Create a source or Kustomization in the cluster, or print it with --export.
+    Create {
+        #[command(subcommand)]
+        what: CreateCommand,
+        /// Print the object as YAML instead of applying it.
+        #[arg(long, global = true)]
+        export: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// List sources or Kustomizations with their revision and Ready status.
+    Get {
+        #[command(subcommand)]
+        what: GetCommand,
+        /// In every namespace.
+        #[arg(short = 'A', long, global = true)]
+        all_namespaces: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Ask for a reconcile now and wait for it.
+    Reconcile {
+        #[command(subcommand)]
+        what: NamedCommand,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Stop reconciling an object.
+    Suspend {
+        #[command(subcommand)]
+        what: NamedCommand,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Reconcile a suspended object again, and wait for it.
+    Resume {
+        #[command(subcommand)]
+        what: NamedCommand,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Build what a Kustomization would apply, offline.
+    Build {
+        #[command(subcommand)]
+        what: BuildCommand,
+    },
+    /// Run the source and kustomize controllers in this process against a cluster, serving artifacts.
+    Controllers {
+        /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config or the in-cluster config).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Where artifacts and the unpacked-artifact cache live.
+        #[arg(long, default_value = "/tmp/gitops-controllers")]
+        storage_path: PathBuf,
+        /// Address the artifact server listens on.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        storage_addr: String,
+        /// Address written into artifact URLs (default: the listening address).
+        #[arg(long)]
+        storage_adv_addr: Option<String>,
+    },
     /// Print what `gitops apply` would change, Secret values masked; exit status 1 when something would.
     Diff {
         #[command(flatten)]
         target: apply::Target,
+    },
+}
+
+/// Where the objects are.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Namespace of the object.
+    #[arg(short, long, global = true, default_value = "flux-system")]
+    namespace: String,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config or the in-cluster config).
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// How long to wait for a reconcile.
+    #[arg(long, global = true, default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+#[derive(Subcommand)]
+enum CreateCommand {
+    /// A source.
+    Source {
+        #[command(subcommand)]
+        kind: CreateSourceKind,
+    },
+    /// A Kustomization.
+    Kustomization(flux::CreateKustomization),
+}
+
+#[derive(Subcommand)]
+enum CreateSourceKind {
+    /// A GitRepository.
+    Git(flux::CreateSourceGit),
+}
+
+#[derive(Subcommand)]
+enum GetCommand {
+    /// Sources.
+    Sources {
+        #[command(subcommand)]
+        kind: GetSourceKind,
+    },
+    /// Kustomizations.
+    #[command(alias = "ks")]
+    Kustomizations,
+}
+
+#[derive(Subcommand)]
+enum GetSourceKind {
+    /// GitRepositories.
+    Git,
+}
+
+#[derive(Subcommand)]
+enum NamedCommand {
+    /// A source.
+    Source {
+        #[command(subcommand)]
+        kind: NamedSourceKind,
+    },
+    /// A Kustomization.
+    #[command(alias = "ks")]
+    Kustomization {
+        /// Its name.
+        name: String,
+        /// Reconcile its source first (reconcile only).
+        #[arg(long)]
+        with_source: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum NamedSourceKind {
+    /// A GitRepository.
+    Git {
+        /// Its name.
+        name: String,
+    },
+}
+
+impl NamedCommand {
+    fn target(&self) -> (flux::Kind, &str, bool) {
+        match self {
+            Self::Source {
+                kind: NamedSourceKind::Git { name },
+            } => (flux::Kind::SourceGit, name, false),
+            Self::Kustomization { name, with_source } => (flux::Kind::Kustomization, name, *with_source),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum BuildCommand {
+    /// A Kustomization.
+    #[command(alias = "ks")]
+    Kustomization {
+        /// Its name (for messages).
+        name: String,
+        /// The directory to build.
+        #[arg(long)]
+        path: PathBuf,
+        /// A Kustomization manifest whose build options and postBuild.substitute apply.
+        #[arg(long)]
+        kustomization_file: Option<PathBuf>,
     },
 }
 
@@ -308,6 +474,96 @@ fn main() -> ExitCode {
                 kind: SourceKind::Git(args),
             } => source_git(args).await,
             Command::Crds => crds(),
+            Command::Create {
+                what,
+                export,
+                cluster,
+            } => {
+                let obj = match what {
+                    CreateCommand::Source {
+                        kind: CreateSourceKind::Git(o),
+                    } => flux::source_git_object(&o, &cluster.namespace),
+                    CreateCommand::Kustomization(o) => flux::kustomization_object(&o, &cluster.namespace)?,
+                };
+                flux::create(obj, export, cluster.kubeconfig.as_deref()).await
+            }
+            Command::Get {
+                what,
+                all_namespaces,
+                cluster,
+            } => {
+                let kind = match what {
+                    GetCommand::Sources {
+                        kind: GetSourceKind::Git,
+                    } => flux::Kind::SourceGit,
+                    GetCommand::Kustomizations => flux::Kind::Kustomization,
+                };
+                flux::get(
+                    kind,
+                    &cluster.namespace,
+                    all_namespaces,
+                    cluster.kubeconfig.as_deref(),
+                )
+                .await
+            }
+            Command::Reconcile { what, cluster } => {
+                let (kind, name, with_source) = what.target();
+                flux::reconcile(
+                    kind,
+                    name,
+                    &cluster.namespace,
+                    with_source,
+                    cluster.timeout,
+                    cluster.kubeconfig.as_deref(),
+                )
+                .await
+            }
+            Command::Suspend { what, cluster } => {
+                let (kind, name, _) = what.target();
+                flux::set_suspend(
+                    kind,
+                    name,
+                    &cluster.namespace,
+                    true,
+                    cluster.timeout,
+                    cluster.kubeconfig.as_deref(),
+                )
+                .await
+            }
+            Command::Resume { what, cluster } => {
+                let (kind, name, _) = what.target();
+                flux::set_suspend(
+                    kind,
+                    name,
+                    &cluster.namespace,
+                    false,
+                    cluster.timeout,
+                    cluster.kubeconfig.as_deref(),
+                )
+                .await
+            }
+            Command::Build {
+                what:
+                    BuildCommand::Kustomization {
+                        name: _,
+                        path,
+                        kustomization_file,
+                    },
+            } => flux::build_kustomization(&path, kustomization_file.as_deref()),
+            Command::Controllers {
+                kubeconfig,
+                storage_path,
+                storage_addr,
+                storage_adv_addr,
+            } => {
+                flux::controllers(
+                    kubeconfig.as_deref(),
+                    storage_path,
+                    &storage_addr,
+                    storage_adv_addr.as_deref(),
+                )
+                .await
+            }
             Command::Demo {
                 keep_running,
                 kubeconfig_out,

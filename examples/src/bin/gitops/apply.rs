@@ -120,7 +120,7 @@ fn flatten(docs: Vec<Value>) -> anyhow::Result<Vec<Value>> {
     Ok(out)
 }
 
-async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {
+pub(crate) async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {
     let config = match kubeconfig {
         Some(p) => {
             let kc =

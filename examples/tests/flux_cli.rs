@@ -1,0 +1,210 @@
+//! The flux-like verbs end to end: CRDs installed with `gitops apply`, `gitops controllers` running as a
+//! separate process against the embedded API server, and create / reconcile / get / suspend / resume /
+//! build driving it.
+
+#![allow(missing_docs)]
+
+use std::{
+    io::Write as _,
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use gitops_testkit::{TestApiServer, git::GitServer};
+
+fn gitops(kc: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gitops"));
+    cmd.args(args);
+    if args[0] != "build" {
+        cmd.arg("--kubeconfig").arg(kc);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(text) = stdin {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_reconcile_get_suspend_resume_build() {
+    let Ok(git) = GitServer::start("app").await else {
+        eprintln!("skipping: needs git");
+        return;
+    };
+    let server = TestApiServer::start().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = tmp.path().join("kubeconfig");
+    std::fs::write(&kc, server.kubeconfig()).unwrap();
+    git.write(
+        "deploy/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: ${GREETING:=hello}\n",
+    )
+    .unwrap();
+    let first = git.commit("first").unwrap();
+
+    tokio::task::block_in_place(|| {
+        let crds = Command::new(env!("CARGO_BIN_EXE_gitops"))
+            .arg("crds")
+            .output()
+            .unwrap();
+        let (ok, out, err) = gitops(
+            &kc,
+            &["apply", "-", "--name", "flux-crds"],
+            Some(&String::from_utf8_lossy(&crds.stdout)),
+        );
+        assert!(ok, "{out}{err}");
+        let (ok, out, err) = gitops(
+            &kc,
+            &["apply", "-", "--name", "flux-system"],
+            Some("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n"),
+        );
+        assert!(ok, "{out}{err}");
+        let _controllers = Kill(
+            Command::new(env!("CARGO_BIN_EXE_gitops"))
+                .args(["controllers", "--storage-addr", "127.0.0.1:0", "--storage-path"])
+                .arg(tmp.path().join("controllers"))
+                .arg("--kubeconfig")
+                .arg(&kc)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+
+        let (ok, _, err) = gitops(
+            &kc,
+            &[
+                "create",
+                "source",
+                "git",
+                "app",
+                "--url",
+                git.url(),
+                "--branch",
+                "main",
+                "--interval",
+                "1m",
+            ],
+            None,
+        );
+        assert!(ok, "{err}");
+        let (ok, _, err) = gitops(
+            &kc,
+            &[
+                "create",
+                "kustomization",
+                "app",
+                "--source",
+                "app",
+                "--path",
+                "./deploy",
+                "--prune",
+                "--interval",
+                "10m",
+                "--target-namespace",
+                "default",
+            ],
+            None,
+        );
+        assert!(ok, "{err}");
+        let (ok, _, err) = gitops(
+            &kc,
+            &[
+                "reconcile",
+                "kustomization",
+                "app",
+                "--with-source",
+                "--timeout",
+                "30s",
+            ],
+            None,
+        );
+        assert!(ok, "{err}");
+        assert!(
+            err.contains(&format!("✔ applied revision main@sha1:{first}")),
+            "{err}"
+        );
+
+        let (ok, out, err) = gitops(&kc, &["get", "kustomizations"], None);
+        assert!(ok, "{err}");
+        let row = out.lines().find(|l| l.starts_with("app")).unwrap_or_default();
+        assert!(
+            row.contains(&first) && row.contains("False") && row.contains("True"),
+            "{out}"
+        );
+        let (ok, out, _) = gitops(&kc, &["get", "sources", "git", "-A"], None);
+        assert!(
+            ok && out.starts_with("NAMESPACE") && out.contains("flux-system"),
+            "{out}"
+        );
+
+        // Suspended: a new revision waits; resumed: it is applied.
+        let (ok, _, err) = gitops(&kc, &["suspend", "kustomization", "app"], None);
+        assert!(ok, "{err}");
+        let (_, out, _) = gitops(&kc, &["get", "ks"], None);
+        assert!(
+            out.lines().any(|l| l.starts_with("app") && l.contains("True")),
+            "{out}"
+        );
+        git.write(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: bonjour\n",
+        )
+        .unwrap();
+        let second = git.commit("second").unwrap();
+        let (ok, _, err) = gitops(
+            &kc,
+            &["reconcile", "source", "git", "app", "--timeout", "30s"],
+            None,
+        );
+        assert!(ok && err.contains(&second), "{err}");
+        let (ok, _, err) = gitops(&kc, &["resume", "kustomization", "app", "--timeout", "30s"], None);
+        assert!(ok, "{err}");
+        assert!(err.contains(&format!("revision main@sha1:{second}")), "{err}");
+
+        // Offline build with the Kustomization's substitution.
+        let ks = tmp.path().join("ks.yaml");
+        std::fs::write(
+            &ks,
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: app}\nspec:\n  interval: 1m\n  prune: true\n  sourceRef: {kind: GitRepository, name: app}\n  targetNamespace: staging\n  postBuild:\n    substitute: {GREETING: hola}\n",
+        )
+        .unwrap();
+        git.write("deploy/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: ${GREETING:=hello}\n").unwrap();
+        let dir = git.work_dir().join("deploy");
+        let (ok, out, err) = gitops(
+            &kc,
+            &[
+                "build",
+                "kustomization",
+                "app",
+                "--path",
+                dir.to_str().unwrap(),
+                "--kustomization-file",
+                ks.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(ok, "{err}");
+        assert!(
+            out.contains("greeting: hola") && out.contains("namespace: staging"),
+            "{out}"
+        );
+    });
+}
