@@ -15,6 +15,7 @@ mod apply;
 mod artifact;
 mod build;
 pub mod conditions;
+pub mod crd;
 mod digest;
 mod error;
 mod event;

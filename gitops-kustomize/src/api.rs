@@ -415,22 +415,5 @@ impl Default for KustomizationStatus {
 pub fn kustomization_crd()
 -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     use kube::CustomResourceExt as _;
-    let mut crd = Kustomization::crd();
-    crd.spec.names.list_kind = Some("KustomizationList".into());
-    for v in &mut crd.spec.versions {
-        if let Some(status) = v
-            .schema
-            .as_mut()
-            .and_then(|s| s.open_api_v3_schema.as_mut())
-            .and_then(|s| s.properties.as_mut())
-            .and_then(|p| p.get_mut("status"))
-        {
-            status.default = Some(
-                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
-                    serde_json::json!({ "observedGeneration": -1 }),
-                ),
-            );
-        }
-    }
-    crd
+    gitops_core::crd::with_flux_defaults(Kustomization::crd())
 }

@@ -15,6 +15,8 @@ use std::{
 use gitops_core::{Artifact, ArtifactFile};
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
+use crate::archive::set_mode;
+
 /// The name of the per-object symlink to the newest archive.
 pub const LATEST: &str = "latest.tar.gz";
 
@@ -293,17 +295,6 @@ fn symlink(target: &str, link: &Path) -> io::Result<()> {
 #[cfg(not(unix))]
 fn symlink(_: &str, _: &Path) -> io::Result<()> {
     Err(io::Error::new(io::ErrorKind::Unsupported, "symlinks need unix"))
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) -> io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]

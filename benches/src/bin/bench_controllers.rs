@@ -48,17 +48,6 @@ const APP: &[(&str, &str)] = &[
     ),
 ];
 
-fn peak_rss_mib(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
-}
-
 async fn ready_count(client: &Client, revision_suffix: Option<&str>) -> anyhow::Result<usize> {
     let list = Api::<Kustomization>::all(client.clone())
         .list(&ListParams::default())
@@ -201,8 +190,8 @@ async fn main() -> anyhow::Result<()> {
         "all {n} Ready in {:.1}s ({:.0} Kustomizations/s); peak memory: controllers {} MiB (this process, with the Git server's front end), API server {} MiB",
         all_ready.as_secs_f64(),
         n as f64 / all_ready.as_secs_f64(),
-        peak_rss_mib("self"),
-        peak_rss_mib(&api_pid),
+        gitops_benches::peak_rss_mib("self"),
+        gitops_benches::peak_rss_mib(&api_pid),
     );
     // Change latency with polling only: the GitRepository's 1 s interval, no webhook.
     let mut latencies = Vec::new();

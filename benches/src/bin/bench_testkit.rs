@@ -27,17 +27,6 @@ async fn request(
     Ok((code, buf))
 }
 
-fn peak_rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args()
@@ -103,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "peak memory of the process (server and clients): {} MiB",
-        peak_rss_mib()
+        gitops_benches::peak_rss_mib("self")
     );
     Ok(())
 }

@@ -16,23 +16,5 @@ pub const FINALIZER: &str = "finalizers.fluxcd.io";
 pub fn gitrepository_crd()
 -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     use kube::CustomResourceExt as _;
-    let mut crd = GitRepository::crd();
-    crd.spec.names.list_kind = Some("GitRepositoryList".into());
-    // `+kubebuilder:default:={"observedGeneration":-1}` on the status field.
-    for v in &mut crd.spec.versions {
-        if let Some(status) = v
-            .schema
-            .as_mut()
-            .and_then(|s| s.open_api_v3_schema.as_mut())
-            .and_then(|s| s.properties.as_mut())
-            .and_then(|p| p.get_mut("status"))
-        {
-            status.default = Some(
-                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
-                    serde_json::json!({ "observedGeneration": -1 }),
-                ),
-            );
-        }
-    }
-    crd
+    gitops_core::crd::with_flux_defaults(GitRepository::crd())
 }
