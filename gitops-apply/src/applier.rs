@@ -3,7 +3,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     fmt,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     Inventory, diff,
-    health::{Health, Status, health_of},
+    health::{Health, HealthExpr, Status, health_with},
     stage::{self, Stage},
 };
 
@@ -73,6 +73,8 @@ pub struct Config {
     /// removed once the manifests drop them. Flux's defaults: `kubectl` (Apply and Update) and
     /// `before-first-apply`; the applier's own Update entries are always folded in.
     pub override_managers: Vec<OverrideManager>,
+    /// CEL health rules for kinds without a built-in one (Flux's `healthCheckExprs`).
+    pub health_exprs: Arc<Vec<HealthExpr>>,
 }
 
 impl Default for Config {
@@ -87,6 +89,7 @@ impl Default for Config {
                 OverrideManager::new("kubectl", None),
                 OverrideManager::new("before-first-apply", Some("Update")),
             ],
+            health_exprs: Arc::default(),
         }
     }
 }
@@ -117,6 +120,13 @@ impl Config {
     #[must_use]
     pub fn owner_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.owner_labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets [`Config::health_exprs`].
+    #[must_use]
+    pub fn health_exprs(mut self, exprs: Vec<HealthExpr>) -> Self {
+        self.health_exprs = Arc::new(exprs);
         self
     }
 
@@ -950,7 +960,7 @@ impl SsaApplier {
                 .iter()
                 .map(|(id, v)| async move {
                     let h = match self.fetch(id, v).await {
-                        Ok(Some((_, live))) => Ok(health_of(&live)),
+                        Ok(Some((_, live))) => Ok(health_with(&live, &self.config.health_exprs)),
                         Ok(None) => Ok(Health {
                             status: Status::NotFound,
                             message: "Resource not found".into(),

@@ -345,6 +345,102 @@ fn pod(obj: &Value) -> Health {
     }
 }
 
+/// One of Flux's `healthCheckExprs`: CEL expressions over `self` deciding the health of a kind that has no
+/// built-in rule.
+pub struct HealthExpr {
+    api_version: String,
+    kind: Option<String>,
+    current: cel::Program,
+    failed: Option<cel::Program>,
+    in_progress: Option<cel::Program>,
+}
+
+impl std::fmt::Debug for HealthExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthExpr")
+            .field("api_version", &self.api_version)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+fn compile(what: &str, expr: &str) -> Result<cel::Program, String> {
+    cel::Program::compile(expr).map_err(|e| format!("invalid {what} expression {expr:?}: {e}"))
+}
+
+impl HealthExpr {
+    /// Compiles the expressions for objects of `api_version` (and `kind`, when given).
+    ///
+    /// # Errors
+    /// An expression that is not valid CEL, named in the message.
+    pub fn new(
+        api_version: &str,
+        kind: Option<&str>,
+        current: &str,
+        failed: Option<&str>,
+        in_progress: Option<&str>,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            api_version: api_version.to_owned(),
+            kind: kind.map(str::to_owned),
+            current: compile("current", current)?,
+            failed: failed.map(|e| compile("failed", e)).transpose()?,
+            in_progress: in_progress.map(|e| compile("inProgress", e)).transpose()?,
+        })
+    }
+
+    fn matches(&self, obj: &Value) -> bool {
+        obj["apiVersion"] == self.api_version.as_str()
+            && self.kind.as_deref().is_none_or(|k| obj["kind"] == k)
+    }
+
+    /// The health these expressions give `obj`: `inProgress` is tried first, then `failed`, then `current`;
+    /// when none holds the object is in progress. An expression that cannot be evaluated (a missing field
+    /// without `has()`) counts as false.
+    fn evaluate(&self, obj: &Value) -> Health {
+        let mut ctx = cel::Context::default();
+        let Ok(this) = cel::to_value(obj) else {
+            return Health::new(Status::InProgress, "object cannot be evaluated");
+        };
+        if ctx.add_variable("self", this).is_err() {
+            return Health::new(Status::InProgress, "object cannot be evaluated");
+        }
+        let holds = |p: &cel::Program| matches!(p.execute(&ctx), Ok(cel::Value::Bool(true)));
+        if self.in_progress.as_ref().is_some_and(holds) {
+            return Health::new(Status::InProgress, "inProgress expression holds");
+        }
+        if self.failed.as_ref().is_some_and(holds) {
+            return Health::new(Status::Failed, "failed expression holds");
+        }
+        if holds(&self.current) {
+            return Health::current();
+        }
+        Health::new(Status::InProgress, "current expression does not hold yet")
+    }
+}
+
+/// [`health_of`], with `exprs` deciding the objects they match (after the generic deletion and
+/// observedGeneration rules).
+pub fn health_with(obj: &Value, exprs: &[HealthExpr]) -> Health {
+    let Some(expr) = exprs.iter().find(|e| e.matches(obj)) else {
+        return health_of(obj);
+    };
+    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        return Health::new(Status::Terminating, "Resource is being deleted");
+    }
+    if let (Some(g), Some(o)) = (
+        obj.pointer("/metadata/generation").and_then(Value::as_i64),
+        obj.pointer("/status/observedGeneration").and_then(Value::as_i64),
+    ) && g != o
+    {
+        return Health::new(
+            Status::InProgress,
+            format!("generation is {g}, but latest observed generation is {o}"),
+        );
+    }
+    expr.evaluate(obj)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -418,5 +514,30 @@ mod tests {
         assert_eq!(health_of(&crd).status, Status::Current);
         let gone = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "deletionTimestamp": "2026-01-01T00:00:00Z"}});
         assert_eq!(health_of(&gone).status, Status::Terminating);
+    }
+
+    #[test]
+    fn cel_health_expressions_follow_flux_order() {
+        let e = HealthExpr::new(
+            "example.com/v1",
+            Some("Widget"),
+            "has(self.status) && self.status.phase == 'Ready'",
+            Some("has(self.status) && self.status.phase == 'Broken'"),
+            Some("has(self.status) && self.status.phase == 'Starting'"),
+        )
+        .unwrap();
+        let w = |phase: &str| json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "status": {"phase": phase}});
+        let exprs = [e];
+        assert_eq!(health_with(&w("Ready"), &exprs).status, Status::Current);
+        assert_eq!(health_with(&w("Broken"), &exprs).status, Status::Failed);
+        assert_eq!(health_with(&w("Starting"), &exprs).status, Status::InProgress);
+        assert_eq!(health_with(&w("Other"), &exprs).status, Status::InProgress);
+        let bare = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}});
+        assert_eq!(health_with(&bare, &exprs).status, Status::InProgress);
+        // Other kinds keep the built-in rules.
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert_eq!(health_with(&cm, &exprs).status, Status::Current);
+        let err = HealthExpr::new("example.com/v1", None, "self.status.(", None, None).unwrap_err();
+        assert!(err.contains("invalid current expression"), "{err}");
     }
 }

@@ -23,6 +23,6 @@ pub use applier::{
     SsaApplier, WaitError, display,
 };
 pub use diff::unified_diff;
-pub use health::{Health, Status, health_of};
+pub use health::{Health, HealthExpr, Status, health_of, health_with};
 pub use inventory::{Entry, Inventory};
 pub use stage::Stage;

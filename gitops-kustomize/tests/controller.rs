@@ -338,3 +338,39 @@ async fn artifacts_are_downloaded_and_their_digest_checked() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_check_exprs_decide_health_with_cel() {
+    let Some(env) = env().await else { return };
+    let exprs = |current: &str| json!([{"apiVersion": "v1", "kind": "ConfigMap", "current": current, "failed": "self.data.v == 'broken'"}]);
+    env.ks("app", json!({"path": "./app", "wait": true, "timeout": "5s", "healthCheckExprs": exprs("self.data.v == '1'")}))
+        .await;
+    env.reconcile("app").await.unwrap();
+    assert_eq!(env.ready("app").await.0, "True");
+
+    env.git
+        .write(
+            "app/cm.yaml",
+            &CM.replace("NAME", "app").replace("\"1\"", "broken"),
+        )
+        .unwrap();
+    env.git.commit("broken").unwrap();
+    env.sync_source().await;
+    env.reconcile("app").await.unwrap_err();
+    let (status, reason, message) = env.ready("app").await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "HealthCheckFailed"));
+    assert!(message.contains("ConfigMap/default/app failed"), "{message}");
+
+    env.ks(
+        "app",
+        json!({"path": "./app", "wait": true, "healthCheckExprs": exprs("self.data.(")}),
+    )
+    .await;
+    assert!(matches!(
+        env.reconcile("app").await.unwrap_err(),
+        ReconcileError::Stalled(_)
+    ));
+    let (_, reason, message) = env.ready("app").await;
+    assert_eq!(reason, "InvalidCELExpression");
+    assert!(message.contains("invalid current expression"), "{message}");
+}

@@ -341,10 +341,27 @@ impl KustomizationReconciler {
         // Build.
         let mut objects = self.build(ks, &root, &ns).await?;
         // Apply and prune.
+        let exprs = ks
+            .spec
+            .health_check_exprs
+            .iter()
+            .flatten()
+            .map(|e| {
+                gitops_apply::HealthExpr::new(
+                    &e.api_version,
+                    e.kind.as_deref(),
+                    &e.current,
+                    e.failed.as_deref(),
+                    e.in_progress.as_deref(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| Step::Stalled(reasons::INVALID_CEL_EXPRESSION, m))?;
         let mut config = Config::default()
             .owner_label(NAME_LABEL, &name)
             .owner_label(NAMESPACE_LABEL, &ns)
-            .poll_interval(self.poll_interval);
+            .poll_interval(self.poll_interval)
+            .health_exprs(exprs);
         if let Some(t) = &ks.spec.target_namespace {
             config = config.default_namespace(t);
         }
