@@ -34,7 +34,14 @@ pub const PRUNE_KEY: &str = "kustomize.toolkit.fluxcd.io/prune";
 /// The label or annotation that makes apply and prune leave an object alone (`disabled`).
 pub const RECONCILE_KEY: &str = "kustomize.toolkit.fluxcd.io/reconcile";
 
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// Annotations an apply removes, as Flux does: kubectl's client-side record and Flux v1's checksums.
+const STALE_ANNOTATIONS: &[&str] = &[
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kustomize.toolkit.fluxcd.io/checksum",
+    "fluxcd.io/sync-checksum",
+];
+/// Labels an apply removes: Flux v1's garbage-collection mark.
+const STALE_LABELS: &[&str] = &["fluxcd.io/sync-gc-mark"];
 
 /// A field manager whose ownership an apply takes over, by name prefix and operation (`None`: both).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -440,6 +447,14 @@ impl SsaApplier {
                 }
             }
         }
+        // A conversion webhook's CA bundle belongs to the certificate injector, not to Git.
+        if pid.kind == "CustomResourceDefinition"
+            && let Some(cc) = obj
+                .pointer_mut("/spec/conversion/webhook/clientConfig")
+                .and_then(Value::as_object_mut)
+        {
+            cc.remove("caBundle");
+        }
         let id = partial_id(&obj);
         let api = self.api_for(&resolved, &id.namespace);
         let mut plan = Plan {
@@ -621,17 +636,29 @@ impl SsaApplier {
         let mut cleaned = false;
         if !opts.dry_run && !has(&plan.desired, SSA_KEY, "Merge") {
             let managed = self.taken_over(live, &opts.field_manager);
-            let stale_annotation = live
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(LAST_APPLIED))
-                .is_some();
-            if managed.is_some() || stale_annotation {
+            // Flux's cleanup: kubectl's last-applied annotation and the markers of Flux v1.
+            let stale = |field: &str, keys: &[&str]| -> Map<String, Value> {
+                keys.iter()
+                    .filter(|k| {
+                        live.pointer(&format!("/metadata/{field}"))
+                            .and_then(|m| m.get(**k))
+                            .is_some()
+                    })
+                    .map(|k| ((*k).to_owned(), Value::Null))
+                    .collect()
+            };
+            let annotations = stale("annotations", STALE_ANNOTATIONS);
+            let labels = stale("labels", STALE_LABELS);
+            if managed.is_some() || !annotations.is_empty() || !labels.is_empty() {
                 let mut meta = Map::new();
                 if let Some(m) = managed {
                     meta.insert("managedFields".into(), Value::Array(m));
                 }
-                if stale_annotation {
-                    meta.insert("annotations".into(), json!({ LAST_APPLIED: null }));
+                if !annotations.is_empty() {
+                    meta.insert("annotations".into(), Value::Object(annotations));
+                }
+                if !labels.is_empty() {
+                    meta.insert("labels".into(), Value::Object(labels));
                 }
                 meta.insert(
                     "resourceVersion".into(),

@@ -538,3 +538,35 @@ async fn many_objects_of_a_kind_are_read_with_one_list() {
     assert_eq!(configured, ["ConfigMap/default/cm-3 configured"]);
     assert_eq!(cm_data(&client, "cm-3").await, Some(json!({"i": "3"})));
 }
+
+#[tokio::test]
+async fn flux_v1_markers_and_kubectl_records_are_cleaned_up() {
+    let (_s, client, applier) = setup().await;
+    let api: Api<DynamicObject> = Api::default_namespaced_with(
+        client.clone(),
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap")),
+    );
+    let mut legacy = cm("legacy", json!({"a": "1"}));
+    legacy["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": "{}",
+        "kustomize.toolkit.fluxcd.io/checksum": "abc",
+        "keep": "me"
+    });
+    legacy["metadata"]["labels"] = json!({"fluxcd.io/sync-gc-mark": "sha256.x"});
+    api.create(&Default::default(), &serde_json::from_value(legacy).unwrap())
+        .await
+        .unwrap();
+    let cs = applier
+        .apply_all_staged(&[cm("legacy", json!({"a": "1"}))], &opts())
+        .await
+        .unwrap();
+    assert!(cs.is_ok(), "{:?}", failures(&cs));
+    let live = get(&client, "v1", "ConfigMap", "default", "legacy")
+        .await
+        .unwrap();
+    assert_eq!(live["metadata"]["annotations"], json!({"keep": "me"}));
+    assert!(
+        live["metadata"]["labels"].get("fluxcd.io/sync-gc-mark").is_none(),
+        "{live}"
+    );
+}
