@@ -1,6 +1,9 @@
 //! Structural schemas of CustomResourceDefinitions, applied to custom resources as the API server does on
 //! every write: unknown fields are pruned, defaults filled in, then types, `required`, `enum`, lengths and
-//! bounds and `pattern`s are validated. CEL rules (`x-kubernetes-validations`) are not evaluated.
+//! bounds and `pattern`s are validated, and the CEL rules of `x-kubernetes-validations` evaluated with
+//! `self` bound to the node. Transition rules (those using `oldSelf`) are not evaluated, nor is a rule
+//! that does not compile or cannot be evaluated here (a missing function, a missing field without
+//! `has()`): the embedded server rather lets an object through than refuses it wrongly.
 
 use serde_json::{Map, Value};
 
@@ -101,6 +104,69 @@ fn walk(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
             ),
         });
     }
+    let before = causes.len();
+    walk_value(schema, v, path, preserve, causes);
+    if causes.len() == before {
+        cel_rules(schema, v, path, causes);
+    }
+}
+
+/// Compiled CEL programs by rule text; rules come from a handful of CRDs.
+static PROGRAMS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, Option<std::sync::Arc<cel::Program>>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn program(rule: &str) -> Option<std::sync::Arc<cel::Program>> {
+    let mut cache = PROGRAMS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache
+        .entry(rule.to_owned())
+        .or_insert_with(|| cel::Program::compile(rule).ok().map(std::sync::Arc::new))
+        .clone()
+}
+
+/// Evaluates the node's `x-kubernetes-validations` with `self` bound to `v`.
+fn cel_rules(schema: &Value, v: &Value, path: &str, causes: &mut Vec<Cause>) {
+    let Some(rules) = schema["x-kubernetes-validations"].as_array() else {
+        return;
+    };
+    let mut ctx = None;
+    for r in rules {
+        let Some(rule) = r["rule"].as_str() else { continue };
+        if rule.contains("oldSelf") {
+            continue;
+        }
+        let Some(prog) = program(rule) else { continue };
+        let ctx = ctx.get_or_insert_with(|| {
+            let mut c = cel::Context::default();
+            if let Ok(this) = cel::to_value(&*v) {
+                let _ = c.add_variable("self", this);
+            }
+            c
+        });
+        if !matches!(prog.execute(ctx), Ok(cel::Value::Bool(false))) {
+            continue;
+        }
+        let message = r["message"]
+            .as_str()
+            .map_or_else(|| format!("failed rule: {rule}"), str::to_owned);
+        let field = match r["fieldPath"].as_str() {
+            Some(fp) => format!("{path}{fp}"),
+            None => path.to_owned(),
+        };
+        causes.push(Cause {
+            field,
+            reason: match r["reason"].as_str() {
+                Some("FieldValueForbidden") => "FieldValueForbidden",
+                Some("FieldValueRequired") => "FieldValueRequired",
+                Some("FieldValueDuplicate") => "FieldValueDuplicate",
+                _ => "FieldValueInvalid",
+            },
+            message: format!("Invalid value: \"{}\": {message}", type_name(v)),
+        });
+    }
+}
+
+fn walk_value(schema: &Value, v: &mut Value, path: &str, preserve: bool, causes: &mut Vec<Cause>) {
     match v {
         Value::Object(m) => object(schema, m, path, preserve, causes),
         Value::Array(items) => {
@@ -289,5 +355,34 @@ mod tests {
                 "{want:?} not in {fields:?}"
             );
         }
+    }
+
+    #[test]
+    fn cel_rules_are_evaluated_on_their_node() {
+        let schema = json!({"type": "object", "properties": {"spec": {
+            "type": "object",
+            "x-kubernetes-validations": [
+                {"rule": "self.min <= self.max", "message": "min must not exceed max"},
+                {"rule": "self.max < 100"},
+                {"rule": "self.max == oldSelf.max"},
+                {"rule": "self.mode in ['a', 'b']", "reason": "FieldValueForbidden", "fieldPath": ".mode"}
+            ],
+            "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}, "mode": {"type": "string", "default": "a"}}}}});
+        let mut ok = json!({"spec": {"min": 1, "max": 2}});
+        assert!(apply(&schema, &mut ok).is_empty());
+        let mut bad = json!({"spec": {"min": 300, "max": 200, "mode": "c"}});
+        let causes = apply(&schema, &mut bad);
+        let texts: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{} {} {}", c.field, c.reason, c.message))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "spec FieldValueInvalid Invalid value: \"object\": min must not exceed max",
+                "spec FieldValueInvalid Invalid value: \"object\": failed rule: self.max < 100",
+                "spec.mode FieldValueForbidden Invalid value: \"object\": failed rule: self.mode in ['a', 'b']"
+            ]
+        );
     }
 }
