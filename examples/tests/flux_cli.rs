@@ -1,6 +1,6 @@
-//! The flux-like verbs end to end: CRDs installed with `gitops apply`, `gitops controllers` running as a
-//! separate process against the embedded API server, and create / reconcile / get / suspend / resume /
-//! build driving it.
+//! The flux-like verbs end to end: CRDs installed with `gitops apply`, the source-controller and the
+//! kustomize-controller (`gitops controllers --only ...`) running as two processes against the embedded
+//! API server, and create / reconcile / get / suspend / resume / build driving them.
 
 #![allow(missing_docs)]
 
@@ -77,16 +77,29 @@ async fn create_reconcile_get_suspend_resume_build() {
             Some("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n"),
         );
         assert!(ok, "{out}{err}");
-        let _controllers = Kill(
-            Command::new(env!("CARGO_BIN_EXE_gitops"))
-                .args(["controllers", "--storage-addr", "127.0.0.1:0", "--storage-path"])
-                .arg(tmp.path().join("controllers"))
-                .arg("--kubeconfig")
-                .arg(&kc)
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        // source-controller and kustomize-controller as two processes with their own storage: artifacts
+        // travel over HTTP between them.
+        let spawn = |only: &str| {
+            Kill(
+                Command::new(env!("CARGO_BIN_EXE_gitops"))
+                    .args([
+                        "controllers",
+                        "--only",
+                        only,
+                        "--storage-addr",
+                        "127.0.0.1:0",
+                        "--storage-path",
+                    ])
+                    .arg(tmp.path().join(only))
+                    .arg("--kubeconfig")
+                    .arg(&kc)
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        };
+        let _sources = spawn("source-controller");
+        let _kustomizations = spawn("kustomize-controller");
 
         let (ok, _, err) = gitops(
             &kc,

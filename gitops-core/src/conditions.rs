@@ -47,6 +47,8 @@ pub mod reasons {
     pub const SUSPENDED: &str = "Suspended";
     /// A dependency is not ready.
     pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
+    /// A reference was refused by the multi-tenancy lockdown.
+    pub const ACCESS_DENIED: &str = "AccessDenied";
     /// A path in the spec is invalid.
     pub const INVALID_PATH: &str = "InvalidPath";
     /// A URL in the spec is invalid.

@@ -374,3 +374,100 @@ async fn health_check_exprs_decide_health_with_cel() {
     assert_eq!(reason, "InvalidCELExpression");
     assert!(message.contains("invalid current expression"), "{message}");
 }
+
+async fn events(client: &Client) -> Vec<k8s_openapi::api::core::v1::Event> {
+    Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default")
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_carry_the_revision() {
+    let Some(env) = env().await else { return };
+    env.ks("app", json!({"path": "./app"})).await;
+    env.reconcile("app").await.unwrap();
+    let evs = events(&env.client).await;
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    let e = &evs[0];
+    assert_eq!(e.type_.as_deref(), Some("Normal"));
+    assert_eq!(e.reason.as_deref(), Some("ReconciliationSucceeded"));
+    assert_eq!(e.message.as_deref(), Some("ConfigMap/default/app created"));
+    assert_eq!(e.involved_object.kind.as_deref(), Some("Kustomization"));
+    let rev = env
+        .get("app")
+        .await
+        .status
+        .unwrap()
+        .last_applied_revision
+        .unwrap();
+    assert_eq!(
+        e.metadata.annotations.as_ref().unwrap()["kustomize.toolkit.fluxcd.io/revision"],
+        rev
+    );
+    // Nothing changed: no new event.
+    env.reconcile("app").await.unwrap();
+    assert_eq!(events(&env.client).await.len(), 1);
+    // A failure is a Warning with the reason.
+    env.ks("app", json!({"path": "./nowhere"})).await;
+    env.reconcile("app").await.unwrap_err();
+    let evs = events(&env.client).await;
+    let w = evs
+        .iter()
+        .find(|e| e.type_.as_deref() == Some("Warning"))
+        .unwrap();
+    assert_eq!(w.reason.as_deref(), Some("ArtifactFailed"));
+    assert_eq!(
+        w.message.as_deref(),
+        Some("kustomization path not found: ./nowhere")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cross_namespace_references_can_be_locked_down() {
+    let Some(env) = env().await else { return };
+    env.ks("app", json!({"path": "./app", "sourceRef": {"kind": "GitRepository", "name": "repo", "namespace": "elsewhere"}}))
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let locked =
+        KustomizationReconciler::new(env.client.clone(), Arc::new(ArtifactCache::new(tmp.path(), None)))
+            .with_no_cross_namespace_refs(true);
+    let e = locked.reconcile(&env.get("app").await).await.unwrap_err();
+    assert!(matches!(e, ReconcileError::Stalled(_)), "{e:?}");
+    let (_, reason, message) = env.ready("app").await;
+    assert_eq!(reason, "AccessDenied");
+    assert!(
+        message.contains("cross-namespace references have been blocked"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kubeconfig_secret_targets_a_remote_cluster() {
+    let Some(env) = env().await else { return };
+    let remote = TestApiServer::start().await.unwrap();
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "remote", "namespace": "default"},
+                        "stringData": {"value": remote.kubeconfig()}});
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), "default")
+        .create(&PostParams::default(), &serde_json::from_value(secret).unwrap())
+        .await
+        .unwrap();
+    env.ks(
+        "app",
+        json!({"path": "./app", "kubeConfig": {"secretRef": {"name": "remote"}}}),
+    )
+    .await;
+    env.reconcile("app").await.unwrap();
+    assert!(env.cm("app").await.is_none(), "not applied to the local cluster");
+    let kc = kube::config::Kubeconfig::from_yaml(&remote.kubeconfig()).unwrap();
+    let rc = Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let cm: Option<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(rc, "default").get_opt("app").await.unwrap();
+    assert!(cm.is_some(), "applied to the remote cluster");
+}

@@ -125,6 +125,12 @@ enum Command {
         /// Address written into artifact URLs (default: the listening address).
         #[arg(long)]
         storage_adv_addr: Option<String>,
+        /// Run only the source-controller or only the kustomize-controller.
+        #[arg(long, value_enum)]
+        only: Option<flux::Only>,
+        /// Refuse sources and dependencies in other namespaces (multi-tenancy lockdown).
+        #[arg(long)]
+        no_cross_namespace_refs: bool,
     },
     /// Print what `gitops apply` would change, Secret values masked; exit status 1 when something would.
     Diff {
@@ -555,12 +561,16 @@ fn main() -> ExitCode {
                 storage_path,
                 storage_addr,
                 storage_adv_addr,
+                only,
+                no_cross_namespace_refs,
             } => {
                 flux::controllers(
                     kubeconfig.as_deref(),
                     storage_path,
                     &storage_addr,
                     storage_adv_addr.as_deref(),
+                    only,
+                    no_cross_namespace_refs,
                 )
                 .await
             }

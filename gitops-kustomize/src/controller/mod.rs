@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 mod runner;
 
-pub use runner::Controllers;
+pub use runner::{Controllers, Role};
 
 use crate::{
     BuildOptions,
@@ -174,6 +174,7 @@ pub struct KustomizationReconciler {
     client: Client,
     cache: Arc<ArtifactCache>,
     poll_interval: Duration,
+    no_cross_namespace_refs: bool,
 }
 
 impl std::fmt::Debug for KustomizationReconciler {
@@ -186,7 +187,12 @@ impl std::fmt::Debug for KustomizationReconciler {
 struct Outcome {
     status: KustomizationStatus,
     result: Result<Duration, ReconcileError>,
+    /// The Kubernetes Event to record: (type, reason, message), when there is something to say.
+    event: Option<(&'static str, &'static str, String)>,
 }
+
+/// The annotation Flux puts on a Kustomization's events: the source revision they are about.
+pub const REVISION_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/revision";
 
 fn condition_true(c: Option<&Vec<Condition>>, type_: &str) -> bool {
     c.is_some_and(|c| c.iter().any(|c| c.type_ == type_ && c.status == "True"))
@@ -199,7 +205,16 @@ impl KustomizationReconciler {
             client,
             cache,
             poll_interval: Duration::from_secs(2),
+            no_cross_namespace_refs: false,
         }
+    }
+
+    /// Refuses sources and dependencies in other namespaces (Flux's `--no-cross-namespace-refs`
+    /// multi-tenancy lockdown).
+    #[must_use]
+    pub fn with_no_cross_namespace_refs(mut self, on: bool) -> Self {
+        self.no_cross_namespace_refs = on;
+        self
     }
 
     /// How often health is polled while waiting (default 2 s).
@@ -220,7 +235,11 @@ impl KustomizationReconciler {
         if ks.spec.suspend == Some(true) {
             return Ok(interval);
         }
-        let Outcome { mut status, result } = self.run(ks, interval).await;
+        let Outcome {
+            mut status,
+            result,
+            event,
+        } = self.run(ks, interval).await;
         if let Some(at) = ks.annotations().get(REQUESTED_AT) {
             status.last_handled_reconcile_at = Some(at.clone());
         }
@@ -237,7 +256,42 @@ impl KustomizationReconciler {
             )
             .await
             .map_err(ReconcileError::Client)?;
+        if let Some((type_, reason, message)) = event {
+            let revision = status.last_attempted_revision.clone().unwrap_or_default();
+            self.record(ks, type_, reason, &message, &revision).await;
+        }
         result
+    }
+
+    /// Records a Kubernetes Event on `ks` as Flux's kustomize-controller does (best effort: a failure
+    /// to record is only logged).
+    async fn record(&self, ks: &Kustomization, type_: &str, reason: &str, message: &str, revision: &str) {
+        let ns = ks.namespace().unwrap_or_default();
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let mut annotations = serde_json::Map::new();
+        if !revision.is_empty() {
+            annotations.insert(REVISION_ANNOTATION.into(), json!(revision));
+        }
+        let event = json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": format!("{}.", ks.name_any()), "namespace": ns, "annotations": annotations},
+            "involvedObject": {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                               "name": ks.name_any(), "namespace": ns, "uid": ks.metadata.uid,
+                               "resourceVersion": ks.metadata.resource_version},
+            "type": type_, "reason": reason, "message": message,
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER, "reportingInstance": FIELD_MANAGER,
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        });
+        let Ok(event) = serde_json::from_value::<k8s_openapi::api::core::v1::Event>(event) else {
+            return;
+        };
+        if let Err(e) = Api::namespaced(self.client.clone(), &ns)
+            .create(&kube::api::PostParams::default(), &event)
+            .await
+        {
+            tracing::warn!("recording an event for Kustomization {ns}/{}: {e}", ks.name_any());
+        }
     }
 
     async fn run(&self, ks: &Kustomization, interval: Duration) -> Outcome {
@@ -251,11 +305,15 @@ impl KustomizationReconciler {
         let mut status = ks.status.clone().unwrap_or_default();
         let mut conditions = status.conditions.take().unwrap_or_default();
         let step = self.steps(ks, &mut status).await;
+        let mut event = None;
         let result = match step {
-            Ok(revision) => {
+            Ok((revision, changed)) => {
                 let msg = format!("Applied revision: {revision}");
                 conditions.mark_ready(reasons::RECONCILIATION_SUCCEEDED, &msg, generation);
                 status.observed_generation = generation;
+                if !changed.is_empty() {
+                    event = Some(("Normal", reasons::RECONCILIATION_SUCCEEDED, changed.join("\n")));
+                }
                 Ok(interval)
             }
             Err(Step::Dependency(msg)) => {
@@ -265,16 +323,22 @@ impl KustomizationReconciler {
             Err(Step::Failed(reason, msg)) => {
                 conditions.mark_failed(reason, &msg, generation);
                 let _ = retry;
+                event = Some(("Warning", reason, msg.clone()));
                 Err(ReconcileError::Failed(msg))
             }
             Err(Step::Stalled(reason, msg)) => {
                 conditions.mark_stalled(reason, &msg, generation);
                 status.observed_generation = generation;
+                event = Some(("Warning", reason, msg.clone()));
                 Err(ReconcileError::Stalled(msg))
             }
         };
         status.conditions = Some(conditions);
-        Outcome { status, result }
+        Outcome {
+            status,
+            result,
+            event,
+        }
     }
 
     /// The retry interval of `ks` (`retryInterval`, else `interval`).
@@ -287,12 +351,26 @@ impl KustomizationReconciler {
             .unwrap_or(Duration::from_secs(60))
     }
 
-    async fn steps(&self, ks: &Kustomization, status: &mut KustomizationStatus) -> Result<String, Step> {
+    /// The reconcile proper: returns the applied revision and one line per object that changed.
+    async fn steps(
+        &self,
+        ks: &Kustomization,
+        status: &mut KustomizationStatus,
+    ) -> Result<(String, Vec<String>), Step> {
         let ns = ks.namespace().unwrap_or_default();
         let name = ks.name_any();
         // Dependencies first.
         for dep in ks.spec.depends_on.iter().flatten() {
             let dns = dep.namespace.clone().unwrap_or_else(|| ns.clone());
+            if self.no_cross_namespace_refs && dns != ns {
+                return Err(Step::Stalled(
+                    reasons::ACCESS_DENIED,
+                    format!(
+                        "cannot access Kustomization/{dns}/{}, cross-namespace references have been blocked",
+                        dep.name
+                    ),
+                ));
+            }
             let d = Api::<Kustomization>::namespaced(self.client.clone(), &dns)
                 .get_opt(&dep.name)
                 .await
@@ -318,6 +396,15 @@ impl KustomizationReconciler {
             ));
         }
         let sns = sref.namespace.clone().unwrap_or_else(|| ns.clone());
+        if self.no_cross_namespace_refs && sns != ns {
+            return Err(Step::Stalled(
+                reasons::ACCESS_DENIED,
+                format!(
+                    "cannot access {}/{}/{}, cross-namespace references have been blocked",
+                    sref.kind, sns, sref.name
+                ),
+            ));
+        }
         let source = Api::<GitRepository>::namespaced(self.client.clone(), &sns)
             .get_opt(&sref.name)
             .await
@@ -365,7 +452,8 @@ impl KustomizationReconciler {
         if let Some(t) = &ks.spec.target_namespace {
             config = config.default_namespace(t);
         }
-        let applier = SsaApplier::with_config(self.client.clone(), config);
+        let target = self.target_client(ks, &ns).await?;
+        let applier = SsaApplier::with_config(target, config);
         let previous = Inventory {
             entries: status
                 .inventory
@@ -446,7 +534,20 @@ impl KustomizationReconciler {
                 .map_err(|e| Step::Failed(reasons::HEALTH_CHECK_FAILED, e.to_string()))?;
         }
         status.last_applied_revision = Some(revision.clone());
-        Ok(revision)
+        let changed = changes
+            .changes
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.action,
+                    gitops_core::Action::Created
+                        | gitops_core::Action::Configured
+                        | gitops_core::Action::Deleted
+                )
+            })
+            .map(|c| format!("{} {}", gitops_apply::display(&c.id), c.action))
+            .collect();
+        Ok((revision, changed))
     }
 
     /// Builds `spec.path` of the unpacked artifact at `root`, with Flux's additions and substitution.
@@ -499,6 +600,42 @@ impl KustomizationReconciler {
                 .map_err(|e| Step::Failed(reasons::BUILD_FAILED, e.to_string()))?;
         }
         Ok(objects)
+    }
+
+    /// The client objects are applied with: this cluster's, or the one `spec.kubeConfig.secretRef` names
+    /// (key `value`, else `value.yaml`, unless the reference names one).
+    async fn target_client(&self, ks: &Kustomization, ns: &str) -> Result<Client, Step> {
+        let Some(r) = ks.spec.kube_config.as_ref().and_then(|k| k.secret_ref.as_ref()) else {
+            return Ok(self.client.clone());
+        };
+        let fail = |m: String| Step::Failed(reasons::RECONCILIATION_FAILED, m);
+        let secret = Api::<Secret>::namespaced(self.client.clone(), ns)
+            .get_opt(&r.name)
+            .await
+            .map_err(|e| fail(format!("reading kubeconfig secret '{ns}/{}': {e}", r.name)))?
+            .ok_or_else(|| fail(format!("kubeconfig secret '{ns}/{}' not found", r.name)))?;
+        let data = secret.data.unwrap_or_default();
+        let keys: Vec<&str> = match &r.key {
+            Some(k) => vec![k.as_str()],
+            None => vec!["value", "value.yaml"],
+        };
+        let text = keys
+            .iter()
+            .find_map(|k| data.get(*k))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .ok_or_else(|| {
+                fail(format!(
+                    "kubeconfig secret '{ns}/{}' has no key {}",
+                    r.name,
+                    keys.join(" or ")
+                ))
+            })?;
+        let kc = kube::config::Kubeconfig::from_yaml(&text)
+            .map_err(|e| fail(format!("kubeconfig in secret '{ns}/{}': {e}", r.name)))?;
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| fail(format!("kubeconfig in secret '{ns}/{}': {e}", r.name)))?;
+        Client::try_from(cfg).map_err(|e| fail(format!("kubeconfig in secret '{ns}/{}': {e}", r.name)))
     }
 
     async fn substitute_source(

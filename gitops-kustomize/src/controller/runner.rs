@@ -50,6 +50,20 @@ pub struct Controllers {
     kustomize: Arc<KustomizationReconciler>,
     tick: Duration,
     concurrency: usize,
+    role: Role,
+}
+
+/// Which reconcilers a [`Controllers`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Role {
+    /// Both: source-controller and kustomize-controller in one process.
+    #[default]
+    All,
+    /// GitRepositories only (source-controller).
+    Sources,
+    /// Kustomizations only (kustomize-controller); artifacts come over HTTP.
+    Kustomizations,
 }
 
 impl std::fmt::Debug for Controllers {
@@ -77,7 +91,25 @@ impl Controllers {
             client,
             tick,
             concurrency: 8,
+            role: Role::All,
         }
+    }
+
+    /// Runs only some of the reconcilers.
+    #[must_use]
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// Refuses cross-namespace source and dependency references (Flux's `--no-cross-namespace-refs`).
+    #[must_use]
+    pub fn with_no_cross_namespace_refs(mut self, on: bool) -> Self {
+        // Not shared before `run`, so the reconciler is still ours alone.
+        if let Some(k) = Arc::get_mut(&mut self.kustomize) {
+            k.no_cross_namespace_refs = on;
+        }
+        self
     }
 
     /// How many Kustomizations are reconciled at once (at least 1).
@@ -109,7 +141,20 @@ impl Controllers {
         appliers: &mut HashMap<(String, String), Seen>,
     ) {
         let now = Instant::now();
-        let repos = match Api::<GitRepository>::all(self.client.clone())
+        let repos = if self.role == Role::Kustomizations {
+            Vec::new()
+        } else {
+            self.list_sources().await
+        };
+        self.sync_sources(&repos, sources, now).await;
+        if self.role == Role::Sources {
+            return;
+        }
+        self.sync_kustomizations(appliers, now).await;
+    }
+
+    async fn list_sources(&self) -> Vec<GitRepository> {
+        match Api::<GitRepository>::all(self.client.clone())
             .list(&ListParams::default())
             .await
         {
@@ -118,8 +163,16 @@ impl Controllers {
                 tracing::warn!("listing GitRepositories: {e}");
                 Vec::new()
             }
-        };
-        for repo in &repos {
+        }
+    }
+
+    async fn sync_sources(
+        &self,
+        repos: &[GitRepository],
+        sources: &mut HashMap<(String, String), Seen>,
+        now: Instant,
+    ) {
+        for repo in repos {
             let key = (repo.namespace().unwrap_or_default(), repo.name_any());
             let seen = sources.entry(key.clone()).or_default();
             let requested = repo.annotations().get(REQUESTED_AT);
@@ -140,6 +193,9 @@ impl Controllers {
                 waiting_on_dependency: false,
             };
         }
+    }
+
+    async fn sync_kustomizations(&self, appliers: &mut HashMap<(String, String), Seen>, now: Instant) {
         // Re-read the sources: their artifacts may have just moved.
         let revisions: HashMap<(String, String), String> =
             match Api::<GitRepository>::all(self.client.clone())

@@ -489,13 +489,24 @@ pub(crate) fn build_kustomization(path: &Path, file: Option<&Path>) -> anyhow::R
     Ok(())
 }
 
+/// Which controller `controllers --only` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Only {
+    /// The source-controller (GitRepositories, artifact server).
+    SourceController,
+    /// The kustomize-controller (Kustomizations; artifacts fetched over HTTP).
+    KustomizeController,
+}
+
 /// `controllers`: the source and kustomize controllers in one process against any cluster, with the
-/// artifact server.
+/// artifact server (or one of them, with `only`).
 pub(crate) async fn controllers(
     kubeconfig: Option<&Path>,
     storage_dir: PathBuf,
     storage_addr: &str,
     storage_adv_addr: Option<&str>,
+    only: Option<Only>,
+    no_cross_namespace_refs: bool,
 ) -> anyhow::Result<()> {
     let client = crate::apply::client(kubeconfig).await?;
     let listener = tokio::net::TcpListener::bind(storage_addr)
@@ -510,14 +521,22 @@ pub(crate) async fn controllers(
     tokio::spawn(async move { gitops_source::server::serve(listener, serving).await });
     eprintln!("serving artifacts at {}", storage.url_of(""));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    use gitops_kustomize::controller::Role;
+    let role = match only {
+        None => Role::All,
+        Some(Only::SourceController) => Role::Sources,
+        Some(Only::KustomizeController) => Role::Kustomizations,
+    };
     let controllers = gitops_kustomize::controller::Controllers::new(
         client,
         storage,
         &storage_dir.join("cache"),
         Duration::from_millis(200),
-    );
+    )
+    .with_role(role)
+    .with_no_cross_namespace_refs(no_cross_namespace_refs);
     let running = tokio::spawn(controllers.run(stop_rx));
-    eprintln!("source and kustomize controllers running (Ctrl-C to stop)");
+    eprintln!("controllers running ({role:?}; Ctrl-C to stop)");
     tokio::signal::ctrl_c().await?;
     let _ = stop_tx.send(true);
     let _ = running.await;
