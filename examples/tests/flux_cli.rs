@@ -100,6 +100,8 @@ async fn create_reconcile_get_suspend_resume_build() {
         };
         let _sources = spawn("source-controller");
         let _kustomizations = spawn("kustomize-controller");
+        // A second kustomize-controller replica waits for the Lease instead of working too.
+        let _standby = spawn("kustomize-controller");
 
         let (ok, _, err) = gitops(
             &kc,

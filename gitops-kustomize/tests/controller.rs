@@ -471,3 +471,42 @@ async fn a_kubeconfig_secret_targets_a_remote_cluster() {
         Api::namespaced(rc, "default").get_opt("app").await.unwrap();
     assert!(cm.is_some(), "applied to the remote cluster");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_replica_leads_and_another_takes_over_when_it_stops() {
+    use gitops_kustomize::controller::lease::{LeaseConfig, acquire};
+    let server = TestApiServer::start().await.unwrap();
+    let kc = kube::config::Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
+    let client = Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let cfg = |id: &str| {
+        LeaseConfig::new("default", "gitops-controllers", id).timings(
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+            Duration::from_millis(50),
+        )
+    };
+    let first = acquire(client.clone(), cfg("a")).await.unwrap();
+    let waiting = tokio::spawn(acquire(client.clone(), cfg("b")));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!waiting.is_finished(), "b must wait while a renews");
+    assert!(!*first.lost().borrow());
+    drop(first);
+    let second = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(!*second.lost().borrow());
+    let lease: k8s_openapi::api::coordination::v1::Lease = Api::namespaced(client, "default")
+        .get("gitops-controllers")
+        .await
+        .unwrap();
+    let spec = lease.spec.unwrap();
+    assert_eq!(spec.holder_identity.as_deref(), Some("b"));
+    assert_eq!(spec.lease_transitions, Some(1));
+}

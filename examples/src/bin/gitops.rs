@@ -131,6 +131,10 @@ enum Command {
         /// Refuse sources and dependencies in other namespaces (multi-tenancy lockdown).
         #[arg(long)]
         no_cross_namespace_refs: bool,
+        /// Only work while holding the Lease `gitops-controllers` (or `gitops-<only>`) in this namespace,
+        /// so that one of several replicas is active.
+        #[arg(long)]
+        leader_election_namespace: Option<String>,
     },
     /// Print what `gitops apply` would change, Secret values masked; exit status 1 when something would.
     Diff {
@@ -563,15 +567,17 @@ fn main() -> ExitCode {
                 storage_adv_addr,
                 only,
                 no_cross_namespace_refs,
+                leader_election_namespace,
             } => {
-                flux::controllers(
-                    kubeconfig.as_deref(),
-                    storage_path,
-                    &storage_addr,
-                    storage_adv_addr.as_deref(),
+                flux::controllers(flux::ControllersArgs {
+                    kubeconfig,
+                    storage_dir: storage_path,
+                    storage_addr,
+                    storage_adv_addr,
                     only,
                     no_cross_namespace_refs,
-                )
+                    leader_election_namespace,
+                })
                 .await
             }
             Command::Demo {

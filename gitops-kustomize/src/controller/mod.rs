@@ -28,6 +28,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 
+pub mod lease;
 mod runner;
 
 pub use runner::{Controllers, Role};

@@ -24,6 +24,18 @@ use tokio::sync::watch;
 use super::{ArtifactCache, KustomizationReconciler, ReconcileError};
 use crate::api::Kustomization;
 
+/// Spreads requeues as Flux's `--interval-jitter-percentage` (5 %) does, so that objects created together
+/// do not reconcile in lockstep forever: `d` scaled by a factor in [0.95, 1.05), drawn from the object's
+/// key with a freshly seeded hasher.
+fn jitter(d: Duration, key: &(String, String)) -> Duration {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(key.0.as_bytes());
+    h.write(key.1.as_bytes());
+    let unit = (h.finish() % 10_000) as f64 / 10_000.0;
+    d.mul_f64(0.95 + unit * 0.1)
+}
+
 /// What was last seen of an object, to tell whether it is due.
 #[derive(Default)]
 struct Seen {
@@ -187,7 +199,7 @@ impl Controllers {
                 }
             };
             *seen = Seen {
-                next: Some(Instant::now() + next),
+                next: Some(Instant::now() + jitter(next, &key)),
                 generation: repo.metadata.generation,
                 requested_at: requested.cloned(),
                 waiting_on_dependency: false,
@@ -261,10 +273,11 @@ impl Controllers {
                     (KustomizationReconciler::retry_interval(&ks), false)
                 }
             };
+            let at = Instant::now() + jitter(next, &key);
             appliers.insert(
                 key,
                 Seen {
-                    next: Some(Instant::now() + next),
+                    next: Some(at),
                     generation: ks.metadata.generation,
                     requested_at: ks.annotations().get(REQUESTED_AT).cloned(),
                     waiting_on_dependency: waiting,
