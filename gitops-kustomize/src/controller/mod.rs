@@ -166,7 +166,17 @@ fn unpack_verified(tarball: &Path, expected: &Digest, dir: &Path, hex: &str) -> 
         .map_err(|e| e.to_string())?;
     gitops_source::archive::extract(tarball, tmp.path()).map_err(|e| format!("unpacking artifact: {e}"))?;
     let target = dir.join(hex);
-    std::fs::rename(tmp.keep(), &target).map_err(|e| e.to_string())?;
+    let unpacked = tmp.keep();
+    if let Err(e) = std::fs::rename(&unpacked, &target) {
+        // Another process sharing the cache got there first: its copy has the same content.
+        let _ = std::fs::remove_dir_all(&unpacked);
+        if !target.is_dir() {
+            return Err(format!(
+                "storing the unpacked artifact at {}: {e}",
+                target.display()
+            ));
+        }
+    }
     Ok(target)
 }
 
