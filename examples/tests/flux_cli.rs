@@ -79,29 +79,29 @@ async fn create_reconcile_get_suspend_resume_build() {
         assert!(ok, "{out}{err}");
         // source-controller and kustomize-controller as two processes with their own storage: artifacts
         // travel over HTTP between them.
-        let spawn = |only: &str| {
+        let spawn = |only: &str, log: &str| {
             Kill(
                 Command::new(env!("CARGO_BIN_EXE_gitops"))
                     .args([
                         "controllers",
                         "--only",
                         only,
-                        "--storage-addr",
-                        "127.0.0.1:0",
-                        "--storage-path",
+                        "--leader-election-namespace",
+                        "default",
                     ])
+                    .args(["--storage-addr", "127.0.0.1:0", "--storage-path"])
                     .arg(tmp.path().join(only))
                     .arg("--kubeconfig")
                     .arg(&kc)
-                    .stderr(Stdio::null())
+                    .stderr(std::fs::File::create(tmp.path().join(log)).unwrap())
                     .spawn()
                     .unwrap(),
             )
         };
-        let _sources = spawn("source-controller");
-        let _kustomizations = spawn("kustomize-controller");
+        let _sources = spawn("source-controller", "sources.log");
+        let _kustomizations = spawn("kustomize-controller", "ks-1.log");
         // A second kustomize-controller replica waits for the Lease instead of working too.
-        let _standby = spawn("kustomize-controller");
+        let _standby = spawn("kustomize-controller", "ks-2.log");
 
         let (ok, _, err) = gitops(
             &kc,
@@ -221,5 +221,49 @@ async fn create_reconcile_get_suspend_resume_build() {
             out.contains("greeting: hola") && out.contains("namespace: staging"),
             "{out}"
         );
+
+        // diff kustomization: the local checkout against what the cluster runs.
+        let run_diff = || {
+            let out = Command::new(env!("CARGO_BIN_EXE_gitops"))
+                .args([
+                    "diff",
+                    "kustomization",
+                    "app",
+                    "--path",
+                    dir.to_str().unwrap(),
+                    "--kubeconfig",
+                ])
+                .arg(&kc)
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        };
+        let (code, out) = run_diff();
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains("► ConfigMap/default/settings drifted") && out.contains("-  greeting: bonjour"),
+            "{out}"
+        );
+        git.write(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: bonjour\n",
+        )
+        .unwrap();
+        let (code, out) = run_diff();
+        assert_eq!((code, out.as_str()), (Some(0), ""));
+
+        // Exactly one kustomize-controller replica led.
+        let leading = ["ks-1.log", "ks-2.log"]
+            .iter()
+            .filter(|f| {
+                std::fs::read_to_string(tmp.path().join(f))
+                    .unwrap()
+                    .contains("\nleading\n")
+            })
+            .count();
+        assert_eq!(leading, 1);
     });
 }

@@ -137,9 +137,12 @@ enum Command {
         leader_election_namespace: Option<String>,
     },
     /// Print what `gitops apply` would change, Secret values masked; exit status 1 when something would.
+    #[command(args_conflicts_with_subcommands = true)]
     Diff {
+        #[command(subcommand)]
+        what: Option<DiffCommand>,
         #[command(flatten)]
-        target: apply::Target,
+        target: Option<apply::Target>,
     },
 }
 
@@ -228,6 +231,21 @@ impl NamedCommand {
             Self::Kustomization { name, with_source } => (flux::Kind::Kustomization, name, *with_source),
         }
     }
+}
+
+#[derive(Subcommand)]
+enum DiffCommand {
+    /// What a Kustomization in the cluster would change if its path held a local directory.
+    #[command(alias = "ks")]
+    Kustomization {
+        /// Its name.
+        name: String,
+        /// The local directory to build in place of its path.
+        #[arg(long)]
+        path: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -471,8 +489,23 @@ fn main() -> ExitCode {
                     .await
                     .map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
             }
-            Command::Diff { target } => {
-                return apply::diff(target).await.map(|same| {
+            Command::Diff { what, target } => {
+                let same = match (what, target) {
+                    (Some(DiffCommand::Kustomization { name, path, cluster }), _) => {
+                        flux::diff_kustomization(
+                            &name,
+                            &cluster.namespace,
+                            &path,
+                            cluster.kubeconfig.as_deref(),
+                        )
+                        .await
+                    }
+                    (None, Some(target)) => apply::diff(target).await,
+                    (None, None) => Err(anyhow::anyhow!(
+                        "nothing to diff: give a path, or `kustomization NAME --path DIR`"
+                    )),
+                };
+                return same.map(|same| {
                     if same {
                         ExitCode::SUCCESS
                     } else {

@@ -574,6 +574,34 @@ impl KustomizationReconciler {
                 format!("kustomization path not found: {rel}"),
             ));
         }
+        self.build_dir(ks, root, dir, ns).await
+    }
+
+    /// What `ks` would apply when its path held `dir` (a local checkout, as `gitops diff kustomization
+    /// --path` builds): built with the spec's options, substituted (ConfigMaps and Secrets read from the
+    /// cluster) and labelled with its owner labels and `commonMetadata`.
+    ///
+    /// # Errors
+    /// The build or the substitution failed, in words.
+    pub async fn build_local(&self, ks: &Kustomization, dir: &Path) -> Result<Vec<Value>, String> {
+        let ns = ks.namespace().unwrap_or_default();
+        let step = |s: Step| match s {
+            Step::Dependency(m) | Step::Failed(_, m) | Step::Stalled(_, m) => m,
+        };
+        let mut objects = self.build_dir(ks, dir, dir.to_owned(), &ns).await.map_err(step)?;
+        for o in &mut objects {
+            common_metadata(o, ks);
+        }
+        Ok(objects)
+    }
+
+    async fn build_dir(
+        &self,
+        ks: &Kustomization,
+        root: &Path,
+        dir: PathBuf,
+        ns: &str,
+    ) -> Result<Vec<Value>, Step> {
         let mut opts = BuildOptions::flux();
         opts.namespace.clone_from(&ks.spec.target_namespace);
         opts.name_prefix.clone_from(&ks.spec.name_prefix);

@@ -213,38 +213,49 @@ pub(crate) async fn apply(t: Target, wait: bool, timeout: Duration) -> anyhow::R
 }
 
 /// `gitops diff`: prints what `gitops apply` would change. Returns whether nothing would.
-#[allow(clippy::print_stdout)]
 pub(crate) async fn diff(t: Target) -> anyhow::Result<bool> {
     let objects = read_manifests(&t.path)?;
     let client = client(t.kubeconfig.as_deref()).await?;
     let applier = applier(&t, client.clone());
     let opts = ApplyOptions::new(&t.field_manager);
     let (diffs, failed) = applier.diff(&objects, &opts).await?;
+    let previous = if t.prune {
+        Some(load_inventory(&client, &t).await?)
+    } else {
+        None
+    };
+    print_diffs(&diffs, &failed, previous.as_ref())
+}
+
+/// Prints what would be created, what drifted (with its diff) and, given the previous inventory, what
+/// would be pruned. Returns whether nothing would change.
+///
+/// # Errors
+/// Some objects could not be compared (each is printed).
+#[allow(clippy::print_stdout)]
+pub(crate) fn print_diffs(
+    diffs: &[gitops_apply::ObjectDiff],
+    failed: &[(ObjectId, gitops_core::BoxError)],
+    previous: Option<&Inventory>,
+) -> anyhow::Result<bool> {
     let mut same = true;
-    for d in &diffs {
-        match d.action {
-            Action::Created | Action::Configured => {
-                same = false;
-                let verb = if d.action == Action::Created {
-                    "created"
-                } else {
-                    "drifted"
-                };
-                println!("► {} {verb}", display(&d.id));
-                if let Some(text) = &d.diff {
-                    print!("{text}");
-                }
+    for d in diffs {
+        if matches!(d.action, Action::Created | Action::Configured) {
+            same = false;
+            let verb = if d.action == Action::Created {
+                "created"
+            } else {
+                "drifted"
+            };
+            println!("► {} {verb}", display(&d.id));
+            if let Some(text) = &d.diff {
+                print!("{text}");
             }
-            _ => {}
         }
     }
-    if t.prune {
-        let previous = load_inventory(&client, &t).await?;
+    if let Some(previous) = previous {
         let mut desired = Inventory::default();
-        for d in &diffs {
-            desired.insert(&d.id, "");
-        }
-        for (id, _) in &failed {
+        for id in diffs.iter().map(|d| &d.id).chain(failed.iter().map(|(id, _)| id)) {
             desired.insert(id, "");
         }
         for (id, _) in previous.stale(&desired) {
@@ -252,7 +263,7 @@ pub(crate) async fn diff(t: Target) -> anyhow::Result<bool> {
             println!("► {} deleted", display(&id));
         }
     }
-    for (_, e) in &failed {
+    for (_, e) in failed {
         eprintln!("error: {e}");
     }
     if !failed.is_empty() {

@@ -489,6 +489,62 @@ pub(crate) fn build_kustomization(path: &Path, file: Option<&Path>) -> anyhow::R
     Ok(())
 }
 
+/// `diff kustomization NAME --path DIR`: what the Kustomization would change if its path held `DIR`,
+/// Secret values masked, and (with `spec.prune`) what it would prune. Returns whether nothing would.
+pub(crate) async fn diff_kustomization(
+    name: &str,
+    ns: &str,
+    path: &Path,
+    kubeconfig: Option<&Path>,
+) -> anyhow::Result<bool> {
+    use gitops_kustomize::controller::{
+        ArtifactCache, FIELD_MANAGER, KustomizationReconciler, NAME_LABEL, NAMESPACE_LABEL,
+    };
+    let client = crate::apply::client(kubeconfig).await?;
+    let ks = Api::<Kustomization>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .with_context(|| format!("getting Kustomization {ns}/{name}"))?;
+    let dir = std::fs::canonicalize(path)
+        .with_context(|| format!("kustomization path not found: {}", path.display()))?;
+    let scratch = tempfile::tempdir()?;
+    let reconciler = KustomizationReconciler::new(
+        client.clone(),
+        std::sync::Arc::new(ArtifactCache::new(scratch.path(), None)),
+    );
+    let objects = reconciler
+        .build_local(&ks, &dir)
+        .await
+        .map_err(|m| anyhow::anyhow!("building {}: {m}", dir.display()))?;
+    let mut config = gitops_apply::Config::default()
+        .owner_label(NAME_LABEL, name)
+        .owner_label(NAMESPACE_LABEL, ns);
+    if let Some(t) = &ks.spec.target_namespace {
+        config = config.default_namespace(t);
+    }
+    let applier = gitops_apply::SsaApplier::with_config(client, config);
+    let (diffs, failed) = applier
+        .diff(&objects, &gitops_core::ApplyOptions::new(FIELD_MANAGER))
+        .await?;
+    let previous = ks.spec.prune.then(|| gitops_apply::Inventory {
+        entries: ks
+            .status
+            .as_ref()
+            .and_then(|s| s.inventory.as_ref())
+            .map(|i| {
+                i.entries
+                    .iter()
+                    .map(|e| gitops_apply::Entry {
+                        id: e.id.clone(),
+                        v: e.v.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    });
+    crate::apply::print_diffs(&diffs, &failed, previous.as_ref())
+}
+
 /// Which controller `controllers --only` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Only {
