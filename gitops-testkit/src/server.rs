@@ -395,7 +395,51 @@ fn openapi_doc(st: &State, gv_path: &str) -> Option<Value> {
             json!({ "get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete") }),
         );
     }
-    any.then(|| json!({ "openapi": "3.0.0", "info": { "title": "Kubernetes", "version": "v1.35.0" }, "paths": paths, "components": { "schemas": {} } }))
+    let schemas = crd_schemas(st, &group, &version);
+    any.then(|| json!({ "openapi": "3.0.0", "info": { "title": "Kubernetes", "version": "v1.35.0" }, "paths": paths, "components": { "schemas": schemas } }))
+}
+
+/// The schemas of the custom resources served at `group/version`, named as the API server names them
+/// (`<reversed group>.<version>.<Kind>`), so that `kubectl explain` works for them. `metadata` is a plain
+/// object here, where the real server refers to `ObjectMeta`.
+fn crd_schemas(st: &State, group: &str, version: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    if group.is_empty() {
+        return out;
+    }
+    let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (k, crd) in &s.objects {
+        if k.plural != "customresourcedefinitions" || crd.pointer("/spec/group").and_then(Value::as_str) != Some(group) {
+            continue;
+        }
+        let Some(v) = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .and_then(|vs| vs.iter().find(|v| v["name"] == version && v["served"] == true))
+        else {
+            continue;
+        };
+        let kind = crd.pointer("/spec/names/kind").and_then(Value::as_str).unwrap_or_default();
+        let mut schema = v
+            .pointer("/schema/openAPIV3Schema")
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        if let Some(m) = schema.as_object_mut() {
+            let props = m.entry("properties").or_insert_with(|| json!({}));
+            if let Some(p) = props.as_object_mut() {
+                p.entry("apiVersion").or_insert_with(|| json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
+                p.entry("kind").or_insert_with(|| json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
+                p.insert("metadata".into(), json!({"type": "object", "description": "Standard object's metadata."}));
+            }
+            m.insert(
+                "x-kubernetes-group-version-kind".into(),
+                json!([{ "group": group, "version": version, "kind": kind }]),
+            );
+        }
+        let reversed: Vec<&str> = group.split('.').rev().collect();
+        out.insert(format!("{}.{version}.{kind}", reversed.join(".")), schema);
+    }
+    out
 }
 
 /// A parsed resource path.

@@ -239,6 +239,10 @@ fn scenarios(k: &Kubectl) {
     assert_eq!(spec, serde_json::json!({"size": 2, "color": "blue"}));
     let (ok, out) = k.apply(&gadget("  size: 0\n"), &["--validate=false"]);
     assert!(!ok && out.contains("spec.size"), "{out}");
+    // kubectl explain reads the CRD's schema through OpenAPI v3.
+    let explained = k.ok(&["explain", &format!("gadgets.{group}.spec.size")]);
+    assert!(explained.contains("FIELD: size <integer>"), "{explained}");
+
     // CEL rules of the schema hold too.
     let (ok, out) = k.apply(&gadget("  size: 11\n"), &["--validate=false"]);
     assert!(!ok && out.contains("size must be at most 10"), "{out}");
