@@ -11,7 +11,7 @@
 //! CustomResourceDefinitions are established at once and serve every served version from one store. Custom
 //! resources go through their version's structural schema on every write: unknown fields are pruned,
 //! defaults filled in, and types, `required`, `enum`, `pattern`, lengths and bounds validated (422 with one
-//! cause per field), and their CEL rules (`x-kubernetes-validations`, transition rules aside) evaluated.
+//! cause per field), and their CEL rules (`x-kubernetes-validations`, transition rules with `oldSelf` on updates) evaluated.
 //!
 //! Server-side apply follows structured-merge-diff: every write records `metadata.managedFields` per manager
 //! and operation; apply merges lists and maps by the `x-kubernetes-list-type`, `-list-map-keys` and
@@ -26,7 +26,7 @@
 //! `testkit.gitops-rs.io/simulate: fail` or `pending` makes a workload fail or stay progressing.
 //!
 //! Not yet: built-in defaulting before apply (so a list key with a default, such as a port's `protocol`, is
-//! keyed as sent), CEL transition rules (`oldSelf`), OpenAPI schemas, protobuf request bodies beyond Namespace, ConfigMap,
+//! keyed as sent), transition rules inside list items, OpenAPI schemas of built-in kinds, protobuf request bodies beyond Namespace, ConfigMap,
 //! Secret and ServiceAccount (so `kubectl create namespace|configmap|secret|serviceaccount` work, while
 //! `kubectl create deployment` and the other generators get 415; `kubectl apply` and `create -f` send JSON
 //! and work for every kind), Pods and the other controllers (ReplicaSets are not created for Deployments).

@@ -1,9 +1,10 @@
 //! Structural schemas of CustomResourceDefinitions, applied to custom resources as the API server does on
 //! every write: unknown fields are pruned, defaults filled in, then types, `required`, `enum`, lengths and
 //! bounds and `pattern`s are validated, and the CEL rules of `x-kubernetes-validations` evaluated with
-//! `self` bound to the node. Transition rules (those using `oldSelf`) are not evaluated, nor is a rule
-//! that does not compile or cannot be evaluated here (a missing function, a missing field without
-//! `has()`): the embedded server rather lets an object through than refuses it wrongly.
+//! `self` bound to the node and, on updates, `oldSelf` to its stored value (transition rules; not inside list
+//! items, which are not correlated). A rule that does not compile or cannot be evaluated here (a missing
+//! function, a missing field without `has()`) is let through: the embedded server rather accepts an object
+//! than refuses it wrongly.
 
 use serde_json::{Map, Value};
 
@@ -16,15 +17,16 @@ pub(crate) struct Cause {
 }
 
 /// Prunes, defaults and validates `obj` (a whole custom resource) against `schema` (`openAPIV3Schema`).
-/// `apiVersion`, `kind` and `metadata` at the root are never pruned.
-pub(crate) fn apply(schema: &Value, obj: &mut Value) -> Vec<Cause> {
+/// `apiVersion`, `kind` and `metadata` at the root are never pruned. `old` is the stored object on an
+/// update: CEL transition rules (`oldSelf`) are evaluated where the field existed before.
+pub(crate) fn apply(schema: &Value, obj: &mut Value, old: Option<&Value>) -> Vec<Cause> {
     let mut causes = Vec::new();
     if let Value::Object(m) = obj {
         let kept: Vec<(String, Value)> = ["apiVersion", "kind", "metadata"]
             .iter()
             .filter_map(|k| m.remove(*k).map(|v| ((*k).to_owned(), v)))
             .collect();
-        walk(schema, obj, "", &mut causes);
+        walk(schema, obj, old, "", &mut causes);
         if let Value::Object(m) = obj {
             m.extend(kept);
         }
@@ -59,7 +61,7 @@ fn show(v: &Value) -> String {
     }
 }
 
-fn walk(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
+fn walk(schema: &Value, v: &mut Value, old: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
     let preserve = schema["x-kubernetes-preserve-unknown-fields"] == true;
     if schema["x-kubernetes-int-or-string"] == true {
         if !matches!(type_name(v), "integer" | "string") {
@@ -105,9 +107,9 @@ fn walk(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
         });
     }
     let before = causes.len();
-    walk_value(schema, v, path, preserve, causes);
+    walk_value(schema, v, old, path, preserve, causes);
     if causes.len() == before {
-        cel_rules(schema, v, path, causes);
+        cel_rules(schema, v, old, path, causes);
     }
 }
 
@@ -124,15 +126,16 @@ fn program(rule: &str) -> Option<std::sync::Arc<cel::Program>> {
         .clone()
 }
 
-/// Evaluates the node's `x-kubernetes-validations` with `self` bound to `v`.
-fn cel_rules(schema: &Value, v: &Value, path: &str, causes: &mut Vec<Cause>) {
+/// Evaluates the node's `x-kubernetes-validations` with `self` bound to `v` and, for transition rules,
+/// `oldSelf` to its previous value (they are skipped when there is none).
+fn cel_rules(schema: &Value, v: &Value, old: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
     let Some(rules) = schema["x-kubernetes-validations"].as_array() else {
         return;
     };
     let mut ctx = None;
     for r in rules {
         let Some(rule) = r["rule"].as_str() else { continue };
-        if rule.contains("oldSelf") {
+        if rule.contains("oldSelf") && old.is_none() {
             continue;
         }
         let Some(prog) = program(rule) else { continue };
@@ -140,6 +143,9 @@ fn cel_rules(schema: &Value, v: &Value, path: &str, causes: &mut Vec<Cause>) {
             let mut c = cel::Context::default();
             if let Ok(this) = cel::to_value(&*v) {
                 let _ = c.add_variable("self", this);
+            }
+            if let Some(Ok(before)) = old.map(cel::to_value) {
+                let _ = c.add_variable("oldSelf", before);
             }
             c
         });
@@ -166,9 +172,16 @@ fn cel_rules(schema: &Value, v: &Value, path: &str, causes: &mut Vec<Cause>) {
     }
 }
 
-fn walk_value(schema: &Value, v: &mut Value, path: &str, preserve: bool, causes: &mut Vec<Cause>) {
+fn walk_value(
+    schema: &Value,
+    v: &mut Value,
+    old: Option<&Value>,
+    path: &str,
+    preserve: bool,
+    causes: &mut Vec<Cause>,
+) {
     match v {
-        Value::Object(m) => object(schema, m, path, preserve, causes),
+        Value::Object(m) => object(schema, m, old, path, preserve, causes),
         Value::Array(items) => {
             if let Some(max) = schema["maxItems"].as_u64()
                 && items.len() as u64 > max
@@ -181,7 +194,8 @@ fn walk_value(schema: &Value, v: &mut Value, path: &str, preserve: bool, causes:
             }
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
-                    walk(item_schema, item, &format!("{path}[{i}]"), causes);
+                    // List items are not correlated with their old versions here.
+                    walk(item_schema, item, None, &format!("{path}[{i}]"), causes);
                 }
             }
         }
@@ -248,7 +262,14 @@ fn walk_value(schema: &Value, v: &mut Value, path: &str, preserve: bool, causes:
     }
 }
 
-fn object(schema: &Value, m: &mut Map<String, Value>, path: &str, preserve: bool, causes: &mut Vec<Cause>) {
+fn object(
+    schema: &Value,
+    m: &mut Map<String, Value>,
+    old: Option<&Value>,
+    path: &str,
+    preserve: bool,
+    causes: &mut Vec<Cause>,
+) {
     let props = schema["properties"].as_object();
     let additional = schema.get("additionalProperties").filter(|a| a.is_object());
     // Nulls of non-nullable fields are dropped (then defaulted), as the API server does.
@@ -277,7 +298,7 @@ fn object(schema: &Value, m: &mut Map<String, Value>, path: &str, preserve: bool
     }
     for (k, v) in m.iter_mut() {
         if let Some(sub) = props.and_then(|p| p.get(k)).or(additional) {
-            walk(sub, v, &child(path, k), causes);
+            walk(sub, v, old.and_then(|o| o.get(k)), &child(path, k), causes);
         }
     }
     if let Some(required) = schema["required"].as_array() {
@@ -323,7 +344,7 @@ mod tests {
             "spec": {"url": "https://u", "unknown": true, "suspend": null, "port": "http", "labels": {"a": "b"},
                      "values": {"any": {"thing": [1]}}, "refs": [{"name": "n", "drop": 1}],
                      "template": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "t"}, "data": {}, "junk": 1}}});
-        assert_eq!(apply(&schema(), &mut obj), Vec::new());
+        assert_eq!(apply(&schema(), &mut obj, None), Vec::new());
         assert_eq!(
             obj,
             json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"},
@@ -337,7 +358,7 @@ mod tests {
     fn reports_every_violation_with_its_path() {
         let mut obj = json!({"spec": {"url": "ftp://x", "suspend": "yes", "provider": "gcp", "retries": -1, "port": true,
             "labels": {"a": 1}, "refs": [{}, {}, {}]}});
-        let fields: Vec<(String, &str)> = apply(&schema(), &mut obj)
+        let fields: Vec<(String, &str)> = apply(&schema(), &mut obj, None)
             .into_iter()
             .map(|c| (c.field, c.reason))
             .collect();
@@ -369,9 +390,20 @@ mod tests {
             ],
             "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}, "mode": {"type": "string", "default": "a"}}}}});
         let mut ok = json!({"spec": {"min": 1, "max": 2}});
-        assert!(apply(&schema, &mut ok).is_empty());
+        assert!(apply(&schema, &mut ok, None).is_empty());
+        // On update the transition rule sees the old value: max may not change.
+        let old = json!({"spec": {"min": 1, "max": 3, "mode": "a"}});
+        let mut changed = json!({"spec": {"min": 1, "max": 2}});
+        let causes = apply(&schema, &mut changed, Some(&old));
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        assert_eq!(
+            causes[0].message,
+            "Invalid value: \"object\": failed rule: self.max == oldSelf.max"
+        );
+        let mut same = json!({"spec": {"min": 2, "max": 3}});
+        assert!(apply(&schema, &mut same, Some(&old)).is_empty());
         let mut bad = json!({"spec": {"min": 300, "max": 200, "mode": "c"}});
-        let causes = apply(&schema, &mut bad);
+        let causes = apply(&schema, &mut bad, None);
         let texts: Vec<String> = causes
             .iter()
             .map(|c| format!("{} {} {}", c.field, c.reason, c.message))

@@ -409,7 +409,9 @@ fn crd_schemas(st: &State, group: &str, version: &str) -> Map<String, Value> {
     }
     let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for (k, crd) in &s.objects {
-        if k.plural != "customresourcedefinitions" || crd.pointer("/spec/group").and_then(Value::as_str) != Some(group) {
+        if k.plural != "customresourcedefinitions"
+            || crd.pointer("/spec/group").and_then(Value::as_str) != Some(group)
+        {
             continue;
         }
         let Some(v) = crd
@@ -419,7 +421,10 @@ fn crd_schemas(st: &State, group: &str, version: &str) -> Map<String, Value> {
         else {
             continue;
         };
-        let kind = crd.pointer("/spec/names/kind").and_then(Value::as_str).unwrap_or_default();
+        let kind = crd
+            .pointer("/spec/names/kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let mut schema = v
             .pointer("/schema/openAPIV3Schema")
             .cloned()
@@ -429,7 +434,10 @@ fn crd_schemas(st: &State, group: &str, version: &str) -> Map<String, Value> {
             if let Some(p) = props.as_object_mut() {
                 p.entry("apiVersion").or_insert_with(|| json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
                 p.entry("kind").or_insert_with(|| json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
-                p.insert("metadata".into(), json!({"type": "object", "description": "Standard object's metadata."}));
+                p.insert(
+                    "metadata".into(),
+                    json!({"type": "object", "description": "Standard object's metadata."}),
+                );
             }
             m.insert(
                 "x-kubernetes-group-version-kind".into(),
@@ -854,14 +862,20 @@ fn invalid(t: &Target, name: &str, field: &str, message: String) -> Response {
 
 /// Prunes, defaults and validates a custom resource against its CRD's structural schema for the version
 /// requested; built-in kinds pass through.
-fn apply_crd_schema(s: &Store, t: &Target, obj: &mut Value, name: &str) -> Result<(), Response> {
+fn apply_crd_schema(
+    s: &Store,
+    t: &Target,
+    obj: &mut Value,
+    old: Option<&Value>,
+    name: &str,
+) -> Result<(), Response> {
     let Some(crd) = crd_of(s, t) else {
         return Ok(());
     };
     let Some(schema) = crd_schema(&crd, t) else {
         return Ok(());
     };
-    let causes = crate::schema::apply(schema, obj);
+    let causes = crate::schema::apply(schema, obj, old);
     if causes.is_empty() {
         return Ok(());
     }
@@ -1164,7 +1178,7 @@ fn insert_new(
             "Required value: name or generateName is required".into(),
         );
     }
-    if let Err(r) = apply_crd_schema(s, t, &mut obj, &name) {
+    if let Err(r) = apply_crd_schema(s, t, &mut obj, None, &name) {
         return r;
     }
     if let Err(r) = validate(st, s, t, &obj, &name) {
@@ -1358,7 +1372,7 @@ fn update(
     let Some(old) = s.objects.get(&k).map(|o| Value::clone(o)) else {
         return not_found(&t.res, name);
     };
-    if let Err(r) = apply_crd_schema(&s, t, &mut obj, name) {
+    if let Err(r) = apply_crd_schema(&s, t, &mut obj, Some(&old), name) {
         return r;
     }
     if let Err(r) = validate(st, &s, t, &obj, name) {
@@ -1468,7 +1482,7 @@ fn patch(
             json!({}),
         );
     }
-    if let Err(r) = apply_crd_schema(&s, t, &mut new, name) {
+    if let Err(r) = apply_crd_schema(&s, t, &mut new, Some(&old), name) {
         return r;
     }
     if let Err(r) = validate(st, &s, t, &new, name) {
@@ -1531,7 +1545,7 @@ fn server_side_apply(
         None => insert_new(st, s, t, merged, q, &Op::Applied),
         Some(old) => {
             let mut new = merged;
-            if let Err(r) = apply_crd_schema(s, t, &mut new, name) {
+            if let Err(r) = apply_crd_schema(s, t, &mut new, Some(&old), name) {
                 return r;
             }
             if let Err(r) = validate(st, s, t, &new, name) {

@@ -218,7 +218,7 @@ fn scenarios(k: &Kubectl) {
     // A CRD, then a custom resource of it: unknown fields pruned, defaults applied, bad values refused.
     let group = format!("f{suffix}.fidelity.gitops-rs.io");
     let crd = format!(
-        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            required: [size]\n            x-kubernetes-validations:\n            - {{rule: \"self.size <= 10\", message: \"size must be at most 10\"}}\n            properties:\n              size: {{type: integer, minimum: 1}}\n              color: {{type: string, default: blue}}\n"
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            required: [size]\n            x-kubernetes-validations:\n            - {{rule: \"self.size <= 10\", message: \"size must be at most 10\"}}\n            - {{rule: \"self.size >= oldSelf.size\", message: \"size may not shrink\"}}\n            properties:\n              size: {{type: integer, minimum: 1}}\n              color: {{type: string, default: blue}}\n"
     );
     let (ok, out) = k.apply(&crd, &[]);
     assert!(ok, "{out}");
@@ -246,6 +246,11 @@ fn scenarios(k: &Kubectl) {
     // CEL rules of the schema hold too.
     let (ok, out) = k.apply(&gadget("  size: 11\n"), &["--validate=false"]);
     assert!(!ok && out.contains("size must be at most 10"), "{out}");
+    // Transition rules compare with the stored object.
+    let (ok, out) = k.apply(&gadget("  size: 1\n"), &["--validate=false"]);
+    assert!(!ok && out.contains("size may not shrink"), "{out}");
+    let (ok, out) = k.apply(&gadget("  size: 3\n"), &["--validate=false"]);
+    assert!(ok, "{out}");
 
     // Finalizers hold an object until they are removed.
     k.apply(
