@@ -1,6 +1,8 @@
 //! An embedded Kubernetes API server for tests and demos.
 //!
-//! [`TestApiServer::start`] serves the real Kubernetes HTTP API on a loopback port in milliseconds: discovery,
+//! [`TestApiServer::start`] serves the real Kubernetes HTTP API on a loopback port in milliseconds: discovery
+//! (aggregated `apidiscovery.k8s.io/v2` too, which kubectl asks for first), OpenAPI v3 with the schemas of
+//! custom resources (`kubectl explain`),
 //! create/get/list/watch/update/patch/delete for the built-in kinds, namespaces, the status subresource,
 //! resourceVersion with optimistic concurrency, generation, uid, generateName, dry-run, label and field
 //! selectors, watch resume, and the API's `Status` errors. It writes a kubeconfig that real kubectl uses.

@@ -286,20 +286,7 @@ fn discovery_list(st: &State, group: &str, version: &str) -> Value {
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
-        let verbs: Vec<&str> = if r.listable {
-            vec![
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            ]
-        } else {
-            vec!["create"]
-        };
+        let verbs = verbs(r);
         out.push(json!({
             "name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": r.namespaced, "kind": r.kind,
             "verbs": verbs, "shortNames": registry::short_names(&r.plural),
@@ -315,6 +302,93 @@ fn discovery_list(st: &State, group: &str, version: &str) -> Value {
         format!("{group}/{version}")
     };
     json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out })
+}
+
+/// The verbs a resource serves.
+fn verbs(r: &ApiResource) -> Vec<&'static str> {
+    if r.listable {
+        vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
+    } else {
+        vec!["create"]
+    }
+}
+
+/// Aggregated discovery (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`): every group, version and
+/// resource in one response, for `/api` (`core`) or `/apis`, as kubectl asks for it first.
+fn aggregated_discovery(st: &State, core: bool) -> Value {
+    let all = resources(st);
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in all.iter().filter(|r| r.group.is_empty() == core) {
+        match groups.iter_mut().find(|(g, _)| *g == r.group) {
+            Some((_, vs)) if !vs.contains(&r.version.as_str()) => vs.push(&r.version),
+            Some(_) => {}
+            None => groups.push((&r.group, vec![&r.version])),
+        }
+    }
+    groups.sort_by_key(|(g, _)| *g);
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|(g, vs)| {
+            let versions: Vec<Value> = vs
+                .into_iter()
+                .map(|v| {
+                    let resources: Vec<Value> = all
+                        .iter()
+                        .filter(|r| r.group == g && r.version == v)
+                        .map(|r| {
+                            let kind = json!({ "group": g, "version": v, "kind": r.kind });
+                            let mut res = json!({
+                                "resource": r.plural, "responseKind": kind,
+                                "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                                "singularResource": r.kind.to_lowercase(), "verbs": verbs(r),
+                            });
+                            let short = registry::short_names(&r.plural);
+                            if !short.is_empty() {
+                                res["shortNames"] = json!(short);
+                            }
+                            if r.status {
+                                res["subresources"] = json!([{ "subresource": "status", "responseKind": kind,
+                                                                "verbs": ["get", "patch", "update"] }]);
+                            }
+                            res
+                        })
+                        .collect();
+                    json!({ "version": v, "resources": resources, "freshness": "Current" })
+                })
+                .collect();
+            json!({ "metadata": { "name": g, "creationTimestamp": null }, "versions": versions })
+        })
+        .collect();
+    json!({ "kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items })
+}
+
+/// The media type of aggregated discovery responses.
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether the client accepts aggregated discovery (v2).
+fn wants_aggregated(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.replace(' ', "").starts_with(AGGREGATED)))
+}
+
+fn aggregated_response(v: &Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, AGGREGATED)],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 fn groups(st: &State) -> Value {
@@ -523,6 +597,10 @@ fn handle(st: &Arc<State>, method: &Method, uri: &Uri, headers: &HeaderMap, body
             );
         }
         ["healthz"] | ["readyz"] | ["livez"] => return (StatusCode::OK, "ok").into_response(),
+        ["api"] if wants_aggregated(headers) => return aggregated_response(&aggregated_discovery(st, true)),
+        ["apis"] if wants_aggregated(headers) => {
+            return aggregated_response(&aggregated_discovery(st, false));
+        }
         ["api"] => {
             return ok_json(
                 StatusCode::OK,

@@ -974,3 +974,59 @@ async fn custom_resources_are_pruned_defaulted_and_validated() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn aggregated_discovery_lists_every_resource_in_one_response() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestApiServer::start().await.unwrap();
+    let get = |path: &'static str| {
+        let addr = s.addr();
+        async move {
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let r = format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAccept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json\r\n\r\n"
+            );
+            c.write_all(r.as_bytes()).await.unwrap();
+            let mut buf = Vec::new();
+            c.read_to_end(&mut buf).await.unwrap();
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+                dechunk(body)
+            } else {
+                body.to_owned()
+            };
+            (head.to_owned(), serde_json::from_str::<Value>(&body).unwrap())
+        }
+    };
+    let (head, apis) = get("/apis").await;
+    assert!(
+        head.contains("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
+        "{head}"
+    );
+    assert_eq!(apis["kind"], "APIGroupDiscoveryList");
+    let apps = apis["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == "apps")
+        .unwrap();
+    let deploy = apps["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "deployments")
+        .unwrap();
+    assert_eq!(deploy["responseKind"]["kind"], "Deployment");
+    assert_eq!(deploy["scope"], "Namespaced");
+    assert_eq!(deploy["subresources"][0]["subresource"], "status");
+    let (_, core) = get("/api").await;
+    assert_eq!(core["items"][0]["metadata"]["name"], "");
+    assert!(
+        core["items"][0]["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resource"] == "configmaps")
+    );
+}
