@@ -1,10 +1,11 @@
 //! The all-in-one controller loop: GitRepositories and Kustomizations reconciled in one process, with
 //! the reconcile logic from gitops-source and gitops-kustomize.
 //!
-//! Every tick lists both kinds and reconciles what is due: its interval passed, its generation or
-//! `reconcile.fluxcd.io/requestedAt` changed, its source has a revision it has not attempted, or it waits
-//! on a dependency (so it proceeds on the first tick after the dependency is ready, not after a fixed
-//! requeue delay).
+//! Both kinds are watched into in-memory stores; any change wakes the loop, which reconciles what is due:
+//! its interval passed, its generation or `reconcile.fluxcd.io/requestedAt` changed, its source has a
+//! revision it has not attempted, or it waits on a dependency (so it proceeds as soon as the dependency's
+//! status changes, not after a fixed requeue delay). Deciding what is due costs no API request; each
+//! reconcile reads its object fresh, so it never works from a stale inventory.
 
 use std::{
     collections::HashMap,
@@ -18,8 +19,11 @@ use gitops_source::{
     controller::{GitRepositoryReconciler, REQUESTED_AT},
     storage::Storage,
 };
-use kube::{Api, Client, ResourceExt as _, api::ListParams};
-use tokio::sync::watch;
+use kube::{
+    Api, Client, ResourceExt as _,
+    runtime::{WatchStreamExt as _, reflector, watcher},
+};
+use tokio::sync::{Notify, watch};
 
 use super::{ArtifactCache, KustomizationReconciler, ReconcileError};
 use crate::api::Kustomization;
@@ -133,148 +137,183 @@ impl Controllers {
 
     /// Runs until `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut sources: HashMap<(String, String), Seen> = HashMap::new();
-        let mut appliers: HashMap<(String, String), Seen> = HashMap::new();
-        loop {
-            if *stop.borrow() {
+        // `wake` rouses the Kustomization loop on any change of either kind (a new artifact, a
+        // dependency turning Ready); `source_wake` rouses the source loop on GitRepository changes.
+        let wake = Arc::new(Notify::new());
+        let source_wake = Arc::new(Notify::new());
+        let (sources, source_writer) = reflector::store::<GitRepository>();
+        let (kustomizations, ks_writer) = reflector::store::<Kustomization>();
+        let mut watchers = Vec::new();
+        watchers.push(spawn_watch(
+            Api::<GitRepository>::all(self.client.clone()),
+            source_writer,
+            vec![wake.clone(), source_wake.clone()],
+        ));
+        if self.role != Role::Sources {
+            watchers.push(spawn_watch(
+                Api::<Kustomization>::all(self.client.clone()),
+                ks_writer,
+                vec![wake.clone()],
+            ));
+        }
+        let ready = async {
+            let _ = sources.wait_until_ready().await;
+            if self.role != Role::Sources {
+                let _ = kustomizations.wait_until_ready().await;
+            }
+        };
+        tokio::select! {
+            () = ready => {}
+            _ = stop.changed() => {}
+        }
+        // The two controllers run side by side: a long round of Kustomizations never delays a source poll.
+        let sources_loop = async {
+            if self.role == Role::Kustomizations {
                 return;
             }
-            self.tick_once(&mut sources, &mut appliers).await;
-            tokio::select! {
-                _ = tokio::time::sleep(self.tick) => {}
-                _ = stop.changed() => {}
+            let mut seen: HashMap<(String, String), Seen> = HashMap::new();
+            let mut stop = stop.clone();
+            while !*stop.borrow() {
+                self.sync_sources(&sources, &mut seen, Instant::now()).await;
+                tokio::select! {
+                    () = source_wake.notified() => {}
+                    () = tokio::time::sleep(self.tick) => {}
+                    _ = stop.changed() => {}
+                }
             }
-        }
-    }
-
-    async fn tick_once(
-        &self,
-        sources: &mut HashMap<(String, String), Seen>,
-        appliers: &mut HashMap<(String, String), Seen>,
-    ) {
-        let now = Instant::now();
-        let repos = if self.role == Role::Kustomizations {
-            Vec::new()
-        } else {
-            self.list_sources().await
         };
-        self.sync_sources(&repos, sources, now).await;
-        if self.role == Role::Sources {
-            return;
-        }
-        self.sync_kustomizations(appliers, now).await;
-    }
-
-    async fn list_sources(&self) -> Vec<GitRepository> {
-        match Api::<GitRepository>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-        {
-            Ok(l) => l.items,
-            Err(e) => {
-                tracing::warn!("listing GitRepositories: {e}");
-                Vec::new()
+        let kustomizations_loop = async {
+            if self.role == Role::Sources {
+                return;
             }
+            let mut seen: HashMap<(String, String), Seen> = HashMap::new();
+            let mut stop = stop.clone();
+            while !*stop.borrow() {
+                self.sync_kustomizations(&sources, &kustomizations, &mut seen, Instant::now())
+                    .await;
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(self.tick) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        };
+        tokio::join!(sources_loop, kustomizations_loop);
+        for w in watchers {
+            w.abort();
         }
     }
 
     async fn sync_sources(
         &self,
-        repos: &[GitRepository],
-        sources: &mut HashMap<(String, String), Seen>,
+        store: &reflector::Store<GitRepository>,
+        seen_by_key: &mut HashMap<(String, String), Seen>,
         now: Instant,
     ) {
-        for repo in repos {
-            let key = (repo.namespace().unwrap_or_default(), repo.name_any());
-            let seen = sources.entry(key.clone()).or_default();
-            let requested = repo.annotations().get(REQUESTED_AT);
-            if !seen.due(repo.metadata.generation, requested, now) {
+        for cached in store.state() {
+            let key = (cached.namespace().unwrap_or_default(), cached.name_any());
+            let seen = seen_by_key.entry(key.clone()).or_default();
+            let requested = cached.annotations().get(REQUESTED_AT);
+            if !seen.due(cached.metadata.generation, requested, now) {
                 continue;
             }
-            let next = match self.git.reconcile(repo).await {
+            // The cache may lag behind a status just written: reconcile what the server has.
+            let api = Api::<GitRepository>::namespaced(self.client.clone(), &key.0);
+            let repo = match api.get_opt(&key.1).await {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!("reading GitRepository {}/{}: {e}", key.0, key.1);
+                    continue;
+                }
+            };
+            let requested = repo.annotations().get(REQUESTED_AT).cloned();
+            // Failures are in the object's status and events; the log only traces them.
+            let next = match self.git.reconcile(&repo).await {
                 Ok(d) => d,
                 Err(e) => {
-                    tracing::warn!("GitRepository {}/{}: {e}", key.0, key.1);
+                    tracing::info!("GitRepository {}/{}: {e}", key.0, key.1);
                     Duration::from_secs(10)
                 }
             };
             *seen = Seen {
                 next: Some(Instant::now() + jitter(next, &key)),
                 generation: repo.metadata.generation,
-                requested_at: requested.cloned(),
+                requested_at: requested,
                 waiting_on_dependency: false,
             };
         }
     }
 
-    async fn sync_kustomizations(&self, appliers: &mut HashMap<(String, String), Seen>, now: Instant) {
-        // Re-read the sources: their artifacts may have just moved.
-        let revisions: HashMap<(String, String), String> =
-            match Api::<GitRepository>::all(self.client.clone())
-                .list(&ListParams::default())
-                .await
-            {
-                Ok(l) => l
-                    .items
-                    .into_iter()
-                    .filter_map(|r| {
-                        let rev = r.status.as_ref()?.artifact.as_ref()?.revision.to_string();
-                        Some(((r.namespace().unwrap_or_default(), r.name_any()), rev))
-                    })
-                    .collect(),
-                Err(_) => HashMap::new(),
-            };
-        let list = match Api::<Kustomization>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-        {
-            Ok(l) => l.items,
-            Err(e) => {
-                tracing::warn!("listing Kustomizations: {e}");
-                return;
-            }
-        };
+    async fn sync_kustomizations(
+        &self,
+        sources: &reflector::Store<GitRepository>,
+        store: &reflector::Store<Kustomization>,
+        seen_by_key: &mut HashMap<(String, String), Seen>,
+        now: Instant,
+    ) {
+        let revisions: HashMap<(String, String), String> = sources
+            .state()
+            .iter()
+            .filter_map(|r| {
+                let rev = r.status.as_ref()?.artifact.as_ref()?.revision.to_string();
+                Some(((r.namespace().unwrap_or_default(), r.name_any()), rev))
+            })
+            .collect();
+        let mut cached_all = store.state();
+        // A stable order (namespace, name), so that reconciles happen in the same order every time.
+        cached_all.sort_by_key(|k| (k.namespace(), k.name_any()));
         let mut work = Vec::new();
-        for ks in list {
-            let key = (ks.namespace().unwrap_or_default(), ks.name_any());
-            let seen = appliers.entry(key.clone()).or_default();
-            let sref = &ks.spec.source_ref;
+        for cached in cached_all {
+            let key = (cached.namespace().unwrap_or_default(), cached.name_any());
+            let seen = seen_by_key.entry(key.clone()).or_default();
+            let sref = &cached.spec.source_ref;
             let skey = (
                 sref.namespace.clone().unwrap_or_else(|| key.0.clone()),
                 sref.name.clone(),
             );
-            let attempted = ks
+            let attempted = cached
                 .status
                 .as_ref()
                 .and_then(|s| s.last_attempted_revision.as_ref());
             let new_revision = revisions.get(&skey).is_some_and(|r| Some(r) != attempted);
-            let requested = ks.annotations().get(REQUESTED_AT);
-            if !(new_revision || seen.due(ks.metadata.generation, requested, now)) {
+            let requested = cached.annotations().get(REQUESTED_AT);
+            if !(new_revision || seen.due(cached.metadata.generation, requested, now)) {
                 continue;
             }
             let reconciler = self.kustomize.clone();
+            let api = Api::<Kustomization>::namespaced(self.client.clone(), &key.0);
             work.push(async move {
+                // The previous inventory must be the one last written, not a cached copy.
+                let ks = match api.get_opt(&key.1).await {
+                    Ok(Some(k)) => k,
+                    Ok(None) => return None,
+                    Err(e) => {
+                        tracing::warn!("reading Kustomization {}/{}: {e}", key.0, key.1);
+                        return None;
+                    }
+                };
                 let r = reconciler.reconcile(&ks).await;
-                (key, ks, r)
+                Some((key, ks, r))
             });
         }
         let done: Vec<_> = stream::iter(work)
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        for (key, ks, r) in done {
+        for (key, ks, r) in done.into_iter().flatten() {
             let (next, waiting) = match &r {
                 Ok(d) => (*d, false),
                 Err(ReconcileError::DependencyNotReady(_)) => {
                     (KustomizationReconciler::retry_interval(&ks), true)
                 }
                 Err(e) => {
-                    tracing::warn!("Kustomization {}/{}: {e}", key.0, key.1);
+                    tracing::info!("Kustomization {}/{}: {e}", key.0, key.1);
                     (KustomizationReconciler::retry_interval(&ks), false)
                 }
             };
             let at = Instant::now() + jitter(next, &key);
-            appliers.insert(
+            seen_by_key.insert(
                 key,
                 Seen {
                     next: Some(at),
@@ -285,4 +324,35 @@ impl Controllers {
             );
         }
     }
+}
+
+/// Keeps `writer`'s store in sync with a watch of `api`, waking the loops on every change.
+fn spawn_watch<K>(
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+    wake: Vec<Arc<Notify>>,
+) -> tokio::task::JoinHandle<()>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    tokio::spawn(async move {
+        reflector(writer, watcher(api, watcher::Config::default()))
+            .default_backoff()
+            .for_each(|event| {
+                if let Err(e) = event {
+                    tracing::warn!("watch: {e}");
+                }
+                for w in &wake {
+                    w.notify_one();
+                }
+                std::future::ready(())
+            })
+            .await;
+    })
 }
