@@ -974,6 +974,16 @@ impl SsaApplier {
         Ok((changes, inventory))
     }
 
+    /// How many of the objects of `ids` still exist (terminating ones included).
+    pub async fn existing(&self, ids: &[(ObjectId, String)]) -> usize {
+        let work: Vec<_> = ids.iter().map(|(id, v)| self.fetch(id, v)).collect();
+        let found: Vec<_> = stream::iter(work)
+            .buffered(self.config.concurrency)
+            .collect()
+            .await;
+        found.into_iter().filter(|r| !matches!(r, Ok(None))).count()
+    }
+
     /// Waits until every object of `ids` is Current, polling every [`Config::poll_interval`]; stops
     /// early when one has Failed.
     ///

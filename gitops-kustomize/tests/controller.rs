@@ -510,3 +510,33 @@ async fn one_replica_leads_and_another_takes_over_when_it_stops() {
     assert_eq!(spec.holder_identity.as_deref(), Some("b"));
     assert_eq!(spec.lease_transitions, Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_kustomization_follows_its_deletion_policy() {
+    let Some(env) = env().await else { return };
+    let api = Api::<Kustomization>::namespaced(env.client.clone(), "default");
+    // MirrorPrune (the default) with prune: the objects go with the Kustomization.
+    env.ks("app", json!({"path": "./app"})).await;
+    env.reconcile("app").await.unwrap();
+    assert_eq!(
+        env.get("app").await.metadata.finalizers.unwrap(),
+        ["finalizers.fluxcd.io"]
+    );
+    api.delete("app", &Default::default()).await.unwrap();
+    assert!(
+        env.get("app").await.metadata.deletion_timestamp.is_some(),
+        "held by the finalizer"
+    );
+    env.reconcile("app").await.unwrap();
+    assert!(env.cm("app").await.is_none(), "pruned on deletion");
+    assert!(api.get_opt("app").await.unwrap().is_none(), "finalizer removed");
+
+    // Orphan: the objects stay.
+    env.ks("infra", json!({"path": "./infra", "deletionPolicy": "Orphan"}))
+        .await;
+    env.reconcile("infra").await.unwrap();
+    api.delete("infra", &Default::default()).await.unwrap();
+    env.reconcile("infra").await.unwrap();
+    assert!(env.cm("infra").await.is_some(), "orphaned");
+    assert!(api.get_opt("infra").await.unwrap().is_none());
+}

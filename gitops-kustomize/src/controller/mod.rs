@@ -38,6 +38,8 @@ use crate::{
     api::{Kustomization, KustomizationStatus, ResourceInventory, ResourceRef},
 };
 
+/// The finalizer Flux puts on Kustomizations, so their objects can be pruned when they are deleted.
+pub const FINALIZER: &str = "finalizers.fluxcd.io";
 /// The field manager of applies, as Flux names it.
 pub const FIELD_MANAGER: &str = "kustomize-controller";
 /// The field manager of status writes.
@@ -243,8 +245,16 @@ impl KustomizationReconciler {
     /// [`ReconcileError::Client`].
     pub async fn reconcile(&self, ks: &Kustomization) -> Result<Duration, ReconcileError> {
         let interval = parse_duration(&ks.spec.interval).unwrap_or(Duration::from_secs(600));
+        if ks.metadata.deletion_timestamp.is_some() {
+            return self.finalize(ks).await.map(|()| interval);
+        }
         if ks.spec.suspend == Some(true) {
             return Ok(interval);
+        }
+        if !ks.finalizers().iter().any(|f| f == FINALIZER) {
+            let mut finalizers = ks.finalizers().to_vec();
+            finalizers.push(FINALIZER.to_owned());
+            self.set_finalizers(ks, finalizers).await?;
         }
         let Outcome {
             mut status,
@@ -272,6 +282,113 @@ impl KustomizationReconciler {
             self.record(ks, type_, reason, &message, &revision).await;
         }
         result
+    }
+
+    async fn set_finalizers(
+        &self,
+        ks: &Kustomization,
+        finalizers: Vec<String>,
+    ) -> Result<(), ReconcileError> {
+        let ns = ks.namespace().unwrap_or_default();
+        Api::<Kustomization>::namespaced(self.client.clone(), &ns)
+            .patch(
+                &ks.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": finalizers, "resourceVersion": ks.metadata.resource_version}})),
+            )
+            .await
+            .map(|_| ())
+            .map_err(ReconcileError::Client)
+    }
+
+    /// A Kustomization being deleted: its objects are deleted as `spec.deletionPolicy` says
+    /// (`MirrorPrune`, the default, deletes them when `spec.prune` is set; `Delete` always;
+    /// `WaitForTermination` deletes and waits until they are gone; `Orphan` never; nothing when
+    /// suspended), then the finalizer is removed so the API server can let it go.
+    async fn finalize(&self, ks: &Kustomization) -> Result<(), ReconcileError> {
+        if !ks.finalizers().iter().any(|f| f == FINALIZER) {
+            return Ok(());
+        }
+        let ns = ks.namespace().unwrap_or_default();
+        let policy = ks.spec.deletion_policy.as_deref().unwrap_or("MirrorPrune");
+        let delete = ks.spec.suspend != Some(true)
+            && match policy {
+                "Delete" | "WaitForTermination" => true,
+                "Orphan" => false,
+                _ => ks.spec.prune,
+            };
+        let ids: Vec<(ObjectId, String)> = ks
+            .status
+            .as_ref()
+            .and_then(|s| s.inventory.as_ref())
+            .map(|i| {
+                i.entries
+                    .iter()
+                    .filter_map(|e| Some((e.id.parse().ok()?, e.v.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if delete && !ids.is_empty() {
+            let target = self
+                .target_client(ks, &ns)
+                .await
+                .map_err(|s| ReconcileError::Failed(step_message(s)))?;
+            let config = Config::default()
+                .owner_label(NAME_LABEL, ks.name_any())
+                .owner_label(NAMESPACE_LABEL, &ns)
+                .poll_interval(self.poll_interval);
+            let applier = SsaApplier::with_config(target, config);
+            let pruned = applier.prune(&ids, &ApplyOptions::new(FIELD_MANAGER)).await;
+            if !pruned.is_ok() {
+                let msgs: Vec<String> = pruned.failed.iter().map(|(_, e)| e.to_string()).collect();
+                return Err(ReconcileError::Failed(format!(
+                    "pruning on deletion failed: {}",
+                    msgs.join("; ")
+                )));
+            }
+            if policy == "WaitForTermination" {
+                let timeout = ks
+                    .spec
+                    .timeout
+                    .as_deref()
+                    .and_then(parse_duration)
+                    .unwrap_or(Duration::from_secs(300));
+                let deadline = tokio::time::Instant::now() + timeout;
+                loop {
+                    let left = applier.existing(&ids).await;
+                    if left == 0 {
+                        break;
+                    }
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(ReconcileError::Failed(format!(
+                            "{left} objects still terminating after {timeout:?}"
+                        )));
+                    }
+                    tokio::time::sleep(self.poll_interval).await;
+                }
+            }
+            let lines: Vec<String> = pruned
+                .changes
+                .iter()
+                .map(|c| format!("{} {}", gitops_apply::display(&c.id), c.action))
+                .collect();
+            if !lines.is_empty() {
+                let revision = ks
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.last_applied_revision.clone())
+                    .unwrap_or_default();
+                self.record(ks, "Normal", "Progressing", &lines.join("\n"), &revision)
+                    .await;
+            }
+        }
+        let rest: Vec<String> = ks
+            .finalizers()
+            .iter()
+            .filter(|f| *f != FINALIZER)
+            .cloned()
+            .collect();
+        self.set_finalizers(ks, rest).await
     }
 
     /// Records a Kubernetes Event on `ks` as Flux's kustomize-controller does (best effort: a failure
@@ -585,10 +702,10 @@ impl KustomizationReconciler {
     /// The build or the substitution failed, in words.
     pub async fn build_local(&self, ks: &Kustomization, dir: &Path) -> Result<Vec<Value>, String> {
         let ns = ks.namespace().unwrap_or_default();
-        let step = |s: Step| match s {
-            Step::Dependency(m) | Step::Failed(_, m) | Step::Stalled(_, m) => m,
-        };
-        let mut objects = self.build_dir(ks, dir, dir.to_owned(), &ns).await.map_err(step)?;
+        let mut objects = self
+            .build_dir(ks, dir, dir.to_owned(), &ns)
+            .await
+            .map_err(step_message)?;
         for o in &mut objects {
             common_metadata(o, ks);
         }
@@ -703,6 +820,12 @@ impl KustomizationReconciler {
                 .map_err(err)?;
             Ok(c.map(|c| c.data.unwrap_or_default().into_iter().collect()))
         }
+    }
+}
+
+fn step_message(s: Step) -> String {
+    match s {
+        Step::Dependency(m) | Step::Failed(_, m) | Step::Stalled(_, m) => m,
     }
 }
 

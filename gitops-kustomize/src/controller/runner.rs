@@ -278,7 +278,8 @@ impl Controllers {
                 .and_then(|s| s.last_attempted_revision.as_ref());
             let new_revision = revisions.get(&skey).is_some_and(|r| Some(r) != attempted);
             let requested = cached.annotations().get(REQUESTED_AT);
-            if !(new_revision || seen.due(cached.metadata.generation, requested, now)) {
+            let deleting = cached.metadata.deletion_timestamp.is_some();
+            if !(deleting || new_revision || seen.due(cached.metadata.generation, requested, now)) {
                 continue;
             }
             let reconciler = self.kustomize.clone();
