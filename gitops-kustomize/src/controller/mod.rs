@@ -317,17 +317,12 @@ impl KustomizationReconciler {
                 "Orphan" => false,
                 _ => ks.spec.prune,
             };
-        let ids: Vec<(ObjectId, String)> = ks
+        let ids = ks
             .status
             .as_ref()
-            .and_then(|s| s.inventory.as_ref())
-            .map(|i| {
-                i.entries
-                    .iter()
-                    .filter_map(|e| Some((e.id.parse().ok()?, e.v.clone())))
-                    .collect()
-            })
-            .unwrap_or_default();
+            .map(inventory_of)
+            .unwrap_or_default()
+            .stale(&Inventory::default());
         if delete && !ids.is_empty() {
             let target = self
                 .target_client(ks, &ns)
@@ -582,21 +577,7 @@ impl KustomizationReconciler {
         }
         let target = self.target_client(ks, &ns).await?;
         let applier = SsaApplier::with_config(target, config);
-        let previous = Inventory {
-            entries: status
-                .inventory
-                .as_ref()
-                .map(|i| {
-                    i.entries
-                        .iter()
-                        .map(|e| gitops_apply::Entry {
-                            id: e.id.clone(),
-                            v: e.v.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        };
+        let previous = inventory_of(status);
         let mut opts = ApplyOptions::new(FIELD_MANAGER);
         opts.force = ks.spec.force == Some(true);
         for o in &mut objects {
@@ -820,6 +801,21 @@ impl KustomizationReconciler {
                 .map_err(err)?;
             Ok(c.map(|c| c.data.unwrap_or_default().into_iter().collect()))
         }
+    }
+}
+
+/// A Kustomization's `status.inventory` as gitops-apply's [`Inventory`].
+pub fn inventory_of(status: &KustomizationStatus) -> Inventory {
+    Inventory {
+        entries: status
+            .inventory
+            .iter()
+            .flat_map(|i| &i.entries)
+            .map(|e| gitops_apply::Entry {
+                id: e.id.clone(),
+                v: e.v.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -526,21 +526,11 @@ pub(crate) async fn diff_kustomization(
     let (diffs, failed) = applier
         .diff(&objects, &gitops_core::ApplyOptions::new(FIELD_MANAGER))
         .await?;
-    let previous = ks.spec.prune.then(|| gitops_apply::Inventory {
-        entries: ks
-            .status
+    let previous = ks.spec.prune.then(|| {
+        ks.status
             .as_ref()
-            .and_then(|s| s.inventory.as_ref())
-            .map(|i| {
-                i.entries
-                    .iter()
-                    .map(|e| gitops_apply::Entry {
-                        id: e.id.clone(),
-                        v: e.v.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+            .map(gitops_kustomize::controller::inventory_of)
+            .unwrap_or_default()
     });
     crate::apply::print_diffs(&diffs, &failed, previous.as_ref())
 }
