@@ -27,8 +27,11 @@
 //! health checks (kstatus, `kubectl wait`) have something real to wait for. The annotation
 //! `testkit.gitops-rs.io/simulate: fail` or `pending` makes a workload fail or stay progressing.
 //!
-//! Not yet: built-in defaulting before apply (so a list key with a default, such as a port's `protocol`, is
-//! keyed as sent), transition rules inside list items, OpenAPI schemas of built-in kinds, protobuf request bodies beyond Namespace, ConfigMap,
+//! Built-in kinds get part of the API's defaulting: ports' `protocol` (also on applied configurations, as
+//! it keys their lists), and a Service's type, target ports and a stable, immutable cluster IP.
+//!
+//! Not yet: the rest of the built-in defaulting (a Deployment's strategy, a Pod's restart policy...),
+//! transition rules inside list items, OpenAPI schemas of built-in kinds, protobuf request bodies beyond Namespace, ConfigMap,
 //! Secret and ServiceAccount (so `kubectl create namespace|configmap|secret|serviceaccount` work, while
 //! `kubectl create deployment` and the other generators get 415; `kubectl apply` and `create -f` send JSON
 //! and work for every kind), Pods and the other controllers (ReplicaSets are not created for Deployments).

@@ -1133,6 +1133,132 @@ fn validate(st: &State, s: &Store, t: &Target, obj: &Value, name: &str) -> Resul
     Ok(())
 }
 
+/// Pod templates live here in the workload kinds.
+const POD_SPECS: &[(&str, &str, &str)] = &[
+    ("", "Pod", "/spec"),
+    ("apps", "Deployment", "/spec/template/spec"),
+    ("apps", "StatefulSet", "/spec/template/spec"),
+    ("apps", "DaemonSet", "/spec/template/spec"),
+    ("apps", "ReplicaSet", "/spec/template/spec"),
+    ("batch", "Job", "/spec/template/spec"),
+    ("batch", "CronJob", "/spec/jobTemplate/spec/template/spec"),
+];
+
+/// Some of the defaulting the API server does for built-in kinds: the `protocol` of container and Service
+/// ports (a list-map key), a Service's type, session affinity, target ports and a cluster IP allocated
+/// from 10.96.0.0/12 (kept on updates; changing it is refused, as it is immutable).
+fn default_builtin(
+    s: &mut Store,
+    t: &Target,
+    obj: &mut Value,
+    old: Option<&Value>,
+    name: &str,
+) -> Result<(), Response> {
+    default_list_keys(t, obj);
+    if t.res.group.is_empty() && t.res.kind == "Service" {
+        service_defaults(s, t, obj, old, name)?;
+    }
+    Ok(())
+}
+
+/// Defaults list-map keys (port `protocol`s), which server-side apply needs on applied configurations
+/// too, so that an item without the key matches the stored item with it.
+fn default_list_keys(t: &Target, obj: &mut Value) {
+    if let Some((_, _, ptr)) = POD_SPECS
+        .iter()
+        .find(|(g, k, _)| *g == t.res.group && *k == t.res.kind)
+        && let Some(spec) = obj.pointer_mut(ptr)
+    {
+        for list in ["containers", "initContainers"] {
+            for c in spec
+                .get_mut(list)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                for p in c
+                    .get_mut("ports")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(p) = p.as_object_mut() {
+                        p.entry("protocol").or_insert_with(|| json!("TCP"));
+                    }
+                }
+            }
+        }
+    }
+    if t.res.group.is_empty()
+        && t.res.kind == "Service"
+        && let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut)
+    {
+        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+            p.entry("protocol").or_insert_with(|| json!("TCP"));
+        }
+    }
+}
+
+/// A Service's defaults: type `ClusterIP`, session affinity, target ports, and a cluster IP allocated from
+/// 10.96.0.0/12, kept on updates that leave it out and refused when changed (it is immutable).
+fn service_defaults(
+    s: &mut Store,
+    t: &Target,
+    obj: &mut Value,
+    old: Option<&Value>,
+    name: &str,
+) -> Result<(), Response> {
+    let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).cloned();
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let ty = spec.entry("type").or_insert_with(|| json!("ClusterIP")).clone();
+    spec.entry("sessionAffinity").or_insert_with(|| json!("None"));
+    for p in spec
+        .get_mut("ports")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(p) = p.as_object_mut()
+            && let Some(port) = p.get("port").cloned()
+        {
+            p.entry("targetPort").or_insert(port);
+        }
+    }
+    if ty != "ExternalName" {
+        match (old_ip, spec.get("clusterIP").cloned()) {
+            (Some(was), Some(now)) if was != now && now != "" => {
+                return Err(invalid(
+                    t,
+                    name,
+                    "spec.clusterIP",
+                    format!("Invalid value: {now}: field is immutable"),
+                ));
+            }
+            (Some(was), _) => {
+                spec.insert("clusterIP".into(), was.clone());
+                spec.insert("clusterIPs".into(), json!([was]));
+            }
+            (None, Some(ip)) if ip != "" => {
+                spec.entry("clusterIPs").or_insert_with(|| json!([ip]));
+            }
+            (None, _) => {
+                let n = s.next_service_ip();
+                let ip = format!("10.96.{}.{}", n / 254, n % 254 + 1);
+                spec.insert("clusterIP".into(), json!(ip));
+                spec.insert("clusterIPs".into(), json!([ip]));
+            }
+        }
+        spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
+        spec.entry("ipFamilyPolicy")
+            .or_insert_with(|| json!("SingleStack"));
+        spec.entry("internalTrafficPolicy")
+            .or_insert_with(|| json!("Cluster"));
+    }
+    Ok(())
+}
+
 /// A Secret's `stringData` is write-only: the API folds it into `data`, base64-encoded, and stores no
 /// `stringData`.
 fn fold_string_data(t: &Target, obj: &mut Value) {
@@ -1312,6 +1438,9 @@ fn insert_new(
     {
         m.entry("type").or_insert_with(|| json!("Opaque"));
     }
+    if let Err(r) = default_builtin(s, t, &mut obj, None, &name) {
+        return r;
+    }
     track(s, t, None, &mut obj, op);
     fold_string_data(t, &mut obj);
     if t.res.kind == "CustomResourceDefinition" {
@@ -1385,6 +1514,16 @@ fn replace(
     }
     if !status_only && let Some(r) = immutable_changed(t, old, &new) {
         return r;
+    }
+    if !status_only {
+        let name = old
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if let Err(r) = default_builtin(s, t, &mut new, Some(old), &name) {
+            return r;
+        }
     }
     track(s, t, Some(old), &mut new, op);
     fold_string_data(t, &mut new);
@@ -1592,6 +1731,7 @@ fn server_side_apply(
         return r;
     }
     meta(&mut config).insert("name".into(), Value::String(name.to_owned()));
+    default_list_keys(t, &mut config);
     let force = q.get("force").is_some_and(|f| f == "true");
     let manager = q.get("fieldManager").cloned().unwrap_or_default();
     let crd = crd_of(s, t);

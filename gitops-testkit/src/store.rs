@@ -37,6 +37,7 @@ pub(crate) struct Store {
     history: VecDeque<Event>,
     pub(crate) events: broadcast::Sender<Event>,
     uid_counter: u64,
+    service_ips: u64,
 }
 
 impl Store {
@@ -48,12 +49,19 @@ impl Store {
             history: VecDeque::new(),
             events,
             uid_counter: 0,
+            service_ips: 0,
         }
     }
 
     pub(crate) fn next_rv(&mut self) -> u64 {
         self.rv += 1;
         self.rv
+    }
+
+    /// The next Service cluster IP's ordinal (1, 2, ...).
+    pub(crate) fn next_service_ip(&mut self) -> u64 {
+        self.service_ips += 1;
+        self.service_ips
     }
 
     pub(crate) fn uid(&mut self) -> String {

@@ -209,6 +209,40 @@ fn scenarios(k: &Kubectl) {
     assert_eq!(secret["data"], serde_json::json!({"password": "aHVudGVyMg=="}));
     assert!(secret.get("stringData").is_none(), "{secret}");
 
+    // A Service gets the API's defaults and keeps its cluster IP; a Deployment's port without a protocol
+    // is keyed with TCP, so server-side applying it twice does not duplicate it.
+    let svc = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  selector: {{app: web}}\n  ports: [{{port: 80}}]\n"
+    );
+    let (ok, out) = k.apply(&svc, &["--server-side", "--field-manager=fidelity"]);
+    assert!(ok, "{out}");
+    let s1 = k.json(&["-n", ns, "get", "svc", "web"]);
+    assert_eq!(s1["spec"]["type"], "ClusterIP", "{s1}");
+    assert_eq!(s1["spec"]["ports"][0]["protocol"], "TCP", "{s1}");
+    assert_eq!(s1["spec"]["ports"][0]["targetPort"], 80, "{s1}");
+    let ip = s1["spec"]["clusterIP"].as_str().unwrap_or_default().to_owned();
+    assert!(!ip.is_empty() && ip != "None", "{s1}");
+    let (ok, out) = k.apply(&svc, &["--server-side", "--field-manager=fidelity"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        k.json(&["-n", ns, "get", "svc", "web"])["spec"]["clusterIP"],
+        ip.as_str()
+    );
+    let deploy = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: web, image: nginx, ports: [{{containerPort: 80}}]}}]\n"
+    );
+    for _ in 0..2 {
+        let (ok, out) = k.apply(&deploy, &["--server-side", "--field-manager=fidelity"]);
+        assert!(ok, "{out}");
+    }
+    let ports =
+        k.json(&["-n", ns, "get", "deploy", "web"])["spec"]["template"]["spec"]["containers"][0]["ports"]
+            .clone();
+    assert_eq!(
+        ports,
+        serde_json::json!([{"containerPort": 80, "protocol": "TCP"}])
+    );
+
     // An immutable ConfigMap's data cannot change.
     let (ok, out) = k.apply(&cm(ns, "frozen", "immutable: true\ndata:\n  v: \"1\"\n"), &[]);
     assert!(ok, "{out}");
