@@ -540,3 +540,31 @@ async fn deleting_a_kustomization_follows_its_deletion_policy() {
     assert!(env.cm("infra").await.is_some(), "orphaned");
     assert!(api.get_opt("infra").await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_account_name_is_impersonated() {
+    let Some(env) = env().await else { return };
+    env.ks("app", json!({"path": "./app", "serviceAccountName": "deployer"}))
+        .await;
+    // Without its client configuration the controller cannot impersonate: it says so and stalls.
+    let e = env.reconcile("app").await.unwrap_err();
+    assert!(matches!(e, ReconcileError::Stalled(_)), "{e:?}");
+    assert!(env.cm("app").await.is_none());
+    let kc = kube::config::Kubeconfig::from_yaml(&env.server.kubeconfig()).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let storage_root = env.sources.storage().root().to_owned();
+    let reconciler = KustomizationReconciler::new(
+        env.client.clone(),
+        Arc::new(ArtifactCache::new(tmp.path(), Some(storage_root))),
+    )
+    .with_client_config(cfg);
+    reconciler.reconcile(&env.get("app").await).await.unwrap();
+    assert!(env.cm("app").await.is_some());
+    assert_eq!(
+        env.server.impersonated_users(),
+        ["system:serviceaccount:default:deployer"]
+    );
+}

@@ -33,6 +33,8 @@ struct State {
     simulate: std::sync::atomic::AtomicBool,
     /// Requests served: reads, writes, dry-run writes.
     counts: [AtomicU64; 3],
+    /// Users requests impersonated (`Impersonate-User`), for tests of multi-tenancy.
+    impersonated: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// How many requests a [`TestApiServer`] has served, by what they could do.
@@ -109,6 +111,7 @@ impl TestApiServer {
             addr,
             simulate: std::sync::atomic::AtomicBool::new(false),
             counts: Default::default(),
+            impersonated: Mutex::default(),
         });
         {
             let mut s = state
@@ -178,6 +181,18 @@ impl TestApiServer {
     /// Job `Failed=True`), and `testkit.gitops-rs.io/simulate: pending` leaves it progressing.
     pub fn simulate_workloads(&self, on: bool) {
         self.state.simulate.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The users requests have impersonated (`Impersonate-User`), sorted. The server has no RBAC, so
+    /// impersonation changes nothing else; tests use this to check a client asked for it.
+    pub fn impersonated_users(&self) -> Vec<String> {
+        self.state
+            .impersonated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// How many requests have been served so far.
@@ -586,6 +601,12 @@ fn handle(st: &Arc<State>, method: &Method, uri: &Uri, headers: &HeaderMap, body
         _ => 1,
     };
     st.counts[counter].fetch_add(1, Ordering::Relaxed);
+    if let Some(user) = headers.get("impersonate-user").and_then(|v| v.to_str().ok()) {
+        st.impersonated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(user.to_owned());
+    }
     let path = uri.path().trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match parts.as_slice() {

@@ -188,6 +188,8 @@ pub struct KustomizationReconciler {
     cache: Arc<ArtifactCache>,
     poll_interval: Duration,
     no_cross_namespace_refs: bool,
+    /// The configuration `client` was made from, to derive impersonating clients.
+    client_config: Option<kube::Config>,
 }
 
 impl std::fmt::Debug for KustomizationReconciler {
@@ -219,7 +221,16 @@ impl KustomizationReconciler {
             cache,
             poll_interval: Duration::from_secs(2),
             no_cross_namespace_refs: false,
+            client_config: None,
         }
+    }
+
+    /// The configuration the client was made from: needed to apply as `spec.serviceAccountName`
+    /// (impersonating `system:serviceaccount:<namespace>:<name>`, as Flux does).
+    #[must_use]
+    pub fn with_client_config(mut self, config: kube::Config) -> Self {
+        self.client_config = Some(config);
+        self
     }
 
     /// Refuses sources and dependencies in other namespaces (Flux's `--no-cross-namespace-refs`
@@ -740,39 +751,53 @@ impl KustomizationReconciler {
     }
 
     /// The client objects are applied with: this cluster's, or the one `spec.kubeConfig.secretRef` names
-    /// (key `value`, else `value.yaml`, unless the reference names one).
+    /// (key `value`, else `value.yaml`, unless the reference names one); impersonating
+    /// `spec.serviceAccountName` when it is set.
     async fn target_client(&self, ks: &Kustomization, ns: &str) -> Result<Client, Step> {
-        let Some(r) = ks.spec.kube_config.as_ref().and_then(|k| k.secret_ref.as_ref()) else {
-            return Ok(self.client.clone());
-        };
         let fail = |m: String| Step::Failed(reasons::RECONCILIATION_FAILED, m);
-        let secret = Api::<Secret>::namespaced(self.client.clone(), ns)
-            .get_opt(&r.name)
-            .await
-            .map_err(|e| fail(format!("reading kubeconfig secret '{ns}/{}': {e}", r.name)))?
-            .ok_or_else(|| fail(format!("kubeconfig secret '{ns}/{}' not found", r.name)))?;
-        let data = secret.data.unwrap_or_default();
-        let keys: Vec<&str> = match &r.key {
-            Some(k) => vec![k.as_str()],
-            None => vec!["value", "value.yaml"],
+        let impersonate = ks
+            .spec
+            .service_account_name
+            .as_ref()
+            .map(|sa| format!("system:serviceaccount:{ns}:{sa}"));
+        let config = match ks.spec.kube_config.as_ref().and_then(|k| k.secret_ref.as_ref()) {
+            Some(r) => {
+                let secret = Api::<Secret>::namespaced(self.client.clone(), ns)
+                    .get_opt(&r.name)
+                    .await
+                    .map_err(|e| fail(format!("reading kubeconfig secret '{ns}/{}': {e}", r.name)))?
+                    .ok_or_else(|| fail(format!("kubeconfig secret '{ns}/{}' not found", r.name)))?;
+                let data = secret.data.unwrap_or_default();
+                let keys: Vec<&str> = match &r.key {
+                    Some(k) => vec![k.as_str()],
+                    None => vec!["value", "value.yaml"],
+                };
+                let text = keys
+                    .iter()
+                    .find_map(|k| data.get(*k))
+                    .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+                    .ok_or_else(|| {
+                        fail(format!("kubeconfig secret '{ns}/{}' has no key {}", r.name, keys.join(" or ")))
+                    })?;
+                let kc = kube::config::Kubeconfig::from_yaml(&text)
+                    .map_err(|e| fail(format!("kubeconfig in secret '{ns}/{}': {e}", r.name)))?;
+                kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| fail(format!("kubeconfig in secret '{ns}/{}': {e}", r.name)))?
+            }
+            None if impersonate.is_none() => return Ok(self.client.clone()),
+            None => self.client_config.clone().ok_or_else(|| {
+                Step::Stalled(
+                    reasons::RECONCILIATION_FAILED,
+                    "spec.serviceAccountName needs impersonation, and this controller was started without its client configuration".into(),
+                )
+            })?,
         };
-        let text = keys
-            .iter()
-            .find_map(|k| data.get(*k))
-            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-            .ok_or_else(|| {
-                fail(format!(
-                    "kubeconfig secret '{ns}/{}' has no key {}",
-                    r.name,
-                    keys.join(" or ")
-                ))
-            })?;
-        let kc = kube::config::Kubeconfig::from_yaml(&text)
-            .map_err(|e| fail(format!("kubeconfig in secret '{ns}/{}': {e}", r.name)))?;
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .map_err(|e| fail(format!("kubeconfig in secret '{ns}/{}': {e}", r.name)))?;
-        Client::try_from(cfg).map_err(|e| fail(format!("kubeconfig in secret '{ns}/{}': {e}", r.name)))
+        let mut config = config;
+        if let Some(user) = impersonate {
+            config.auth_info.impersonate = Some(user);
+        }
+        Client::try_from(config).map_err(|e| fail(format!("creating the client: {e}")))
     }
 
     async fn substitute_source(

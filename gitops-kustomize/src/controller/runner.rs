@@ -128,6 +128,17 @@ impl Controllers {
         self
     }
 
+    /// The configuration the client was made from, so that Kustomizations with `serviceAccountName` are
+    /// applied impersonating it.
+    #[must_use]
+    pub fn with_client_config(mut self, config: kube::Config) -> Self {
+        // Not shared before `run`, so the reconciler is still ours alone.
+        if let Some(k) = Arc::get_mut(&mut self.kustomize) {
+            k.client_config = Some(config);
+        }
+        self
+    }
+
     /// How many Kustomizations are reconciled at once (at least 1).
     #[must_use]
     pub fn with_concurrency(mut self, n: usize) -> Self {

@@ -120,7 +120,8 @@ fn flatten(docs: Vec<Value>) -> anyhow::Result<Vec<Value>> {
     Ok(out)
 }
 
-pub(crate) async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {
+/// The client configuration from `kubeconfig`, or the default one.
+pub(crate) async fn config(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Config> {
     let config = match kubeconfig {
         Some(p) => {
             let kc =
@@ -131,7 +132,11 @@ pub(crate) async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<Client> 
         }
         None => kube::Config::infer().await.context("finding a kubeconfig")?,
     };
-    Client::try_from(config).context("creating the Kubernetes client")
+    Ok(config)
+}
+
+pub(crate) async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {
+    Client::try_from(config(kubeconfig).await?).context("creating the Kubernetes client")
 }
 
 fn applier(t: &Target, client: Client) -> SsaApplier {

@@ -559,7 +559,8 @@ pub(crate) struct ControllersArgs {
 /// artifact server (or one of them, with `only`), optionally behind leader election.
 pub(crate) async fn controllers(args: ControllersArgs) -> anyhow::Result<()> {
     use gitops_kustomize::controller::{Role, lease};
-    let client = crate::apply::client(args.kubeconfig.as_deref()).await?;
+    let client_config = crate::apply::config(args.kubeconfig.as_deref()).await?;
+    let client = kube::Client::try_from(client_config.clone()).context("creating the Kubernetes client")?;
     let (role, lease_name) = match args.only {
         None => (Role::All, "gitops-controllers"),
         Some(Only::SourceController) => (Role::Sources, "gitops-source-controller"),
@@ -597,7 +598,8 @@ pub(crate) async fn controllers(args: ControllersArgs) -> anyhow::Result<()> {
         Duration::from_millis(200),
     )
     .with_role(role)
-    .with_no_cross_namespace_refs(args.no_cross_namespace_refs);
+    .with_no_cross_namespace_refs(args.no_cross_namespace_refs)
+    .with_client_config(client_config);
     let running = tokio::spawn(controllers.run(stop_rx));
     eprintln!("controllers running ({role:?}; Ctrl-C to stop)");
     let mut lost = leadership.as_ref().map(lease::Leadership::lost);
