@@ -568,3 +568,32 @@ async fn service_account_name_is_impersonated() {
         ["system:serviceaccount:default:deployer"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sops_encrypted_objects_never_reach_the_cluster() {
+    let Some(env) = env().await else { return };
+    env.git
+        .write(
+            "secret/s.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: default\ndata:\n  password: ENC[AES256_GCM,data:abc,iv:def,tag:ghi,type:str]\nsops:\n  mac: ENC[AES256_GCM,data:xyz,iv:a,tag:b,type:str]\n  version: 3.9.0\n",
+        )
+        .unwrap();
+    env.git.commit("encrypted").unwrap();
+    env.sync_source().await;
+    env.ks("sec", json!({"path": "./secret"})).await;
+    assert!(matches!(
+        env.reconcile("sec").await.unwrap_err(),
+        ReconcileError::Stalled(_)
+    ));
+    let (_, reason, message) = env.ready("sec").await;
+    assert_eq!(reason, "BuildFailed");
+    assert_eq!(
+        message,
+        "Secret/default/db is SOPS encrypted, configuring decryption is required for this secret to be reconciled"
+    );
+    let secret: Option<k8s_openapi::api::core::v1::Secret> = Api::namespaced(env.client.clone(), "default")
+        .get_opt("db")
+        .await
+        .unwrap();
+    assert!(secret.is_none());
+}

@@ -561,6 +561,7 @@ impl KustomizationReconciler {
             .map_err(|m| Step::Failed(reasons::ARTIFACT_FAILED, m))?;
         // Build.
         let mut objects = self.build(ks, &root, &ns).await?;
+        refuse_encrypted(ks, &objects)?;
         // Apply and prune.
         let exprs = ks
             .spec
@@ -842,6 +843,33 @@ pub fn inventory_of(status: &KustomizationStatus) -> Inventory {
             })
             .collect(),
     }
+}
+
+/// A SOPS-encrypted object (a top-level `sops` map with a `mac`) must never reach the cluster as it is:
+/// Flux fails the build when decryption is not configured, and decryption is not implemented here yet.
+fn refuse_encrypted(ks: &Kustomization, objects: &[Value]) -> Result<(), Step> {
+    let Some(o) = objects.iter().find(|o| o.pointer("/sops/mac").is_some()) else {
+        return Ok(());
+    };
+    let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    let what = if s("/metadata/namespace").is_empty() {
+        format!("{}/{}", s("/kind"), s("/metadata/name"))
+    } else {
+        format!(
+            "{}/{}/{}",
+            s("/kind"),
+            s("/metadata/namespace"),
+            s("/metadata/name")
+        )
+    };
+    let message = if ks.spec.decryption.is_some() {
+        format!("{what} is SOPS encrypted, and SOPS decryption is not supported by this controller yet")
+    } else {
+        format!(
+            "{what} is SOPS encrypted, configuring decryption is required for this secret to be reconciled"
+        )
+    };
+    Err(Step::Stalled(reasons::BUILD_FAILED, message))
 }
 
 fn step_message(s: Step) -> String {
