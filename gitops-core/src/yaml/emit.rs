@@ -760,8 +760,8 @@ fn format_number(n: &serde_json::Number) -> String {
     go_format_g(f)
 }
 
-/// `strconv.FormatFloat(f, 'g', -1, 64)`.
-fn go_format_g(f: f64) -> String {
+/// `strconv.FormatFloat(f, 'g', -1, 64)`, with YAML's spelling of NaN and the infinities.
+pub fn go_format_g(f: f64) -> String {
     if f.is_nan() {
         return ".nan".into();
     }

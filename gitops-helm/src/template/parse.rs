@@ -1,0 +1,1312 @@
+//! Lexer and parser for Go's `text/template` language, with its grammar, scoping rules and error texts
+//! (`template: NAME:LINE: unexpected ...`).
+
+use std::rc::Rc;
+
+/// A parse error, already in Go's `template: NAME:LINE: MESSAGE` form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Text(String),
+    LeftDelim,
+    RightDelim,
+    Space,
+    Ident(String),
+    Field(String),
+    Variable(String),
+    Dot,
+    Pipe,
+    Bool(bool),
+    Number(String),
+    Complex(String),
+    CharConst(String),
+    Str(String),
+    RawStr(String),
+    Nil,
+    Declare,
+    Assign,
+    LParen,
+    RParen,
+    Char(char),
+    Comment,
+    Keyword(&'static str),
+    Eof,
+}
+
+#[derive(Debug, Clone)]
+struct Item {
+    tok: Tok,
+    pos: usize,
+}
+
+const KEYWORDS: &[&str] = &["block", "break", "continue", "define", "else", "end", "if", "range", "template", "with"];
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+fn is_alnum(c: char) -> bool {
+    c == '_' || c.is_alphanumeric()
+}
+
+struct Lexer<'a> {
+    input: &'a str,
+    pos: usize,
+    items: Vec<Item>,
+    paren_depth: i32,
+}
+
+type LexResult<T> = Result<T, (usize, String)>;
+
+impl<'a> Lexer<'a> {
+    fn peek(&self) -> Option<char> {
+        self.input[self.pos..].chars().next()
+    }
+
+    fn emit(&mut self, tok: Tok, pos: usize) {
+        self.items.push(Item { tok, pos });
+    }
+
+    fn run(mut self) -> LexResult<Vec<Item>> {
+        loop {
+            let rest = &self.input[self.pos..];
+            let Some(x) = rest.find("{{") else {
+                if !rest.is_empty() {
+                    self.emit(Tok::Text(rest.to_string()), self.pos);
+                }
+                self.emit(Tok::Eof, self.input.len());
+                return Ok(self.items);
+            };
+            let start = self.pos;
+            let delim = start + x;
+            let after = &self.input[delim + 2..];
+            let trim = after.starts_with('-') && after[1..].starts_with(is_space);
+            let mut text = &self.input[start..delim];
+            if trim {
+                text = text.trim_end_matches(is_space);
+            }
+            if !text.is_empty() {
+                self.emit(Tok::Text(text.to_string()), start);
+            }
+            self.pos = delim + 2;
+            let after_marker = if trim { 2 } else { 0 };
+            if self.input[self.pos + after_marker..].starts_with("/*") {
+                self.pos += after_marker;
+                let cpos = self.pos;
+                let Some(end) = self.input[self.pos..].find("*/") else {
+                    return Err((cpos, "unclosed comment".into()));
+                };
+                self.pos += end + 2;
+                let (is_delim, trim_right) = self.at_right_delim();
+                if !is_delim {
+                    return Err((cpos, "comment ends before closing delimiter".into()));
+                }
+                self.emit(Tok::Comment, cpos);
+                if trim_right {
+                    self.pos += 2;
+                }
+                self.pos += 2;
+                if trim_right {
+                    self.skip_leading_space();
+                }
+                continue;
+            }
+            self.emit(Tok::LeftDelim, delim);
+            self.pos += after_marker;
+            self.paren_depth = 0;
+            self.inside_action()?;
+        }
+    }
+
+    fn at_right_delim(&self) -> (bool, bool) {
+        let rest = &self.input[self.pos..];
+        if rest.len() >= 2 && rest.starts_with(is_space) && rest[1..].starts_with('-') && rest[2..].starts_with("}}") {
+            return (true, true);
+        }
+        (rest.starts_with("}}"), false)
+    }
+
+    fn skip_leading_space(&mut self) {
+        let rest = &self.input[self.pos..];
+        self.pos += rest.len() - rest.trim_start_matches(is_space).len();
+    }
+
+    fn at_terminator(&self) -> bool {
+        match self.peek() {
+            None => true,
+            Some(c) if is_space(c) => true,
+            Some('.' | ',' | '|' | ':' | ')' | '(') => true,
+            _ => self.input[self.pos..].starts_with("}}"),
+        }
+    }
+
+    fn inside_action(&mut self) -> LexResult<()> {
+        loop {
+            let (is_delim, trim) = self.at_right_delim();
+            if is_delim {
+                if self.paren_depth != 0 {
+                    return Err((self.pos, "unclosed left paren".into()));
+                }
+                if trim {
+                    self.pos += 2;
+                }
+                self.emit(Tok::RightDelim, self.pos);
+                self.pos += 2;
+                if trim {
+                    self.skip_leading_space();
+                }
+                return Ok(());
+            }
+            let start = self.pos;
+            let Some(c) = self.peek() else {
+                return Err((start, "unclosed action".into()));
+            };
+            match c {
+                c if is_space(c) => {
+                    let mut n = 0;
+                    while let Some(c) = self.peek() {
+                        if !is_space(c) {
+                            break;
+                        }
+                        self.pos += c.len_utf8();
+                        n += 1;
+                    }
+                    // A space that begins a trim-marked right delimiter belongs to it.
+                    let back = &self.input[self.pos - 1..];
+                    if back.len() >= 2 && back[1..].starts_with('-') && back[2..].starts_with("}}") {
+                        self.pos -= 1;
+                        if n == 1 {
+                            continue;
+                        }
+                    }
+                    self.emit(Tok::Space, start);
+                }
+                '=' => {
+                    self.pos += 1;
+                    self.emit(Tok::Assign, start);
+                }
+                ':' => {
+                    if !self.input[self.pos..].starts_with(":=") {
+                        return Err((start, "expected :=".into()));
+                    }
+                    self.pos += 2;
+                    self.emit(Tok::Declare, start);
+                }
+                '|' => {
+                    self.pos += 1;
+                    self.emit(Tok::Pipe, start);
+                }
+                '"' => {
+                    self.pos += 1;
+                    loop {
+                        match self.peek() {
+                            Some('\\') => {
+                                self.pos += 1;
+                                match self.peek() {
+                                    Some('\n') | None => {
+                                        return Err((start, "unterminated quoted string".into()));
+                                    }
+                                    Some(c) => self.pos += c.len_utf8(),
+                                }
+                            }
+                            Some('\n') | None => return Err((start, "unterminated quoted string".into())),
+                            Some('"') => {
+                                self.pos += 1;
+                                break;
+                            }
+                            Some(c) => self.pos += c.len_utf8(),
+                        }
+                    }
+                    let raw = &self.input[start..self.pos];
+                    let s = unquote(raw).map_err(|e| (start, e))?;
+                    self.emit(Tok::Str(s), start);
+                }
+                '`' => {
+                    self.pos += 1;
+                    let Some(end) = self.input[self.pos..].find('`') else {
+                        return Err((start, "unterminated raw quote".into()));
+                    };
+                    let s = self.input[self.pos..self.pos + end].replace('\r', "");
+                    self.pos += end + 1;
+                    self.emit(Tok::RawStr(s), start);
+                }
+                '$' => {
+                    self.pos += 1;
+                    if self.at_terminator() {
+                        self.emit(Tok::Variable("$".into()), start);
+                        continue;
+                    }
+                    self.scan_alnum();
+                    if !self.at_terminator() {
+                        let c = self.peek().unwrap_or(' ');
+                        return Err((start, format!("bad character {}", go_rune(c))));
+                    }
+                    self.emit(Tok::Variable(self.input[start..self.pos].to_string()), start);
+                }
+                '\'' => {
+                    self.pos += 1;
+                    loop {
+                        match self.peek() {
+                            Some('\\') => {
+                                self.pos += 1;
+                                match self.peek() {
+                                    Some('\n') | None => {
+                                        return Err((start, "unterminated character constant".into()));
+                                    }
+                                    Some(c) => self.pos += c.len_utf8(),
+                                }
+                            }
+                            Some('\n') | None => return Err((start, "unterminated character constant".into())),
+                            Some('\'') => {
+                                self.pos += 1;
+                                break;
+                            }
+                            Some(c) => self.pos += c.len_utf8(),
+                        }
+                    }
+                    self.emit(Tok::CharConst(self.input[start..self.pos].to_string()), start);
+                }
+                '.' => {
+                    // Special look-ahead for ".field" so we don't break l.backup().
+                    let next = self.input[self.pos + 1..].chars().next();
+                    if next.is_some_and(|c| c.is_ascii_digit()) {
+                        self.number(start)?;
+                        continue;
+                    }
+                    self.pos += 1;
+                    if self.at_terminator() {
+                        self.emit(Tok::Dot, start);
+                        continue;
+                    }
+                    self.scan_alnum();
+                    if !self.at_terminator() {
+                        let c = self.peek().unwrap_or(' ');
+                        return Err((start, format!("bad character {}", go_rune(c))));
+                    }
+                    self.emit(Tok::Field(self.input[start + 1..self.pos].to_string()), start);
+                }
+                '+' | '-' | '0'..='9' => self.number(start)?,
+                c if is_alnum(c) => {
+                    self.scan_alnum();
+                    if !self.at_terminator() {
+                        let c = self.peek().unwrap_or(' ');
+                        return Err((start, format!("bad character {}", go_rune(c))));
+                    }
+                    let word = &self.input[start..self.pos];
+                    let tok = match word {
+                        "true" => Tok::Bool(true),
+                        "false" => Tok::Bool(false),
+                        "nil" => Tok::Nil,
+                        w => match KEYWORDS.iter().find(|k| **k == w) {
+                            Some(k) => Tok::Keyword(k),
+                            None => Tok::Ident(w.to_string()),
+                        },
+                    };
+                    self.emit(tok, start);
+                }
+                '(' => {
+                    self.pos += 1;
+                    self.paren_depth += 1;
+                    self.emit(Tok::LParen, start);
+                }
+                ')' => {
+                    self.pos += 1;
+                    self.paren_depth -= 1;
+                    if self.paren_depth < 0 {
+                        return Err((start, "unexpected right paren".into()));
+                    }
+                    self.emit(Tok::RParen, start);
+                }
+                c if c.is_ascii() && !c.is_ascii_control() => {
+                    self.pos += 1;
+                    self.emit(Tok::Char(c), start);
+                }
+                c => return Err((start, format!("unrecognized character in action: {}", go_rune(c)))),
+            }
+        }
+    }
+
+    fn scan_alnum(&mut self) {
+        while let Some(c) = self.peek() {
+            if !is_alnum(c) {
+                break;
+            }
+            self.pos += c.len_utf8();
+        }
+    }
+
+    fn accept(&mut self, set: &str) -> bool {
+        match self.peek() {
+            Some(c) if set.contains(c) => {
+                self.pos += c.len_utf8();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn accept_run(&mut self, set: &str) {
+        while self.accept(set) {}
+    }
+
+    fn scan_number(&mut self) -> bool {
+        self.accept("+-");
+        let mut digits = "0123456789_";
+        if self.accept("0") {
+            if self.accept("xX") {
+                digits = "0123456789abcdefABCDEF_";
+            } else if self.accept("oO") {
+                digits = "01234567_";
+            } else if self.accept("bB") {
+                digits = "01_";
+            }
+        }
+        self.accept_run(digits);
+        if self.accept(".") {
+            self.accept_run(digits);
+        }
+        if digits.len() == 11 && self.accept("eE") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        if digits.len() == 23 && self.accept("pP") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        self.accept("i");
+        if self.peek().is_some_and(is_alnum) {
+            self.pos += self.peek().map_or(0, char::len_utf8);
+            return false;
+        }
+        true
+    }
+
+    fn number(&mut self, start: usize) -> LexResult<()> {
+        if !self.scan_number() {
+            return Err((start, format!("bad number syntax: {:?}", &self.input[start..self.pos])));
+        }
+        if let Some('+' | '-') = self.peek() {
+            if !self.scan_number() || !self.input[..self.pos].ends_with('i') {
+                return Err((start, format!("bad number syntax: {:?}", &self.input[start..self.pos])));
+            }
+            self.emit(Tok::Complex(self.input[start..self.pos].to_string()), start);
+            return Ok(());
+        }
+        self.emit(Tok::Number(self.input[start..self.pos].to_string()), start);
+        Ok(())
+    }
+}
+
+fn go_rune(c: char) -> String {
+    format!("U+{:04X} '{}'", c as u32, c)
+}
+
+/// `strconv.Unquote` for a double-quoted Go string or a character constant.
+pub(crate) fn unquote(raw: &str) -> Result<String, String> {
+    let q = raw.chars().next().unwrap_or('"');
+    let body = &raw[1..raw.len() - 1];
+    let mut out = String::new();
+    let mut chars = body.chars().peekable();
+    let bad = || format!("invalid syntax: {raw}");
+    while let Some(c) = chars.next() {
+        if c == q {
+            return Err(bad());
+        }
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let e = chars.next().ok_or_else(bad)?;
+        match e {
+            'a' => out.push('\x07'),
+            'b' => out.push('\x08'),
+            'f' => out.push('\x0c'),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'v' => out.push('\x0b'),
+            '\\' => out.push('\\'),
+            '\'' if q == '\'' => out.push('\''),
+            '"' if q == '"' => out.push('"'),
+            'x' | 'u' | 'U' => {
+                let n = match e {
+                    'x' => 2,
+                    'u' => 4,
+                    _ => 8,
+                };
+                let hex: String = (0..n).filter_map(|_| chars.next()).collect();
+                if hex.len() != n {
+                    return Err(bad());
+                }
+                let v = u32::from_str_radix(&hex, 16).map_err(|_| bad())?;
+                if e == 'x' {
+                    // A byte; only valid UTF-8 sequences survive in a Rust string.
+                    out.push(char::from_u32(v).ok_or_else(bad)?);
+                } else {
+                    out.push(char::from_u32(v).ok_or_else(bad)?);
+                }
+            }
+            '0'..='7' => {
+                let mut v = e.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    let d = chars.next().and_then(|c| c.to_digit(8)).ok_or_else(bad)?;
+                    v = v * 8 + d;
+                }
+                if v > 255 {
+                    return Err(bad());
+                }
+                out.push(char::from_u32(v).ok_or_else(bad)?);
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if q == '\'' && out.chars().count() != 1 {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// A number literal, with every reading Go's parser accepts.
+#[derive(Debug, Clone)]
+pub struct Number {
+    /// The literal text.
+    pub text: String,
+    /// As an integer, when it is one.
+    pub int: Option<i64>,
+    /// Whether it is an unsigned integer (possibly too large for int64).
+    pub is_uint: bool,
+    /// As a float, when it is one.
+    pub float: Option<f64>,
+    /// Whether it is a complex constant.
+    pub complex: bool,
+    /// Real and imaginary parts of a complex constant.
+    pub complex_parts: (f64, f64),
+}
+
+fn parse_go_int(text: &str) -> Option<i128> {
+    let (neg, t) = match text.strip_prefix('-') {
+        Some(t) => (true, t),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let t = t.replace('_', "");
+    let (radix, digits) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (16, h.to_string())
+    } else if let Some(o) = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")) {
+        (8, o.to_string())
+    } else if let Some(b) = t.strip_prefix("0b").or_else(|| t.strip_prefix("0B")) {
+        (2, b.to_string())
+    } else if t.len() > 1 && t.starts_with('0') {
+        (8, t[1..].to_string())
+    } else {
+        (10, t)
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let v = i128::from_str_radix(&digits, radix).ok()?;
+    Some(if neg { -v } else { v })
+}
+
+impl Number {
+    fn parse(text: &str, char_const: bool) -> Result<Number, String> {
+        let mut n = Number { text: text.to_string(), int: None, is_uint: false, float: None, complex: false, complex_parts: (0.0, 0.0) };
+        if char_const {
+            let s = unquote(text)?;
+            let c = s.chars().next().ok_or_else(|| format!("malformed character constant: {text}"))?;
+            n.int = Some(c as i64);
+            n.is_uint = true;
+            n.float = Some(c as u32 as f64);
+            return Ok(n);
+        }
+        if let Some(body) = text.strip_suffix('i') {
+            // "1.5i" or "1+2i": a real part, then a signed imaginary part.
+            let split = body
+                .char_indices()
+                .skip(1)
+                .filter(|(i, c)| matches!(c, '+' | '-') && !body[..*i].ends_with(['e', 'E', 'p', 'P']))
+                .map(|(i, _)| i)
+                .last();
+            let (re, im) = match split {
+                Some(i) => (&body[..i], &body[i..]),
+                None => ("0", body),
+            };
+            let parse = |t: &str| -> Option<f64> {
+                let t = t.replace('_', "");
+                if let Some(v) = parse_go_int(&t) {
+                    return Some(v as f64);
+                }
+                t.parse::<f64>().ok()
+            };
+            match (parse(re), parse(im)) {
+                (Some(re), Some(im)) => {
+                    n.complex = true;
+                    n.complex_parts = (re, im);
+                    if im == 0.0 {
+                        n.float = Some(re);
+                        if re.fract() == 0.0 {
+                            n.int = Some(re as i64);
+                        }
+                    }
+                    return Ok(n);
+                }
+                _ => return Err(format!("illegal number syntax: {text:?}")),
+            }
+        }
+        if let Some(v) = parse_go_int(text) {
+            if v >= 0 && v <= u64::MAX as i128 {
+                n.is_uint = true;
+            }
+            if v >= i64::MIN as i128 && v <= i64::MAX as i128 {
+                n.int = Some(v as i64);
+                n.float = Some(v as f64);
+            } else if !n.is_uint {
+                return Err(format!("illegal number syntax: {text:?}"));
+            }
+            if n.int.is_none() && n.is_uint {
+                n.float = Some(v as f64);
+            }
+            return Ok(n);
+        }
+        let clean = text.replace('_', "");
+        let f = if clean.contains(['x', 'X']) {
+            parse_hex_float(&clean)
+        } else {
+            clean.parse::<f64>().ok().filter(|_| !clean.starts_with("0b") && !clean.starts_with("0o"))
+        };
+        match f {
+            Some(f) => {
+                if !text.contains(['.', 'e', 'E', 'p', 'P']) {
+                    return Err(format!("integer overflow: {text:?}"));
+                }
+                n.float = Some(f);
+                if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                    n.int = Some(f as i64);
+                }
+                if f.fract() == 0.0 && f >= 0.0 && f < u64::MAX as f64 {
+                    n.is_uint = true;
+                }
+                Ok(n)
+            }
+            None => Err(format!("illegal number syntax: {text:?}")),
+        }
+    }
+}
+
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (neg, t) = match s.strip_prefix('-') {
+        Some(t) => (true, t),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let t = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"))?;
+    let (mant, exp) = match t.find(['p', 'P']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().ok()?),
+        None => return None,
+    };
+    let (ip, fp) = mant.split_once('.').unwrap_or((mant, ""));
+    let mut v = 0f64;
+    for c in ip.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in fp.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let v = v * 2f64.powi(exp);
+    Some(if neg { -v } else { v })
+}
+
+/// An operand of a command.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// `.A.B`
+    Field(usize, Vec<String>),
+    /// `$x.A.B`
+    Variable(usize, String, Vec<String>),
+    /// `.`
+    Dot(usize),
+    /// `nil`
+    Nil(usize),
+    /// `true` / `false`
+    Bool(usize, bool),
+    /// A number literal.
+    Number(usize, Box<Number>),
+    /// A string literal.
+    Str(usize, Rc<str>),
+    /// A function name.
+    Ident(usize, String),
+    /// `( pipeline )`
+    Pipe(Box<Pipe>),
+    /// `(x).A.B`
+    Chain(usize, Box<Arg>, Vec<String>),
+}
+
+impl Arg {
+    /// Byte offset in the template text.
+    pub fn pos(&self) -> usize {
+        match self {
+            Arg::Field(p, _)
+            | Arg::Variable(p, _, _)
+            | Arg::Dot(p)
+            | Arg::Nil(p)
+            | Arg::Bool(p, _)
+            | Arg::Number(p, _)
+            | Arg::Str(p, _)
+            | Arg::Ident(p, _)
+            | Arg::Chain(p, _, _) => *p,
+            Arg::Pipe(p) => p.pos,
+        }
+    }
+}
+
+impl std::fmt::Display for Arg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arg::Field(_, id) => {
+                for i in id {
+                    write!(f, ".{i}")?;
+                }
+                Ok(())
+            }
+            Arg::Variable(_, v, id) => {
+                f.write_str(v)?;
+                for i in id {
+                    write!(f, ".{i}")?;
+                }
+                Ok(())
+            }
+            Arg::Dot(_) => f.write_str("."),
+            Arg::Nil(_) => f.write_str("nil"),
+            Arg::Bool(_, b) => write!(f, "{b}"),
+            Arg::Number(_, n) => f.write_str(&n.text),
+            Arg::Str(_, s) => f.write_str(&super::fmt::quote(s)),
+            Arg::Ident(_, s) => f.write_str(s),
+            Arg::Pipe(p) => write!(f, "({p})"),
+            Arg::Chain(_, n, id) => {
+                match &**n {
+                    Arg::Pipe(p) => write!(f, "({p})")?,
+                    n => write!(f, "{n}")?,
+                }
+                for i in id {
+                    write!(f, ".{i}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A command: operands, the first of which may be a function.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    /// Byte offset.
+    pub pos: usize,
+    /// The operands.
+    pub args: Vec<Arg>,
+}
+
+impl std::fmt::Display for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, a) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{a}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A pipeline with optional variable declarations.
+#[derive(Debug, Clone)]
+pub struct Pipe {
+    /// Byte offset.
+    pub pos: usize,
+    /// `$x = ...` rather than `$x := ...`.
+    pub is_assign: bool,
+    /// Declared variables.
+    pub decl: Vec<String>,
+    /// The commands.
+    pub cmds: Vec<Cmd>,
+}
+
+impl std::fmt::Display for Pipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.decl.is_empty() {
+            f.write_str(&self.decl.join(", "))?;
+            f.write_str(if self.is_assign { " = " } else { " := " })?;
+        }
+        for (i, c) in self.cmds.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" | ")?;
+            }
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A node of the tree.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// Plain text.
+    Text(Rc<str>),
+    /// `{{pipeline}}`
+    Action(usize, Pipe),
+    /// `{{if}}`
+    If(usize, Pipe, Vec<Node>, Option<Vec<Node>>),
+    /// `{{range}}`
+    Range(usize, Pipe, Vec<Node>, Option<Vec<Node>>),
+    /// `{{with}}`
+    With(usize, Pipe, Vec<Node>, Option<Vec<Node>>),
+    /// `{{template "name" pipeline}}`
+    Template(usize, String, Option<Pipe>),
+    /// `{{break}}`
+    Break(usize),
+    /// `{{continue}}`
+    Continue(usize),
+}
+
+/// One parsed template.
+#[derive(Debug)]
+pub struct Tree {
+    /// The template's name.
+    pub name: String,
+    /// The name of the text it was parsed from (for error positions).
+    pub parse_name: Rc<str>,
+    /// The text it was parsed from.
+    pub source: Rc<str>,
+    /// The body.
+    pub root: Vec<Node>,
+}
+
+impl Tree {
+    /// `NAME:LINE:COL` of a byte offset, as Go's `ErrorContext` prints it.
+    pub fn location(&self, pos: usize) -> String {
+        let pos = pos.min(self.source.len());
+        let text = &self.source[..pos];
+        let line = 1 + text.matches('\n').count();
+        let col = match text.rfind('\n') {
+            Some(i) => pos - (i + 1),
+            None => pos,
+        };
+        format!("{}:{}:{}", self.parse_name, line, col)
+    }
+
+    /// Whether the body is only whitespace (an empty definition does not replace another).
+    pub fn is_empty(&self) -> bool {
+        self.root.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+    }
+}
+
+struct Parser<'a> {
+    name: Rc<str>,
+    source: Rc<str>,
+    items: Vec<Item>,
+    i: usize,
+    vars: Vec<String>,
+    range_depth: usize,
+    has_func: &'a dyn Fn(&str) -> bool,
+    defined: Vec<Tree>,
+    cur_name: String,
+}
+
+type PResult<T> = Result<T, ParseError>;
+
+/// Parses one template text; returns the main tree and every `{{define}}`d one.
+pub(crate) fn parse(name: &str, text: &str, has_func: &dyn Fn(&str) -> bool) -> Result<(Tree, Vec<Tree>), ParseError> {
+    let source: Rc<str> = text.into();
+    let items = Lexer { input: text, pos: 0, items: Vec::new(), paren_depth: 0 }.run().map_err(|(pos, msg)| {
+        let line = 1 + text[..pos.min(text.len())].matches('\n').count();
+        ParseError(format!("template: {name}:{line}: {msg}"))
+    })?;
+    let mut p = Parser {
+        name: name.into(),
+        source: source.clone(),
+        items,
+        i: 0,
+        vars: vec!["$".into()],
+        range_depth: 0,
+        has_func,
+        defined: Vec::new(),
+        cur_name: name.to_string(),
+    };
+    let root = p.parse_top()?;
+    let tree = Tree { name: name.to_string(), parse_name: p.name.clone(), source, root };
+    Ok((tree, p.defined))
+}
+
+impl Parser<'_> {
+    fn err<T>(&self, pos: usize, msg: impl Into<String>) -> PResult<T> {
+        let line = 1 + self.source[..pos.min(self.source.len())].matches('\n').count();
+        Err(ParseError(format!("template: {}:{}: {}", self.cur_name, line, msg.into())))
+    }
+
+    fn peek(&self) -> &Item {
+        &self.items[self.i.min(self.items.len() - 1)]
+    }
+
+    fn next(&mut self) -> Item {
+        let it = self.items[self.i.min(self.items.len() - 1)].clone();
+        self.i += 1;
+        it
+    }
+
+    fn backup(&mut self) {
+        self.i -= 1;
+    }
+
+    fn next_non_space(&mut self) -> Item {
+        loop {
+            let it = self.next();
+            if it.tok != Tok::Space {
+                return it;
+            }
+        }
+    }
+
+    fn peek_non_space(&mut self) -> Item {
+        let it = self.next_non_space();
+        self.backup();
+        it
+    }
+
+    fn describe(tok: &Tok) -> String {
+        match tok {
+            Tok::Text(t) => format!("{t:?}"),
+            Tok::LeftDelim => "<{{>".into(),
+            Tok::RightDelim => "<}}>".into(),
+            Tok::Space => "space".into(),
+            Tok::Ident(s) | Tok::Field(s) | Tok::Variable(s) => format!("<{s}>"),
+            Tok::Dot => "<.>".into(),
+            Tok::Pipe => "<|>".into(),
+            Tok::Bool(b) => format!("<{b}>"),
+            Tok::Number(s) | Tok::Complex(s) | Tok::CharConst(s) => format!("<{s}>"),
+            Tok::Str(s) => format!("<{}>", super::fmt::quote(s)),
+            Tok::RawStr(s) => format!("<`{s}`>"),
+            Tok::Nil => "<nil>".into(),
+            Tok::Declare => "<:=>".into(),
+            Tok::Assign => "<=>".into(),
+            Tok::LParen => "<(>".into(),
+            Tok::RParen => "<)>".into(),
+            Tok::Char(c) => format!("<{c}>"),
+            Tok::Comment => "comment".into(),
+            Tok::Keyword(k) => format!("<{k}>"),
+            Tok::Eof => "EOF".into(),
+        }
+    }
+
+    fn unexpected<T>(&self, it: &Item, context: &str) -> PResult<T> {
+        self.err(it.pos, format!("unexpected {} in {}", Self::describe(&it.tok), context))
+    }
+
+    fn parse_top(&mut self) -> PResult<Vec<Node>> {
+        let mut root = Vec::new();
+        while self.peek().tok != Tok::Eof {
+            if self.peek().tok == Tok::LeftDelim {
+                let save = self.i;
+                self.next();
+                if self.next_non_space().tok == Tok::Keyword("define") {
+                    self.parse_definition()?;
+                    continue;
+                }
+                self.i = save;
+            }
+            match self.text_or_action()? {
+                Parsed::Node(n) => root.push(n),
+                Parsed::Comment => {}
+                Parsed::End(pos) => return self.err(pos, "unexpected {{end}}"),
+                Parsed::Else(pos, _) => return self.err(pos, "unexpected {{else}}"),
+            }
+        }
+        Ok(root)
+    }
+
+    fn parse_definition(&mut self) -> PResult<()> {
+        let context = "define clause";
+        let it = self.next_non_space();
+        let name = match it.tok {
+            Tok::Str(s) | Tok::RawStr(s) => s,
+            _ => return self.unexpected(&it, context),
+        };
+        let it = self.next_non_space();
+        if it.tok != Tok::RightDelim {
+            return self.unexpected(&it, context);
+        }
+        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
+        let saved_name = std::mem::replace(&mut self.cur_name, name.clone());
+        let (list, end) = self.item_list()?;
+        match end {
+            Parsed::End(_) => {}
+            Parsed::Else(pos, _) => return self.err(pos, format!("unexpected {{{{else}}}} in {context}")),
+            _ => unreachable!(),
+        }
+        self.cur_name = saved_name;
+        self.vars = saved_vars;
+        let tree = Tree { name: name.clone(), parse_name: self.name.clone(), source: self.source.clone(), root: list };
+        if let Some(prev) = self.defined.iter().position(|t| t.name == name) {
+            if !self.defined[prev].is_empty() && !tree.is_empty() {
+                return self.err(it.pos, format!("template: multiple definition of template {name:?}"));
+            }
+            if !tree.is_empty() {
+                self.defined[prev] = tree;
+            }
+        } else {
+            self.defined.push(tree);
+        }
+        Ok(())
+    }
+
+    fn item_list(&mut self) -> PResult<(Vec<Node>, Parsed)> {
+        let mut list = Vec::new();
+        while self.peek_non_space().tok != Tok::Eof {
+            match self.text_or_action()? {
+                Parsed::Node(n) => list.push(n),
+                Parsed::Comment => {}
+                end => return Ok((list, end)),
+            }
+        }
+        let pos = self.peek().pos;
+        self.err(pos, "unexpected EOF")
+    }
+
+    fn text_or_action(&mut self) -> PResult<Parsed> {
+        let it = self.next_non_space();
+        match it.tok {
+            Tok::Text(t) => Ok(Parsed::Node(Node::Text(t.into()))),
+            Tok::LeftDelim => self.action(),
+            Tok::Comment => Ok(Parsed::Comment),
+            _ => self.unexpected(&it, "input"),
+        }
+    }
+
+    fn action(&mut self) -> PResult<Parsed> {
+        let it = self.next_non_space();
+        match it.tok {
+            Tok::Keyword("block") => return self.block_control(it.pos).map(Parsed::Node),
+            Tok::Keyword("break") => return self.break_control(it.pos, true).map(Parsed::Node),
+            Tok::Keyword("continue") => return self.break_control(it.pos, false).map(Parsed::Node),
+            Tok::Keyword("else") => return self.else_control(it.pos),
+            Tok::Keyword("end") => {
+                let t = self.next_non_space();
+                if t.tok != Tok::RightDelim {
+                    return self.unexpected(&t, "end");
+                }
+                return Ok(Parsed::End(it.pos));
+            }
+            Tok::Keyword("if") => return self.control(it.pos, "if").map(Parsed::Node),
+            Tok::Keyword("range") => return self.control(it.pos, "range").map(Parsed::Node),
+            Tok::Keyword("template") => return self.template_control(it.pos).map(Parsed::Node),
+            Tok::Keyword("with") => return self.control(it.pos, "with").map(Parsed::Node),
+            Tok::Keyword("define") => return self.unexpected(&it, "command"),
+            _ => {}
+        }
+        self.backup();
+        let pos = self.peek().pos;
+        let pipe = self.pipeline("command", Tok::RightDelim)?;
+        Ok(Parsed::Node(Node::Action(pos, pipe)))
+    }
+
+    fn break_control(&mut self, pos: usize, is_break: bool) -> PResult<Node> {
+        let word = if is_break { "break" } else { "continue" };
+        let t = self.next_non_space();
+        if t.tok != Tok::RightDelim {
+            return self.unexpected(&t, &format!("{{{{{word}}}}}"));
+        }
+        if self.range_depth == 0 {
+            return self.err(pos, format!("{{{{{word}}}}} outside {{{{range}}}}"));
+        }
+        Ok(if is_break { Node::Break(pos) } else { Node::Continue(pos) })
+    }
+
+    fn else_control(&mut self, pos: usize) -> PResult<Parsed> {
+        let peek = self.peek_non_space();
+        if let Tok::Keyword(k @ ("if" | "with")) = peek.tok {
+            return Ok(Parsed::Else(pos, Some(k)));
+        }
+        let t = self.next_non_space();
+        if t.tok != Tok::RightDelim {
+            return self.unexpected(&t, "else");
+        }
+        Ok(Parsed::Else(pos, None))
+    }
+
+    fn control(&mut self, pos: usize, context: &'static str) -> PResult<Node> {
+        let nvars = self.vars.len();
+        let pipe = self.pipeline(context, Tok::RightDelim)?;
+        if context == "range" {
+            self.range_depth += 1;
+        }
+        let (list, next) = self.item_list()?;
+        if context == "range" {
+            self.range_depth -= 1;
+        }
+        let mut else_list = None;
+        match next {
+            Parsed::End(_) => {}
+            Parsed::Else(epos, chained) => {
+                if let Some(k) = chained {
+                    if k == context && (context == "if" || context == "with") {
+                        // "{{else if ...}}" is "{{else}}{{if ...}}...{{end}}{{end}}" with one end.
+                        self.next_non_space();
+                        let inner = self.control(epos, context)?;
+                        else_list = Some(vec![inner]);
+                        self.vars.truncate(nvars);
+                        return Ok(make_control(context, pos, pipe, list, else_list));
+                    }
+                    // "{{else with}}" inside "if" (or vice versa) is not allowed: parse as plain else.
+                    let t = self.next_non_space();
+                    return self.unexpected(&t, "else");
+                }
+                let (elist, next) = self.item_list()?;
+                if !matches!(next, Parsed::End(_)) {
+                    return self.err(epos, "expected end; found {{else}}");
+                }
+                else_list = Some(elist);
+            }
+            _ => unreachable!(),
+        }
+        self.vars.truncate(nvars);
+        Ok(make_control(context, pos, pipe, list, else_list))
+    }
+
+    fn template_name(&mut self, context: &str) -> PResult<String> {
+        let t = self.next_non_space();
+        match t.tok {
+            Tok::Str(s) | Tok::RawStr(s) => Ok(s),
+            _ => self.unexpected(&t, context),
+        }
+    }
+
+    fn template_control(&mut self, pos: usize) -> PResult<Node> {
+        let context = "template clause";
+        let name = self.template_name(context)?;
+        let t = self.next_non_space();
+        let pipe = if t.tok != Tok::RightDelim {
+            self.backup();
+            Some(self.pipeline(context, Tok::RightDelim)?)
+        } else {
+            None
+        };
+        Ok(Node::Template(pos, name, pipe))
+    }
+
+    fn block_control(&mut self, pos: usize) -> PResult<Node> {
+        let context = "block clause";
+        let name = self.template_name(context)?;
+        let pipe = self.pipeline(context, Tok::RightDelim)?;
+        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
+        let saved_depth = std::mem::replace(&mut self.range_depth, 0);
+        let (list, end) = self.item_list()?;
+        if !matches!(end, Parsed::End(_)) {
+            return self.err(pos, format!("unexpected {{{{else}}}} in {context}"));
+        }
+        self.vars = saved_vars;
+        self.range_depth = saved_depth;
+        let tree = Tree { name: name.clone(), parse_name: self.name.clone(), source: self.source.clone(), root: list };
+        if let Some(prev) = self.defined.iter().position(|t| t.name == name) {
+            if !self.defined[prev].is_empty() && !tree.is_empty() {
+                return self.err(pos, format!("template: multiple definition of template {name:?}"));
+            }
+            self.defined[prev] = tree;
+        } else {
+            self.defined.push(tree);
+        }
+        Ok(Node::Template(pos, name, Some(pipe)))
+    }
+
+    fn pipeline(&mut self, context: &str, end: Tok) -> PResult<Pipe> {
+        let pos = self.peek_non_space().pos;
+        let mut pipe = Pipe { pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
+        // Declarations.
+        'decls: loop {
+            let v = self.peek_non_space();
+            let Tok::Variable(name) = &v.tok else { break };
+            let name = name.clone();
+            let save = self.i;
+            self.next_non_space();
+            let after = self.peek().clone();
+            let next = self.peek_non_space();
+            match next.tok {
+                Tok::Assign | Tok::Declare => {
+                    pipe.is_assign = next.tok == Tok::Assign;
+                    self.next_non_space();
+                    pipe.decl.push(name.clone());
+                    self.vars.push(name);
+                }
+                Tok::Char(',') => {
+                    self.next_non_space();
+                    pipe.decl.push(name.clone());
+                    self.vars.push(name);
+                    if context == "range" && pipe.decl.len() < 2 {
+                        match self.peek_non_space().tok {
+                            Tok::Variable(_) | Tok::RightDelim | Tok::RParen => continue 'decls,
+                            _ => return self.err(next.pos, "range can only initialize variables"),
+                        }
+                    }
+                    return self.err(next.pos, format!("too many declarations in {context}"));
+                }
+                _ if after.tok == Tok::Space => {
+                    self.i = save;
+                }
+                _ => {
+                    self.i = save;
+                }
+            }
+            break;
+        }
+        loop {
+            let t = self.next_non_space();
+            if t.tok == end {
+                self.check_pipeline(&pipe, context, t.pos)?;
+                return Ok(pipe);
+            }
+            match t.tok {
+                Tok::Bool(_)
+                | Tok::CharConst(_)
+                | Tok::Complex(_)
+                | Tok::Dot
+                | Tok::Field(_)
+                | Tok::Ident(_)
+                | Tok::Number(_)
+                | Tok::Nil
+                | Tok::RawStr(_)
+                | Tok::Str(_)
+                | Tok::Variable(_)
+                | Tok::LParen => {
+                    self.backup();
+                    let cmd = self.command()?;
+                    pipe.cmds.push(cmd);
+                }
+                _ => return self.unexpected(&t, context),
+            }
+        }
+    }
+
+    fn check_pipeline(&self, pipe: &Pipe, context: &str, pos: usize) -> PResult<()> {
+        if pipe.cmds.is_empty() {
+            return self.err(pos, format!("missing value for {context}"));
+        }
+        for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
+            if matches!(c.args[0], Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str(..)) {
+                return self.err(c.pos, format!("non executable command in pipeline stage {}", i + 1));
+            }
+        }
+        Ok(())
+    }
+
+    fn command(&mut self) -> PResult<Cmd> {
+        let pos = self.peek_non_space().pos;
+        let mut cmd = Cmd { pos, args: Vec::new() };
+        loop {
+            self.peek_non_space();
+            if let Some(op) = self.operand()? {
+                cmd.args.push(op);
+            }
+            let t = self.next();
+            match t.tok {
+                Tok::Space => continue,
+                Tok::RightDelim | Tok::RParen => self.backup(),
+                Tok::Pipe => {}
+                _ => return self.unexpected(&t, "operand"),
+            }
+            break;
+        }
+        if cmd.args.is_empty() {
+            return self.err(pos, "empty command");
+        }
+        Ok(cmd)
+    }
+
+    fn operand(&mut self) -> PResult<Option<Arg>> {
+        let Some(node) = self.term()? else { return Ok(None) };
+        if let Tok::Field(_) = self.peek().tok {
+            let pos = self.peek().pos;
+            let mut fields = Vec::new();
+            while let Tok::Field(f) = &self.peek().tok {
+                fields.push(f.clone());
+                self.next();
+            }
+            return Ok(Some(match node {
+                Arg::Field(p, mut id) => {
+                    id.extend(fields);
+                    Arg::Field(p, id)
+                }
+                Arg::Variable(p, v, mut id) => {
+                    id.extend(fields);
+                    Arg::Variable(p, v, id)
+                }
+                Arg::Bool(..) | Arg::Str(..) | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
+                    return self.err(pos, format!("unexpected . after term {:?}", node.to_string()));
+                }
+                n => Arg::Chain(pos, Box::new(n), fields),
+            }));
+        }
+        Ok(Some(node))
+    }
+
+    fn term(&mut self) -> PResult<Option<Arg>> {
+        let t = self.next_non_space();
+        Ok(Some(match t.tok {
+            Tok::Ident(name) => {
+                if !(self.has_func)(&name) {
+                    return self.err(t.pos, format!("function {name:?} not defined"));
+                }
+                Arg::Ident(t.pos, name)
+            }
+            Tok::Dot => Arg::Dot(t.pos),
+            Tok::Nil => Arg::Nil(t.pos),
+            Tok::Variable(v) => {
+                // "$x.y" arrives as a variable followed by fields.
+                if !self.vars.iter().any(|x| *x == v) {
+                    return self.err(t.pos, format!("undefined variable {v:?}"));
+                }
+                Arg::Variable(t.pos, v, Vec::new())
+            }
+            Tok::Field(f) => Arg::Field(t.pos, vec![f]),
+            Tok::Bool(b) => Arg::Bool(t.pos, b),
+            Tok::CharConst(s) => {
+                let n = Number::parse(&s, true).or_else(|e| self.err(t.pos, e))?;
+                Arg::Number(t.pos, Box::new(n))
+            }
+            Tok::Complex(s) | Tok::Number(s) => {
+                let n = Number::parse(&s, false).or_else(|e| self.err(t.pos, e))?;
+                Arg::Number(t.pos, Box::new(n))
+            }
+            Tok::LParen => {
+                let p = self.pipeline("parenthesized pipeline", Tok::RParen)?;
+                Arg::Pipe(Box::new(p))
+            }
+            Tok::Str(s) | Tok::RawStr(s) => Arg::Str(t.pos, s.into()),
+            _ => {
+                self.backup();
+                return Ok(None);
+            }
+        }))
+    }
+}
+
+enum Parsed {
+    Node(Node),
+    Comment,
+    End(usize),
+    Else(usize, Option<&'static str>),
+}
+
+fn make_control(context: &str, pos: usize, pipe: Pipe, list: Vec<Node>, else_list: Option<Vec<Node>>) -> Node {
+    match context {
+        "if" => Node::If(pos, pipe, list, else_list),
+        "range" => Node::Range(pos, pipe, list, else_list),
+        _ => Node::With(pos, pipe, list, else_list),
+    }
+}

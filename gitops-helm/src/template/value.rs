@@ -1,0 +1,250 @@
+//! The dynamic values a template sees, modelled on what Go's `reflect` shows `text/template`.
+//!
+//! Values decoded from YAML or JSON are what Go's `encoding/json` makes of them: `map[string]interface{}`,
+//! `[]interface{}`, `float64`, `string`, `bool` and `nil`. Functions add `int` and `int64`, which Go keeps
+//! apart (a function taking `int` refuses an `int64`), and `[]byte`. Maps are shared and mutable, as Go's
+//! maps are: Sprig's `set` on a dict is seen through every reference to it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+/// A Go map of string keys, iterated in key order as `text/template` and `fmt` do.
+pub type Map = BTreeMap<String, Value>;
+
+/// One value.
+#[derive(Clone, Default)]
+pub enum Value {
+    /// The zero `reflect.Value`: a missing map key under `missingkey=default`, printed `<no value>`.
+    #[default]
+    Invalid,
+    /// A nil `interface{}` (a `null` value, or a missing key under `missingkey=zero`).
+    Nil,
+    /// `bool`.
+    Bool(bool),
+    /// Go `int`.
+    Int(i64),
+    /// Go `int64` (what Sprig's arithmetic returns).
+    I64(i64),
+    /// Go `float64` (every number decoded from YAML or JSON).
+    Float(f64),
+    /// Go `complex128` (only from template constants).
+    Complex(f64, f64),
+    /// `string`.
+    Str(Rc<str>),
+    /// `[]byte`.
+    Bytes(Rc<[u8]>),
+    /// `[]interface{}`.
+    List(Rc<Vec<Value>>),
+    /// `map[string]interface{}`, shared.
+    Map(Rc<RefCell<Map>>),
+    /// A Go value with fields and methods (`.Files`, `.Capabilities.APIVersions`).
+    Object(Rc<dyn Object>),
+}
+
+/// A Go struct or named type with methods, seen through `text/template`.
+pub trait Object {
+    /// The Go type name, for `%T`, `typeOf` and errors.
+    fn type_name(&self) -> &str;
+    /// A field (or niladic method) by name.
+    fn field(&self, _name: &str) -> Option<Value> {
+        None
+    }
+    /// Calls a method; `None` when there is no such method.
+    fn call(&self, _name: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        None
+    }
+    /// Whether the name is a method taking arguments.
+    fn has_method(&self, _name: &str) -> bool {
+        false
+    }
+    /// How `fmt` prints it (`%v`).
+    fn display(&self) -> String;
+    /// The value as plain data, for `toYaml`/`toJson`.
+    fn to_data(&self) -> Value {
+        Value::Str(self.display().into())
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", super::fmt::sprint_value(self))
+    }
+}
+
+impl Value {
+    /// A string value.
+    pub fn str(s: impl Into<Rc<str>>) -> Value {
+        Value::Str(s.into())
+    }
+
+    /// A list value.
+    pub fn list(v: Vec<Value>) -> Value {
+        Value::List(Rc::new(v))
+    }
+
+    /// A map value.
+    pub fn map(m: Map) -> Value {
+        Value::Map(Rc::new(RefCell::new(m)))
+    }
+
+    /// Whether the value is valid (not the zero `reflect.Value`).
+    pub fn is_valid(&self) -> bool {
+        !matches!(self, Value::Invalid)
+    }
+
+    /// Nil or invalid.
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Value::Invalid | Value::Nil)
+    }
+
+    /// The Go type name (`%T`).
+    pub fn type_name(&self) -> String {
+        match self {
+            Value::Invalid | Value::Nil => "<nil>".into(),
+            Value::Bool(_) => "bool".into(),
+            Value::Int(_) => "int".into(),
+            Value::I64(_) => "int64".into(),
+            Value::Float(_) => "float64".into(),
+            Value::Complex(..) => "complex128".into(),
+            Value::Str(_) => "string".into(),
+            Value::Bytes(_) => "[]uint8".into(),
+            Value::List(_) => "[]interface {}".into(),
+            Value::Map(_) => "map[string]interface {}".into(),
+            Value::Object(o) => o.type_name().into(),
+        }
+    }
+
+    /// The Go kind name (`kindOf`).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Invalid | Value::Nil => "invalid",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::I64(_) => "int64",
+            Value::Float(_) => "float64",
+            Value::Complex(..) => "complex128",
+            Value::Str(_) => "string",
+            Value::Bytes(_) | Value::List(_) => "slice",
+            Value::Map(_) => "map",
+            Value::Object(_) => "struct",
+        }
+    }
+
+    /// `text/template`'s truth: non-zero numbers, non-empty strings and collections, `true`.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Invalid | Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) | Value::I64(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Complex(re, im) => *re != 0.0 || *im != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Map(m) => !m.borrow().is_empty(),
+            Value::Object(_) => true,
+        }
+    }
+
+    /// The string, when this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// An integer of either Go integer type.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) | Value::I64(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// Deep copy (maps are shared otherwise).
+    pub fn deep_copy(&self) -> Value {
+        match self {
+            Value::Map(m) => Value::map(m.borrow().iter().map(|(k, v)| (k.clone(), v.deep_copy())).collect()),
+            Value::List(l) => Value::list(l.iter().map(Value::deep_copy).collect()),
+            v => v.clone(),
+        }
+    }
+
+    /// From JSON, as Go's `encoding/json` decodes into `interface{}` (every number a float64).
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Nil,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
+            serde_json::Value::String(s) => Value::str(s.as_str()),
+            serde_json::Value::Array(a) => Value::list(a.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(o) => {
+                Value::map(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
+            }
+        }
+    }
+
+    /// To JSON as Go's `encoding/json` encodes (maps with sorted keys, `[]byte` as base64).
+    pub fn to_json(&self) -> Result<serde_json::Value, String> {
+        self.to_json_depth(0)
+    }
+
+    fn to_json_depth(&self, depth: usize) -> Result<serde_json::Value, String> {
+        use serde_json::Value as J;
+        if depth > 1000 {
+            return Err("json: unsupported value: encountered a cycle".into());
+        }
+        Ok(match self {
+            Value::Invalid | Value::Nil => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) | Value::I64(i) => J::from(*i),
+            Value::Float(f) => {
+                if !f.is_finite() {
+                    return Err(format!("json: unsupported value: {}", super::fmt::format_float(*f)));
+                }
+                if f.fract() == 0.0 && f.abs() < 9e18 {
+                    J::from(*f as i64)
+                } else {
+                    serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null)
+                }
+            }
+            Value::Complex(..) => return Err("json: unsupported type: complex128".into()),
+            Value::Str(s) => J::String(s.to_string()),
+            Value::Bytes(b) => {
+                use base64::Engine as _;
+                J::String(base64::engine::general_purpose::STANDARD.encode(b))
+            }
+            Value::List(l) => J::Array(l.iter().map(|v| v.to_json_depth(depth + 1)).collect::<Result<_, _>>()?),
+            Value::Map(m) => {
+                let m = m.borrow();
+                let mut o = serde_json::Map::new();
+                for (k, v) in m.iter() {
+                    o.insert(k.clone(), v.to_json_depth(depth + 1)?);
+                }
+                J::Object(o)
+            }
+            Value::Object(o) => o.to_data().to_json_depth(depth + 1)?,
+        })
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::str(s)
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::str(s)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
