@@ -1,16 +1,185 @@
 //! Sprig's functions and Helm's own, as Helm's engine exposes them.
+//!
+//! [`helm_funcs`] is the function map Helm gives every template: Sprig v3 without `env` and `expandenv`,
+//! plus `toYaml`, `fromYaml`, `fromYamlArray`, `toJson`, `fromJson`, `fromJsonArray`, `toToml`,
+//! `fromToml`, `include`, `tpl`, `required` and `lookup`. Randomness (`randAlphaNum`, `uuidv4`, ...)
+//! comes from a per-thread generator that [`seed_random`] makes reproducible.
 
+mod conv;
+mod date;
+mod json;
+mod sha1;
+mod sprig;
+mod toml;
+
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::template::{FuncMap, Limits, MissingKey, Templates, Value, execute};
+use crate::template::{Func, FuncMap, Limits, MissingKey, NativeFn, State, Templates, Ty, Value, execute};
 
-/// Helm's function map without a chart: Sprig (minus `env`/`expandenv`) and Helm's functions.
+pub use json::to_go_json;
+
+
+pub(crate) fn reg(m: &mut FuncMap, name: &'static str, params: &'static [Ty], variadic: Option<Ty>, f: NativeFn) {
+    m.insert(name, Func { params, variadic, f });
+}
+
+thread_local! {
+    static RNG: RefCell<fastrand::Rng> = RefCell::new(fastrand::Rng::new());
+}
+
+/// Makes this thread's random functions (`randAlphaNum`, `uuidv4`, `shuffle`, ...) reproducible.
+pub fn seed_random(seed: u64) {
+    RNG.with(|r| *r.borrow_mut() = fastrand::Rng::with_seed(seed));
+}
+
+pub(crate) fn rng<T>(f: impl FnOnce(&mut fastrand::Rng) -> T) -> T {
+    RNG.with(|r| f(&mut r.borrow_mut()))
+}
+
+/// Helm's function map: Sprig (without `env`/`expandenv`) and Helm's functions. `lookup` returns an
+/// empty map, as `helm template` does without a cluster.
 pub fn helm_funcs() -> FuncMap {
-    FuncMap::new()
+    let mut m = FuncMap::new();
+    sprig::register(&mut m);
+    date::register(&mut m);
+    helm(&mut m);
+    m
+}
+
+/// Helm's `toYaml`: `sigs.k8s.io/yaml` output (JSON round trip, go-yaml v2 style), final newline removed.
+pub fn to_yaml(v: &Value) -> Result<String, String> {
+    let j = v.to_json()?;
+    let out = gitops_core::yaml::to_string(&j);
+    Ok(out.strip_suffix('\n').unwrap_or(&out).to_string())
+}
+
+/// Reads YAML as Helm's `fromYaml` does (through JSON: every number a float64).
+pub fn from_yaml(text: &str) -> Result<Value, String> {
+    let docs = gitops_core::yaml::from_str_multi(text, &gitops_core::yaml::Limits::default()).map_err(|e| e.to_string())?;
+    Ok(docs.first().map(Value::from_json).unwrap_or(Value::Nil))
+}
+
+fn helm(m: &mut FuncMap) {
+    use Ty::*;
+    reg(m, "toYaml", &[Any], None, |_, a| Ok(Value::str(to_yaml(&a[0]).unwrap_or_default())));
+    reg(m, "mustToYaml", &[Any], None, |_, a| Ok(Value::str(to_yaml(&a[0])?)));
+    reg(m, "toYamlPretty", &[Any], None, |_, a| Ok(Value::str(to_yaml(&a[0]).unwrap_or_default())));
+    reg(m, "fromYaml", &[Str], None, |_, a| {
+        let text = a[0].as_str().unwrap_or_default();
+        Ok(match from_yaml(text) {
+            Ok(Value::Map(m)) => Value::Map(m),
+            Ok(Value::Nil) => Value::map(Default::default()),
+            Ok(v) => error_map(format!(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                json_kind(&v)
+            )),
+            Err(e) => error_map(format!("error converting YAML to JSON: {e}")),
+        })
+    });
+    reg(m, "fromYamlArray", &[Str], None, |_, a| {
+        let text = a[0].as_str().unwrap_or_default();
+        Ok(match from_yaml(text) {
+            Ok(Value::List(l)) => Value::List(l),
+            Ok(Value::Nil) => Value::list(Vec::new()),
+            Ok(v) => Value::list(vec![Value::str(format!(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type []interface {{}}",
+                json_kind(&v)
+            ))]),
+            Err(e) => Value::list(vec![Value::str(format!("error converting YAML to JSON: {e}"))]),
+        })
+    });
+    reg(m, "toJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], true, false).unwrap_or_default())));
+    reg(m, "mustToJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], true, false)?)));
+    reg(m, "toPrettyJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], true, true).unwrap_or_default())));
+    reg(m, "mustToPrettyJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], true, true)?)));
+    reg(m, "toRawJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], false, false).unwrap_or_default())));
+    reg(m, "mustToRawJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], false, false)?)));
+    reg(m, "fromJson", &[Str], None, |_, a| {
+        Ok(match json::parse(a[0].as_str().unwrap_or_default()) {
+            Ok(Value::Map(m)) => Value::Map(m),
+            Ok(v) => error_map(format!("json: cannot unmarshal {} into Go value of type map[string]interface {{}}", json_kind(&v))),
+            Err(e) => error_map(e),
+        })
+    });
+    reg(m, "mustFromJson", &[Str], None, |_, a| json::parse(a[0].as_str().unwrap_or_default()));
+    reg(m, "fromJsonArray", &[Str], None, |_, a| {
+        Ok(match json::parse(a[0].as_str().unwrap_or_default()) {
+            Ok(Value::List(l)) => Value::List(l),
+            Ok(v) => Value::list(vec![Value::str(format!(
+                "json: cannot unmarshal {} into Go value of type []interface {{}}",
+                json_kind(&v)
+            ))]),
+            Err(e) => Value::list(vec![Value::str(e)]),
+        })
+    });
+    reg(m, "toToml", &[Any], None, |_, a| Ok(Value::str(toml::encode(&a[0]).unwrap_or_else(|e| e))));
+    reg(m, "fromToml", &[Str], None, |_, a| {
+        Ok(match toml::parse(a[0].as_str().unwrap_or_default()) {
+            Ok(v) => v,
+            Err(e) => error_map(e),
+        })
+    });
+    reg(m, "include", &[Str, Any], None, include);
+    reg(m, "tpl", &[Str, Map], None, tpl);
+    reg(m, "required", &[Str, Any], None, |_, a| {
+        let warn = a[0].as_str().unwrap_or_default();
+        match &a[1] {
+            Value::Invalid | Value::Nil => Err(warn.to_string()),
+            Value::Str(s) if s.is_empty() => Err(warn.to_string()),
+            v => Ok(v.clone()),
+        }
+    });
+    reg(m, "lookup", &[Str, Str, Str, Str], None, |_, _| Ok(Value::map(Default::default())));
+}
+
+fn error_map(e: String) -> Value {
+    let mut m = crate::template::Map::new();
+    m.insert("Error".into(), Value::str(e));
+    Value::map(m)
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::List(_) => "array",
+        Value::Map(_) => "object",
+        Value::Str(_) => "string",
+        Value::Bool(_) => "bool",
+        Value::Nil | Value::Invalid => "null",
+        _ => "number",
+    }
+}
+
+/// How often one template may be included inside itself (Helm's `recursionMaxNums`).
+const MAX_INCLUDE_RECURSION: usize = 1000;
+
+fn include(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
+    let name = a[0].as_str().unwrap_or_default().to_string();
+    let count = st.include_counts.entry(name.clone()).or_insert(0);
+    if *count > MAX_INCLUDE_RECURSION {
+        return Err(format!("rendering template has a nested reference name: {name}: unable to execute template"));
+    }
+    *count += 1;
+    let r = st.execute_template(&name, a[1].clone());
+    if let Some(c) = st.include_counts.get_mut(&name) {
+        *c -= 1;
+    }
+    r.map(Value::str)
+}
+
+fn tpl(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
+    let text = a[0].as_str().unwrap_or_default();
+    let name = st.template_name().to_string();
+    let mut set = Templates::overlay(st.set.clone());
+    set.parse(&name, text).map_err(|e| format!("cannot parse template {text:?}: {e}"))?;
+    let out = st
+        .execute_in(Rc::new(set), &name, a[1].clone())
+        .map_err(|e| format!("error during tpl function execution for {text:?}: {e}"))?;
+    Ok(Value::str(out.replace("<no value>", "")))
 }
 
 /// Renders one template text as Helm renders a named template: Helm's functions, `missingkey=zero`,
-/// and `<no value>` removed from the output. For tests and `gitops helm eval`-style use.
+/// and `<no value>` removed from the output.
 pub fn render_case(text: &str, data: Value) -> Result<String, String> {
     let mut set = Templates::new(Rc::new(helm_funcs()), MissingKey::Zero);
     set.parse("case", text).map_err(|e| e.to_string())?;

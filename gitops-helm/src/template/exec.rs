@@ -522,7 +522,7 @@ impl State<'_> {
                 if matches!(**node, Arg::Nil(_)) {
                     return self.errorf(format!("indirection through explicit nil in {first}"));
                 }
-                let v = self.eval_arg(dot, Ty::Any, node)?;
+                let v = self.eval_arg(dot, Ty::Raw, node)?;
                 self.pos = first.pos();
                 return self.eval_field_chain(dot, v, fields, &cmd.args, final_);
             }
@@ -724,7 +724,7 @@ impl State<'_> {
                 if matches!(**node, Arg::Nil(_)) {
                     return self.errorf(format!("indirection through explicit nil in {arg}"));
                 }
-                let v = self.eval_arg(dot, Ty::Any, node)?;
+                let v = self.eval_arg(dot, Ty::Raw, node)?;
                 self.eval_field_chain(dot, v, fields, &[], None)?
             }
             Arg::Bool(_, b) => {

@@ -20,4 +20,5 @@ pub use exec::{
     html_escape, js_escape, query_escape,
 };
 pub use parse::{ParseError, Tree};
-pub use value::{Map, Object, Value};
+pub(crate) use parse::unquote as unquote_go;
+pub use value::{Map, MapCell, Object, Value};

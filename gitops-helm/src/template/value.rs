@@ -13,6 +13,22 @@ use std::rc::Rc;
 /// A Go map of string keys, iterated in key order as `text/template` and `fmt` do.
 pub type Map = BTreeMap<String, Value>;
 
+/// A shared, mutable Go map; `named` marks Helm's `chartutil.Values` type (`.Values` and the top-level
+/// render data), which Go assigns to `map[string]interface{}` parameters but not through type assertions.
+#[derive(Default)]
+pub struct MapCell {
+    /// Whether this map has Go type `chartutil.Values`.
+    pub named: bool,
+    map: RefCell<Map>,
+}
+
+impl std::ops::Deref for MapCell {
+    type Target = RefCell<Map>;
+    fn deref(&self) -> &RefCell<Map> {
+        &self.map
+    }
+}
+
 /// One value.
 #[derive(Clone, Default)]
 pub enum Value {
@@ -37,8 +53,8 @@ pub enum Value {
     Bytes(Rc<[u8]>),
     /// `[]interface{}`.
     List(Rc<Vec<Value>>),
-    /// `map[string]interface{}`, shared.
-    Map(Rc<RefCell<Map>>),
+    /// `map[string]interface{}` (or Helm's named `chartutil.Values`), shared.
+    Map(Rc<MapCell>),
     /// A Go value with fields and methods (`.Files`, `.Capabilities.APIVersions`).
     Object(Rc<dyn Object>),
 }
@@ -86,7 +102,12 @@ impl Value {
 
     /// A map value.
     pub fn map(m: Map) -> Value {
-        Value::Map(Rc::new(RefCell::new(m)))
+        Value::Map(Rc::new(MapCell { named: false, map: RefCell::new(m) }))
+    }
+
+    /// A `chartutil.Values` map.
+    pub fn values_map(m: Map) -> Value {
+        Value::Map(Rc::new(MapCell { named: true, map: RefCell::new(m) }))
     }
 
     /// Whether the value is valid (not the zero `reflect.Value`).
@@ -111,6 +132,7 @@ impl Value {
             Value::Str(_) => "string".into(),
             Value::Bytes(_) => "[]uint8".into(),
             Value::List(_) => "[]interface {}".into(),
+            Value::Map(m) if m.named => "chartutil.Values".into(),
             Value::Map(_) => "map[string]interface {}".into(),
             Value::Object(o) => o.type_name().into(),
         }
