@@ -28,8 +28,8 @@ pub struct Limits {
     /// Accept repeated mapping keys, the last one winning (go-yaml v2 behaviour, used for kustomization
     /// files); by default a repeated key is an error.
     pub duplicate_keys_last_wins: bool,
-    /// Read `yes`/`no`/`on`/`off` as booleans (YAML 1.1, as `sigs.k8s.io/yaml` does); by default they are
-    /// strings (YAML 1.2 core schema, as kustomize's kyaml does).
+    /// Read `yes`/`no`/`on`/`off` as booleans and `0777` as octal (YAML 1.1, as `sigs.k8s.io/yaml` does);
+    /// by default they are a string and a decimal (YAML 1.2 core schema, as kustomize's kyaml does).
     pub yaml_1_1_booleans: bool,
 }
 
@@ -176,6 +176,7 @@ fn options(limits: &Limits) -> serde_saphyr::Options {
         budget: Some(budget),
         alias_limits: alias_limits,
         strict_booleans: !limits.yaml_1_1_booleans,
+        legacy_octal_numbers: limits.yaml_1_1_booleans,
         with_snippet: false,
         duplicate_keys: if limits.duplicate_keys_last_wins {
             serde_saphyr::DuplicateKeyPolicy::LastWins

@@ -54,9 +54,18 @@ pub fn to_yaml(v: &Value) -> Result<String, String> {
     Ok(out.strip_suffix('\n').unwrap_or(&out).to_string())
 }
 
+/// How Helm reads YAML (`sigs.k8s.io/yaml` over go-yaml v2): YAML 1.1 booleans (`yes`, `on`, `y`),
+/// a repeated key replacing the earlier one.
+pub fn helm_yaml_limits() -> gitops_core::yaml::Limits {
+    let mut l = gitops_core::yaml::Limits::default();
+    l.yaml_1_1_booleans = true;
+    l.duplicate_keys_last_wins = true;
+    l
+}
+
 /// Reads YAML as Helm's `fromYaml` does (through JSON: every number a float64).
 pub fn from_yaml(text: &str) -> Result<Value, String> {
-    let docs = gitops_core::yaml::from_str_multi(text, &gitops_core::yaml::Limits::default()).map_err(|e| e.to_string())?;
+    let docs = gitops_core::yaml::from_str_multi(text, &helm_yaml_limits()).map_err(|e| e.to_string())?;
     Ok(docs.first().map(Value::from_json).unwrap_or(Value::Nil))
 }
 
@@ -171,9 +180,9 @@ fn tpl(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
     let text = a[0].as_str().unwrap_or_default();
     let name = st.template_name().to_string();
     let mut set = Templates::overlay(st.set.clone());
-    set.parse(&name, text).map_err(|e| format!("cannot parse template {text:?}: {e}"))?;
+    let tree = set.parse(&name, text).map_err(|e| format!("cannot parse template {text:?}: {e}"))?;
     let out = st
-        .execute_in(Rc::new(set), &name, a[1].clone())
+        .execute_in(Rc::new(set), tree, a[1].clone())
         .map_err(|e| format!("error during tpl function execution for {text:?}: {e}"))?;
     Ok(Value::str(out.replace("<no value>", "")))
 }
@@ -185,4 +194,15 @@ pub fn render_case(text: &str, data: Value) -> Result<String, String> {
     set.parse("case", text).map_err(|e| e.to_string())?;
     let out = execute(&Rc::new(set), "case", data, Limits::default())?;
     Ok(out.replace("<no value>", ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_1_1_scalars() {
+        let v = from_yaml("a: y\nb: yes\nc: on\nd: n\ne: off\nf: 0777\ng: 1_000\n").unwrap();
+        assert_eq!(to_go_json(&v, false, false).unwrap(), r#"{"a":true,"b":true,"c":true,"d":false,"e":false,"f":511,"g":1000}"#);
+    }
 }

@@ -1071,6 +1071,23 @@ fn misc(m: &mut FuncMap) {
     reg(m, "urlParse", &[Str], None, |_, a| url_parse(arg_str(&a, 0)));
     reg(m, "urlJoin", &[Map], None, |_, a| Ok(s(&url_join(&map_arg(&a[0]).borrow()))));
     reg(m, "getHostByName", &[Str], None, |_, _| Err("getHostByName is not available while rendering".into()));
+    // Key and certificate generation: known to the parser, so charts that only call them when a value
+    // is unset still render; calling one is an error until they are implemented.
+    for name in [
+        "genCA",
+        "genCAWithKey",
+        "genSelfSignedCert",
+        "genSelfSignedCertWithKey",
+        "genSignedCert",
+        "genSignedCertWithKey",
+        "genPrivateKey",
+        "buildCustomCert",
+        "derivePassword",
+        "htpasswd",
+        "bcrypt",
+    ] {
+        reg(m, name, &[], Some(Any), |_, _| Err("key, certificate and password-hash generation is not supported by gitops-helm yet; set the value explicitly".into()));
+    }
 }
 
 struct SemverObj(gitops_core::semver::Version);

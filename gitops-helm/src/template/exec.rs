@@ -121,22 +121,26 @@ impl Templates {
 
     /// Parses `text` as the template `name`, adding it and its definitions. A definition whose body is
     /// empty does not replace an existing one, as in Go.
-    pub fn parse(&mut self, name: &str, text: &str) -> Result<(), super::parse::ParseError> {
+    ///
+    /// Returns the tree parsed from `text` itself: it is what executing "this" template runs, even when an
+    /// empty text left an earlier definition of the name in place (as Go's `Template.Parse` behaves).
+    pub fn parse(&mut self, name: &str, text: &str) -> Result<Rc<Tree>, super::parse::ParseError> {
         let funcs = self.funcs.clone();
         let has = |f: &str| funcs.contains_key(f) || is_builtin(f);
         let (tree, defs) = super::parse::parse(name, text, &has)?;
         for d in defs {
-            self.add(d);
+            self.add(Rc::new(d));
         }
-        self.add(tree);
-        Ok(())
+        let tree = Rc::new(tree);
+        self.add(tree.clone());
+        Ok(tree)
     }
 
-    fn add(&mut self, tree: Tree) {
+    fn add(&mut self, tree: Rc<Tree>) {
         if tree.is_empty() && self.lookup(&tree.name).is_some() {
             return;
         }
-        self.trees.insert(tree.name.clone(), Rc::new(tree));
+        self.trees.insert(tree.name.clone(), tree);
     }
 
     /// A template by name.
@@ -252,8 +256,7 @@ impl State<'_> {
     }
 
     /// Executes a tree of another set (what `tpl` parsed) with `data` as dot.
-    pub fn execute_in(&mut self, set: Rc<Templates>, name: &str, data: Value) -> Result<String, String> {
-        let tree = set.lookup(name).ok_or_else(|| format!("template: no template {name:?}"))?;
+    pub fn execute_in(&mut self, set: Rc<Templates>, tree: Rc<Tree>, data: Value) -> Result<String, String> {
         let saved = std::mem::replace(&mut self.set, set);
         let r = self.run_tree(tree, data);
         self.set = saved;
@@ -454,6 +457,14 @@ impl State<'_> {
                     }
                 }
             }
+            Value::Object(o) if let Some(entries) = o.entries() => {
+                ran = !entries.is_empty();
+                for (k, v) in entries {
+                    if !iterate(self, k, v)? {
+                        break;
+                    }
+                }
+            }
             Value::List(_) | Value::Map(_) | Value::Bytes(_) | Value::Invalid | Value::Nil => {}
             v => {
                 self.pos = pos;
@@ -468,6 +479,7 @@ impl State<'_> {
     fn printable(&self, v: &Value) -> R<String> {
         Ok(match v {
             Value::Invalid => "<no value>".into(),
+            Value::Object(o) => o.print(),
             v => gofmt::sprint_value(v),
         })
     }
@@ -850,6 +862,7 @@ fn builtin_len(v: &Value) -> Result<Value, String> {
         Value::Bytes(b) => b.len() as i64,
         Value::List(l) => l.len() as i64,
         Value::Map(m) => m.borrow().len() as i64,
+        Value::Object(o) if let Some(e) = o.entries() => e.len() as i64,
         v => return Err(format!("len of type {}", v.type_name())),
     }))
 }

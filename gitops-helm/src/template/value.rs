@@ -77,6 +77,15 @@ pub trait Object {
     }
     /// How `fmt` prints it (`%v`).
     fn display(&self) -> String;
+    /// How a template action prints it (Go uses a `String()` method of the pointer type there, which
+    /// `fmt` does not see on a copy).
+    fn print(&self) -> String {
+        self.display()
+    }
+    /// Key/value pairs when the Go value is a map or slice (for `range`, `len` and `index`).
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        None
+    }
     /// The value as plain data, for `toYaml`/`toJson`.
     fn to_data(&self) -> Value {
         Value::Str(self.display().into())

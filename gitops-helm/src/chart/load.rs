@@ -1,0 +1,404 @@
+//! Loading charts from a directory or a `.tgz`, as Helm's loader does: `.helmignore` rules, a BOM
+//! stripped from every file, `charts/` holding subcharts as directories or archives, and the metadata
+//! validated.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::{Chart, ChartError, Dependency, Metadata};
+use crate::template::Value;
+
+/// Most bytes one chart archive may unpack to.
+const MAX_UNPACKED: u64 = 512 << 20;
+
+/// Loads a chart from a directory or a `.tgz` file.
+pub fn load(path: &Path) -> Result<Chart, ChartError> {
+    if path.is_dir() {
+        load_dir(path)
+    } else {
+        let data = std::fs::read(path).map_err(|e| ChartError::Load(format!("{}: {e}", path.display())))?;
+        load_archive(&data, &path.display().to_string())
+    }
+}
+
+/// Loads a chart directory.
+pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
+    let rules = match std::fs::read_to_string(dir.join(".helmignore")) {
+        Ok(text) => Ignore::parse(&text),
+        Err(_) => Ignore::default(),
+    }
+    .with_defaults();
+    let mut files = Vec::new();
+    walk(dir, dir, &rules, &mut files)?;
+    load_files(files, &dir.display().to_string())
+}
+
+fn walk(root: &Path, dir: &Path, rules: &Ignore, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), ChartError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| ChartError::Load(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+        // Symlinks are followed, as Helm's sympath walk does, but never out of the chart.
+        let meta = std::fs::metadata(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
+        let real = std::fs::canonicalize(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
+        let real_root = std::fs::canonicalize(root).map_err(|e| ChartError::Load(format!("{}: {e}", root.display())))?;
+        if !real.starts_with(&real_root) {
+            return Err(ChartError::Load(format!("{rel}: symlink points outside the chart")));
+        }
+        if meta.is_dir() {
+            if rules.ignore(&rel, true) {
+                continue;
+            }
+            walk(root, &p, rules, out)?;
+        } else if meta.is_file() {
+            if rules.ignore(&rel, false) {
+                continue;
+            }
+            let data = std::fs::read(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
+            out.push((rel, data));
+        }
+    }
+    Ok(())
+}
+
+/// Loads a chart from `.tgz` bytes; the top directory of the archive is the chart.
+pub fn load_archive(data: &[u8], origin: &str) -> Result<Chart, ChartError> {
+    let gz = flate2::read::GzDecoder::new(data);
+    let mut ar = tar::Archive::new(gz.take(MAX_UNPACKED));
+    let mut files = Vec::new();
+    let entries = ar.entries().map_err(|e| ChartError::Load(format!("{origin}: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| ChartError::Load(format!("{origin}: {e}")))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().map_err(|e| ChartError::Load(format!("{origin}: {e}")))?.to_string_lossy().replace('\\', "/");
+        // Drop the chart's top directory; refuse anything that climbs out.
+        let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+        if parts.contains(&"..") {
+            return Err(ChartError::Load(format!("{origin}: chart illegally references parent directory: {name}")));
+        }
+        if parts.len() < 2 {
+            continue;
+        }
+        let rel = parts[1..].join("/");
+        let mut buf = Vec::new();
+        entry.read_to_end(&mut buf).map_err(|e| ChartError::Load(format!("{origin}: {rel}: {e}")))?;
+        files.push((rel, buf));
+    }
+    if files.is_empty() {
+        return Err(ChartError::Load(format!("{origin}: no files in chart archive")));
+    }
+    load_files(files, origin)
+}
+
+fn strip_bom(mut d: Vec<u8>) -> Vec<u8> {
+    if d.starts_with(&[0xef, 0xbb, 0xbf]) {
+        d.drain(..3);
+    }
+    d
+}
+
+fn yaml_to_json(text: &str, what: &str) -> Result<serde_json::Value, ChartError> {
+    let docs = gitops_core::yaml::from_str_multi(text, &crate::funcs::helm_yaml_limits())
+        .map_err(|e| ChartError::Load(format!("cannot load {what}: error converting YAML to JSON: {e}")))?;
+    Ok(docs.into_iter().next().unwrap_or(serde_json::Value::Null))
+}
+
+/// Builds a chart from its files (paths relative to the chart root, `/`-separated).
+pub fn load_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, ChartError> {
+    let mut chart = Chart::default();
+    let mut sub: Vec<(String, Vec<(String, Vec<u8>)>)> = Vec::new();
+    let mut have_meta = false;
+    let mut requirements: Option<serde_json::Value> = None;
+    for (name, data) in files {
+        let data = strip_bom(data);
+        match name.as_str() {
+            "Chart.yaml" => {
+                let text = String::from_utf8_lossy(&data);
+                let j = yaml_to_json(&text, "Chart.yaml")?;
+                chart.metadata = Metadata::from_json(&j).map_err(|e| ChartError::Load(format!("cannot load Chart.yaml: {e}")))?;
+                have_meta = true;
+            }
+            "values.yaml" => {
+                let text = String::from_utf8_lossy(&data);
+                let j = yaml_to_json(&text, "values.yaml")?;
+                chart.values = match Value::from_json(&j) {
+                    Value::Map(m) => m.borrow().clone(),
+                    Value::Nil => Default::default(),
+                    _ => return Err(ChartError::Load("cannot load values.yaml: values must be a map".into())),
+                };
+            }
+            "values.schema.json" => {
+                let j: serde_json::Value = serde_json::from_slice(&data)
+                    .map_err(|e| ChartError::Load(format!("cannot load values.schema.json: {e}")))?;
+                chart.schema = Some(j);
+            }
+            "requirements.yaml" => {
+                let text = String::from_utf8_lossy(&data);
+                requirements = Some(yaml_to_json(&text, "requirements.yaml")?);
+                chart.files.push((name, data.into()));
+            }
+            "Chart.lock" | "requirements.lock" => {}
+            n if n.starts_with("templates/") => chart.templates.push((name.clone(), String::from_utf8_lossy(&data).into_owned())),
+            n if n.starts_with("charts/") => {
+                if n.ends_with(".prov") {
+                    chart.files.push((name, data.into()));
+                    continue;
+                }
+                let rest = &n["charts/".len()..];
+                let cname = rest.split('/').next().unwrap_or(rest).to_string();
+                let inner = rest[cname.len()..].trim_start_matches('/').to_string();
+                match sub.iter_mut().find(|(c, _)| *c == cname) {
+                    Some((_, v)) => v.push((inner, data)),
+                    None => sub.push((cname, vec![(inner, data)])),
+                }
+            }
+            _ => chart.files.push((name, data.into())),
+        }
+    }
+    if have_meta && chart.metadata.api_version.is_empty() {
+        // Charts from before apiVersion existed are v1.
+        chart.metadata.api_version = "v1".into();
+    }
+    if !have_meta {
+        return Err(ChartError::Load(format!("{origin}: Chart.yaml file is missing")));
+    }
+    if let Some(r) = requirements
+        && chart.metadata.api_version == "v1"
+        && let Some(deps) = r.get("dependencies").and_then(|d| d.as_array())
+    {
+        chart.metadata.dependencies = deps.iter().map(Dependency::from_json).collect::<Result<_, _>>().map_err(ChartError::Load)?;
+    }
+    for (cname, files) in sub {
+        let child = if files.len() == 1 && files[0].0.is_empty() {
+            if cname.ends_with(".tgz") || cname.ends_with(".tar.gz") {
+                load_archive(&files[0].1, &format!("{origin}/charts/{cname}"))
+                    .map_err(|e| ChartError::Load(format!("error unpacking subchart {cname} in {}: {e}", chart.metadata.name)))?
+            } else {
+                // A plain file in charts/ that is not an archive is ignored, as Helm does.
+                continue;
+            }
+        } else {
+            load_files(files, &format!("{origin}/charts/{cname}"))
+                .map_err(|e| ChartError::Load(format!("error unpacking subchart {cname} in {}: {e}", chart.metadata.name)))?
+        };
+        chart.dependencies.push(Rc::new(child));
+    }
+    chart.metadata.validate()?;
+    Ok(chart)
+}
+
+/// `.helmignore` rules with Helm's (gitignore-like, but simpler) semantics.
+#[derive(Default)]
+pub(crate) struct Ignore {
+    rules: Vec<Rule>,
+}
+
+struct Rule {
+    pattern: String,
+    negate: bool,
+    dir_only: bool,
+    kind: RuleKind,
+}
+
+enum RuleKind {
+    Root,
+    Path,
+    Base,
+}
+
+impl Ignore {
+    pub(crate) fn parse(text: &str) -> Ignore {
+        let mut rules = Vec::new();
+        for line in text.lines() {
+            let l = line.trim();
+            if l.is_empty() || l.starts_with('#') || l == "!" {
+                continue;
+            }
+            let (negate, l) = match l.strip_prefix('!') {
+                Some(r) => (true, r),
+                None => (false, l),
+            };
+            let (dir_only, l) = match l.strip_suffix('/') {
+                Some(r) => (true, r),
+                None => (false, l),
+            };
+            let kind = if l.starts_with('/') {
+                RuleKind::Root
+            } else if l.contains('/') {
+                RuleKind::Path
+            } else {
+                RuleKind::Base
+            };
+            rules.push(Rule { pattern: l.trim_start_matches('/').to_string(), negate, dir_only, kind });
+        }
+        Ignore { rules }
+    }
+
+    fn with_defaults(mut self) -> Ignore {
+        self.rules.push(Rule { pattern: "templates/.?*".into(), negate: false, dir_only: false, kind: RuleKind::Path });
+        self
+    }
+
+    pub(crate) fn ignore(&self, path: &str, is_dir: bool) -> bool {
+        if path.is_empty() || path == "." || path == "./" {
+            return false;
+        }
+        for r in &self.rules {
+            let matched = match r.kind {
+                RuleKind::Root | RuleKind::Path => glob_match(&r.pattern, path, false),
+                RuleKind::Base => glob_match(&r.pattern, path.rsplit('/').next().unwrap_or(path), false),
+            };
+            if r.negate {
+                if r.dir_only && !is_dir {
+                    return true;
+                }
+                if !matched {
+                    return true;
+                }
+                continue;
+            }
+            if r.dir_only && !is_dir {
+                continue;
+            }
+            if matched {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Glob matching with `/` as separator: `*` and `?` stay within a path element, `[...]` classes, `\`
+/// escapes; with `double_star`, `**` crosses elements and `{a,b}` alternates (gobwas/glob, used by
+/// `.Files.Glob`). Without it, Go's `filepath.Match`.
+pub(crate) fn glob_match(pattern: &str, name: &str, double_star: bool) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    glob_at(&p, 0, &n, 0, double_star, 0)
+}
+
+fn glob_at(p: &[char], mut pi: usize, n: &[char], mut ni: usize, ds: bool, depth: usize) -> bool {
+    if depth > 64 {
+        return false;
+    }
+    while pi < p.len() {
+        match p[pi] {
+            '*' => {
+                let cross = ds && p.get(pi + 1) == Some(&'*');
+                let next = if cross { pi + 2 } else { pi + 1 };
+                let mut k = ni;
+                loop {
+                    if glob_at(p, next, n, k, ds, depth + 1) {
+                        return true;
+                    }
+                    if k >= n.len() || (!cross && n[k] == '/') {
+                        return false;
+                    }
+                    k += 1;
+                }
+            }
+            '?' => {
+                if ni >= n.len() || n[ni] == '/' {
+                    return false;
+                }
+                pi += 1;
+                ni += 1;
+            }
+            '[' => {
+                if ni >= n.len() || n[ni] == '/' {
+                    return false;
+                }
+                let c = n[ni];
+                let mut j = pi + 1;
+                let negate = matches!(p.get(j), Some('^') | Some('!'));
+                if negate {
+                    j += 1;
+                }
+                let mut matched = false;
+                let mut first = true;
+                while j < p.len() && (first || p[j] != ']') {
+                    first = false;
+                    let mut lo = p[j];
+                    if lo == '\\' && j + 1 < p.len() {
+                        j += 1;
+                        lo = p[j];
+                    }
+                    let mut hi = lo;
+                    if j + 2 < p.len() && p[j + 1] == '-' && p[j + 2] != ']' {
+                        hi = p[j + 2];
+                        j += 2;
+                    }
+                    if lo <= c && c <= hi {
+                        matched = true;
+                    }
+                    j += 1;
+                }
+                if j >= p.len() || matched == negate {
+                    return false;
+                }
+                pi = j + 1;
+                ni += 1;
+            }
+            '{' if ds => {
+                let Some(close) = p[pi..].iter().position(|c| *c == '}').map(|i| i + pi) else { return false };
+                let body: String = p[pi + 1..close].iter().collect();
+                for alt in body.split(',') {
+                    let mut q: Vec<char> = alt.chars().collect();
+                    q.extend_from_slice(&p[close + 1..]);
+                    if glob_at(&q, 0, n, ni, ds, depth + 1) {
+                        return true;
+                    }
+                }
+                return false;
+            }
+            '\\' if pi + 1 < p.len() => {
+                if ni >= n.len() || n[ni] != p[pi + 1] {
+                    return false;
+                }
+                pi += 2;
+                ni += 1;
+            }
+            c => {
+                if ni >= n.len() || n[ni] != c {
+                    return false;
+                }
+                pi += 1;
+                ni += 1;
+            }
+        }
+    }
+    ni == n.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("files/conf/*", "files/conf/a.txt", true));
+        assert!(!glob_match("files/*", "files/conf/a.txt", true));
+        assert!(glob_match("files/**", "files/conf/a.txt", true));
+        assert!(glob_match("*.{yaml,json}", "a.json", true));
+        assert!(glob_match("templates/.?*", "templates/.hidden", false));
+        assert!(!glob_match("templates/.?*", "templates/.", false));
+        assert!(glob_match("[a-c]x", "bx", false));
+    }
+
+    #[test]
+    fn helmignore() {
+        let r = Ignore::parse("# c\n*.tmp\n/secret.txt\nignoredir/\n").with_defaults();
+        assert!(r.ignore("a/b.tmp", false));
+        assert!(r.ignore("secret.txt", false));
+        assert!(!r.ignore("sub/secret.txt", false));
+        assert!(r.ignore("ignoredir", true));
+        assert!(!r.ignore("ignoredir", false));
+        assert!(r.ignore("templates/.x.yaml", false));
+    }
+}

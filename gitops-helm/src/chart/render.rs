@@ -1,0 +1,713 @@
+//! Rendering a chart as `helm template` does: built-in objects, template parse order (so that
+//! definitions override as in Helm), `<no value>` removal, NOTES.txt left out, manifests split and
+//! sorted by kind in Helm's install order, hooks last, `# Source:` framing.
+
+use std::rc::Rc;
+
+use super::values::{coalesce_chart, merge_values, process_dependencies};
+use super::{Chart, ChartError, ChartObject};
+use crate::funcs::helm_funcs;
+use crate::template::{Limits, Map, MapCell, MissingKey, Object, Templates, Value};
+
+/// What `helm template` is asked to do.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RenderOptions {
+    /// `.Release.Name`
+    pub release_name: String,
+    /// `.Release.Namespace`
+    pub namespace: String,
+    /// User values, already merged in order (`-f` files, then `--set`).
+    pub values: Map,
+    /// `--include-crds`
+    pub include_crds: bool,
+    /// `--skip-tests`
+    pub skip_tests: bool,
+    /// `--no-hooks`
+    pub no_hooks: bool,
+    /// `--kube-version` (default v1.35.0, as `helm template` v4.1.4 reports).
+    pub kube_version: String,
+    /// `--api-versions`, added to the default set.
+    pub api_versions: Vec<String>,
+    /// `--skip-schema-validation`
+    pub skip_schema_validation: bool,
+    /// `.Release.IsUpgrade` (and not `IsInstall`).
+    pub is_upgrade: bool,
+    /// `.Release.Revision`
+    pub revision: i64,
+    /// Limits on template execution.
+    pub limits: Limits,
+}
+
+impl RenderOptions {
+    /// Options for a release name and namespace, with `helm template`'s defaults.
+    pub fn new(release_name: &str, namespace: &str) -> RenderOptions {
+        RenderOptions {
+            release_name: release_name.to_string(),
+            namespace: namespace.to_string(),
+            values: Map::new(),
+            include_crds: false,
+            skip_tests: false,
+            no_hooks: false,
+            kube_version: "v1.35.0".into(),
+            api_versions: Vec::new(),
+            skip_schema_validation: false,
+            is_upgrade: false,
+            revision: 1,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Adds a values file's content (merged over earlier ones, as `-f` does).
+    pub fn values_yaml(mut self, text: &str) -> Result<RenderOptions, ChartError> {
+        let j = gitops_core::yaml::from_str_multi(text, &crate::funcs::helm_yaml_limits())
+            .map_err(|e| ChartError::Values(format!("failed to parse values: error converting YAML to JSON: {e}")))?;
+        let m = match j.into_iter().next().map(|v| Value::from_json(&v)) {
+            Some(Value::Map(m)) => m.borrow().clone(),
+            None | Some(Value::Nil) => Map::new(),
+            Some(_) => return Err(ChartError::Values("failed to parse values: values must be a map".into())),
+        };
+        self.values = merge_values(&self.values, &m);
+        Ok(self)
+    }
+}
+
+/// One rendered document.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The template path (`chart/templates/x.yaml`).
+    pub path: String,
+    /// The document text, trimmed.
+    pub content: String,
+    /// `kind`, if any.
+    pub kind: String,
+    /// Hook events, for hooks.
+    pub hook_events: Vec<String>,
+}
+
+/// The result of rendering.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// Non-hook documents in install order.
+    pub manifests: Vec<Manifest>,
+    /// Hook documents in kind order.
+    pub hooks: Vec<Manifest>,
+    /// CRDs from `crds/` directories: (path, raw content).
+    pub crds: Vec<(String, String)>,
+    /// The rendered NOTES.txt of the top chart.
+    pub notes: String,
+}
+
+const INSTALL_ORDER: &[&str] = &[
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+const HOOK_EVENTS: &[&str] =
+    &["pre-install", "post-install", "pre-delete", "post-delete", "pre-upgrade", "post-upgrade", "pre-rollback", "post-rollback", "test", "test-success"];
+
+/// The group/versions `helm template` reports without a cluster (client-go's scheme plus apiextensions).
+const DEFAULT_API_VERSIONS: &[&str] = &[
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1alpha1",
+    "admissionregistration.k8s.io/v1beta1",
+    "internal.apiserver.k8s.io/v1alpha1",
+    "apps/v1",
+    "apps/v1beta1",
+    "apps/v1beta2",
+    "authentication.k8s.io/v1",
+    "authentication.k8s.io/v1alpha1",
+    "authentication.k8s.io/v1beta1",
+    "authorization.k8s.io/v1",
+    "authorization.k8s.io/v1beta1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "autoscaling/v2beta1",
+    "autoscaling/v2beta2",
+    "batch/v1",
+    "batch/v1beta1",
+    "certificates.k8s.io/v1",
+    "certificates.k8s.io/v1alpha1",
+    "certificates.k8s.io/v1beta1",
+    "coordination.k8s.io/v1",
+    "coordination.k8s.io/v1alpha2",
+    "coordination.k8s.io/v1beta1",
+    "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
+    "events.k8s.io/v1",
+    "events.k8s.io/v1beta1",
+    "extensions/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1beta2",
+    "flowcontrol.apiserver.k8s.io/v1beta3",
+    "networking.k8s.io/v1",
+    "networking.k8s.io/v1beta1",
+    "node.k8s.io/v1",
+    "node.k8s.io/v1alpha1",
+    "node.k8s.io/v1beta1",
+    "policy/v1",
+    "policy/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1alpha1",
+    "rbac.authorization.k8s.io/v1beta1",
+    "resource.k8s.io/v1",
+    "resource.k8s.io/v1alpha3",
+    "resource.k8s.io/v1beta1",
+    "resource.k8s.io/v1beta2",
+    "scheduling.k8s.io/v1",
+    "scheduling.k8s.io/v1alpha1",
+    "scheduling.k8s.io/v1beta1",
+    "storage.k8s.io/v1",
+    "storage.k8s.io/v1alpha1",
+    "storage.k8s.io/v1beta1",
+    "storagemigration.k8s.io/v1alpha1",
+    "apiextensions.k8s.io/v1",
+    "apiextensions.k8s.io/v1beta1",
+];
+
+/// Renders a chart and prints it exactly as `helm template` does.
+pub fn template(chart: &Chart, opts: &RenderOptions) -> Result<String, ChartError> {
+    let r = render(chart, opts)?;
+    Ok(print(&r, opts))
+}
+
+fn print(r: &Rendered, opts: &RenderOptions) -> String {
+    let mut manifest = String::new();
+    if opts.include_crds {
+        for (path, content) in &r.crds {
+            manifest.push_str(&format!("---\n# Source: {path}\n{content}\n"));
+        }
+    }
+    for m in &r.manifests {
+        manifest.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
+    }
+    let mut out = manifest.trim().to_string();
+    out.push('\n');
+    if !opts.no_hooks {
+        for h in &r.hooks {
+            if opts.skip_tests && h.hook_events.iter().any(|e| e == "test" || e == "test-success") {
+                continue;
+            }
+            out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.content));
+        }
+    }
+    out
+}
+
+fn validate_release_name(name: &str) -> Result<(), ChartError> {
+    let re = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$").expect("valid regex");
+    if name.is_empty() || name.len() > 53 || !re.is_match(name) {
+        return Err(ChartError::Invalid(format!(
+            "release name {name:?}: invalid release name, must match regex ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ and the length must not be longer than 53"
+        )));
+    }
+    Ok(())
+}
+
+/// Renders a chart: templates executed, documents split, hooks separated, everything sorted.
+pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartError> {
+    validate_release_name(&opts.release_name)?;
+    if !matches!(chart.metadata.chart_type.as_str(), "" | "application") {
+        return Err(ChartError::Invalid(format!("{} charts are not installable", chart.metadata.chart_type)));
+    }
+    let missing: Vec<&str> = chart
+        .metadata
+        .dependencies
+        .iter()
+        .filter(|r| !chart.dependencies.iter().any(|d| d.name() == r.name))
+        .map(|r| r.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ChartError::MissingDependencies(missing.join(", ")));
+    }
+    let processed = process_dependencies(chart, &opts.values)?;
+    if !processed.metadata.kube_version.is_empty() {
+        let ok = processed
+            .metadata
+            .kube_version
+            .parse::<gitops_core::semver::Constraint>()
+            .ok()
+            .zip(opts.kube_version.parse::<gitops_core::semver::Version>().ok())
+            .is_some_and(|(c, v)| c.matches(&v));
+        if !ok {
+            return Err(ChartError::Invalid(format!(
+                "chart requires kubeVersion: {} which is incompatible with Kubernetes {}",
+                processed.metadata.kube_version, opts.kube_version
+            )));
+        }
+    }
+    let vals = coalesce_chart(&processed, &opts.values, false)?;
+    if !opts.skip_schema_validation {
+        let mut errors = String::new();
+        super::schema::validate_tree(&processed, &vals, &mut errors);
+        if !errors.is_empty() {
+            return Err(ChartError::Schema(errors));
+        }
+    }
+    let caps = Value::Object(Rc::new(Capabilities::new(&opts.kube_version, &opts.api_versions)));
+    let mut release = Map::new();
+    release.insert("Name".into(), Value::str(opts.release_name.as_str()));
+    release.insert("Namespace".into(), Value::str(opts.namespace.as_str()));
+    release.insert("IsUpgrade".into(), Value::Bool(opts.is_upgrade));
+    release.insert("IsInstall".into(), Value::Bool(!opts.is_upgrade));
+    release.insert("Revision".into(), Value::Int(opts.revision));
+    release.insert("Service".into(), Value::str("Helm"));
+    let release = Value::map(release);
+
+    // Every template with its chart's values object, keyed by its full path.
+    let mut tpls: Vec<Renderable> = Vec::new();
+    let root_vals = Value::values_map(vals);
+    collect(&processed, None, processed.name().to_string(), &root_vals, &release, &caps, &mut tpls);
+    let rendered = execute_all(tpls, opts.limits)?;
+
+    let mut out = Rendered::default();
+    let notes_path = format!("{}/templates/NOTES.txt", processed.name());
+    let mut files: Vec<(String, String)> = Vec::new();
+    for (path, text) in rendered {
+        if path.ends_with("NOTES.txt") {
+            if path == notes_path {
+                out.notes = text;
+            }
+            continue;
+        }
+        files.push((path, text));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let (hooks, manifests) = sort_manifests(files)?;
+    out.hooks = hooks;
+    out.manifests = manifests;
+    crds(&processed, processed.name(), &mut out.crds);
+    Ok(out)
+}
+
+fn crds(chart: &Chart, full: &str, out: &mut Vec<(String, String)>) {
+    for (name, data) in &chart.files {
+        if name.starts_with("crds/") && (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")) {
+            out.push((format!("{full}/{name}"), String::from_utf8_lossy(data).into_owned()));
+        }
+    }
+    for d in &chart.dependencies {
+        crds(d, &format!("{full}/charts/{}", d.name()), out);
+    }
+}
+
+struct Renderable {
+    path: String,
+    text: String,
+    vals: Rc<MapCell>,
+    base_path: String,
+}
+
+fn collect(chart: &Chart, parent: Option<&Rc<MapCell>>, full: String, root_vals: &Value, release: &Value, caps: &Value, out: &mut Vec<Renderable>) -> Value {
+    let mut next = Map::new();
+    next.insert("Chart".into(), Value::Object(Rc::new(ChartObject(chart.metadata.clone()))));
+    next.insert("Files".into(), Value::Object(Rc::new(Files { files: Rc::new(chart.files.iter().cloned().collect()) })));
+    next.insert("Release".into(), release.clone());
+    next.insert("Capabilities".into(), caps.clone());
+    let values = match parent {
+        None => root_vals.clone(),
+        Some(p) => match p.borrow().get("Values") {
+            Some(Value::Map(pv)) => match pv.borrow().get(chart.name()) {
+                Some(Value::Map(sub)) => Value::values_map(sub.borrow().clone()),
+                _ => Value::values_map(Map::new()),
+            },
+            _ => Value::values_map(Map::new()),
+        },
+    };
+    next.insert("Values".into(), values);
+    next.insert("Subcharts".into(), Value::map(Map::new()));
+    let next = match Value::values_map(next) {
+        Value::Map(m) => m,
+        _ => unreachable!(),
+    };
+    let mut subcharts = Map::new();
+    for d in &chart.dependencies {
+        let v = collect(d, Some(&next), format!("{full}/charts/{}", d.name()), root_vals, release, caps, out);
+        subcharts.insert(d.name().to_string(), v);
+    }
+    next.borrow_mut().insert("Subcharts".into(), Value::map(subcharts));
+    for (name, text) in &chart.templates {
+        if chart.metadata.is_library() && !name.rsplit('/').next().unwrap_or(name).starts_with('_') {
+            continue;
+        }
+        out.push(Renderable {
+            path: format!("{full}/{name}"),
+            text: text.clone(),
+            vals: next.clone(),
+            base_path: format!("{full}/templates"),
+        });
+    }
+    Value::Map(next)
+}
+
+fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<(String, String)>, ChartError> {
+    // Helm parses (and executes) templates deepest path first, then in reverse lexical order, so a
+    // parent chart's definitions, parsed last, override its subcharts'.
+    tpls.sort_by(|a, b| {
+        let (ca, cb) = (a.path.matches('/').count(), b.path.matches('/').count());
+        cb.cmp(&ca).then_with(|| b.path.cmp(&a.path))
+    });
+    let mut set = Templates::new(Rc::new(helm_funcs()), MissingKey::Zero);
+    for t in &tpls {
+        set.parse(&t.path, &t.text).map_err(|e| ChartError::Template(format!("parse error at ({}): {}", t.path, strip_template_prefix(&e.0))))?;
+    }
+    let set = Rc::new(set);
+    let mut out = Vec::new();
+    for t in &tpls {
+        if t.path.rsplit('/').next().unwrap_or(&t.path).starts_with('_') {
+            continue;
+        }
+        let mut tm = Map::new();
+        tm.insert("Name".into(), Value::str(t.path.as_str()));
+        tm.insert("BasePath".into(), Value::str(t.base_path.as_str()));
+        t.vals.borrow_mut().insert("Template".into(), Value::values_map(tm));
+        let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits).map_err(ChartError::Template)?;
+        out.push((t.path.clone(), text.replace("<no value>", "")));
+    }
+    Ok(out)
+}
+
+fn strip_template_prefix(e: &str) -> &str {
+    e.strip_prefix("template: ").unwrap_or(e)
+}
+
+/// Helm's `SplitManifests`: documents at `---` lines, trimmed, empty ones dropped.
+fn split_manifests(text: &str) -> Vec<String> {
+    use std::sync::OnceLock;
+    static SEP: OnceLock<regex::Regex> = OnceLock::new();
+    let sep = SEP.get_or_init(|| regex::Regex::new(r"(?:^|\s*\n)---\s*").expect("valid regex"));
+    sep.split(text.trim()).filter(|d| !d.is_empty()).map(|d| d.trim().to_string()).collect()
+}
+
+fn sort_manifests(files: Vec<(String, String)>) -> Result<(Vec<Manifest>, Vec<Manifest>), ChartError> {
+    let mut hooks = Vec::new();
+    let mut generic = Vec::new();
+    for (path, content) in files {
+        if path.rsplit('/').next().unwrap_or(&path).starts_with('_') || content.trim().is_empty() {
+            continue;
+        }
+        for doc in split_manifests(&content) {
+            let head = gitops_core::yaml::from_str_multi(&doc, &crate::funcs::helm_yaml_limits())
+                .map_err(|e| ChartError::Manifest(format!("YAML parse error on {path}: error converting YAML to JSON: {e}")))?
+                .into_iter()
+                .next()
+                .unwrap_or(serde_json::Value::Null);
+            let (kind, annotations) = simple_head(&head).map_err(|e| ChartError::Manifest(format!("YAML parse error on {path}: error unmarshaling JSON: {e}")))?;
+            let hook = annotations.iter().find(|(k, _)| k == "helm.sh/hook").map(|(_, v)| v.clone());
+            let Some(hook) = hook else {
+                generic.push(Manifest { path: path.clone(), content: doc, kind, hook_events: Vec::new() });
+                continue;
+            };
+            let events: Vec<String> = hook.split(',').map(|e| e.trim().to_lowercase()).collect();
+            if events.iter().any(|e| !HOOK_EVENTS.contains(&e.as_str())) {
+                // Unknown hook types are dropped, as Helm does.
+                continue;
+            }
+            hooks.push(Manifest { path: path.clone(), content: doc, kind, hook_events: events });
+        }
+    }
+    let order = |k: &str| INSTALL_ORDER.iter().position(|o| *o == k);
+    let less = |a: &Manifest, b: &Manifest| -> std::cmp::Ordering {
+        match (order(&a.kind), order(&b.kind)) {
+            (None, None) => a.kind.cmp(&b.kind),
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (Some(x), Some(y)) => x.cmp(&y),
+        }
+    };
+    generic.sort_by(less);
+    hooks.sort_by(less);
+    Ok((hooks, generic))
+}
+
+/// The fields of Helm's `SimpleHead`, with the type errors Go's decoder reports.
+fn simple_head(v: &serde_json::Value) -> Result<(String, Vec<(String, String)>), String> {
+    use serde_json::Value as J;
+    let o = match v {
+        J::Null => return Ok((String::new(), Vec::new())),
+        J::Object(o) => o,
+        other => return Err(format!("json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead", super::json_kind(other))),
+    };
+    let kind = match o.get("kind") {
+        Some(J::String(s)) => s.clone(),
+        None | Some(J::Null) => String::new(),
+        Some(other) => return Err(format!("json: cannot unmarshal {} into Go struct field SimpleHead.kind of type string", super::json_kind(other))),
+    };
+    if let Some(av) = o.get("apiVersion")
+        && !matches!(av, J::String(_) | J::Null)
+    {
+        return Err(format!("json: cannot unmarshal {} into Go struct field SimpleHead.apiVersion of type string", super::json_kind(av)));
+    }
+    let mut annotations = Vec::new();
+    match o.get("metadata") {
+        None | Some(J::Null) => {}
+        Some(J::Object(m)) => {
+            if let Some(n) = m.get("name")
+                && !matches!(n, J::String(_) | J::Null)
+            {
+                return Err(format!("json: cannot unmarshal {} into Go struct field .metadata.name of type string", super::json_kind(n)));
+            }
+            match m.get("annotations") {
+                None | Some(J::Null) => {}
+                Some(J::Object(a)) => {
+                    for (k, v) in a {
+                        match v {
+                            J::String(s) => annotations.push((k.clone(), s.clone())),
+                            J::Null => annotations.push((k.clone(), String::new())),
+                            other => {
+                                return Err(format!(
+                                    "json: cannot unmarshal {} into Go struct field .metadata.annotations of type string",
+                                    super::json_kind(other)
+                                ));
+                            }
+                        }
+                    }
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "json: cannot unmarshal {} into Go struct field .metadata.annotations of type map[string]string",
+                        super::json_kind(other)
+                    ));
+                }
+            }
+        }
+        Some(other) => return Err(format!("json: cannot unmarshal {} into Go struct field SimpleHead.metadata of type struct", super::json_kind(other))),
+    }
+    Ok((kind, annotations))
+}
+
+/// `.Files`: the chart's non-template files.
+struct Files {
+    files: Rc<Vec<(String, Rc<[u8]>)>>,
+}
+
+impl Files {
+    fn get(&self, name: &str) -> Option<&Rc<[u8]>> {
+        self.files.iter().find(|(n, _)| n == name).map(|(_, d)| d)
+    }
+}
+
+impl Object for Files {
+    fn type_name(&self) -> &str {
+        "files.Files"
+    }
+    fn has_method(&self, name: &str) -> bool {
+        matches!(name, "Get" | "GetBytes" | "Glob" | "Lines" | "AsConfig" | "AsSecrets")
+    }
+    fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        let arg = |i: usize| -> Result<String, String> {
+            match args.get(i) {
+                Some(Value::Str(s)) => Ok(s.to_string()),
+                Some(v) => Err(format!("wrong type for value; expected string; got {}", v.type_name())),
+                None => Err(format!("wrong number of args for {name}: want 1 got 0")),
+            }
+        };
+        let want = if matches!(name, "AsConfig" | "AsSecrets") { 0 } else { 1 };
+        if args.len() != want {
+            return Some(Err(format!("wrong number of args for {name}: want {want} got {}", args.len())));
+        }
+        Some(match name {
+            "Get" => arg(0).map(|n| Value::str(self.get(&n).map(|d| String::from_utf8_lossy(d).into_owned()).unwrap_or_default())),
+            "GetBytes" => arg(0).map(|n| Value::Bytes(self.get(&n).cloned().unwrap_or_else(|| Rc::from(&[][..])))),
+            "Lines" => arg(0).map(|n| match self.get(&n) {
+                None => Value::list(Vec::new()),
+                Some(d) => {
+                    let s = String::from_utf8_lossy(d);
+                    let s = s.strip_suffix('\n').unwrap_or(&s);
+                    Value::list(s.split('\n').map(Value::from).collect())
+                }
+            }),
+            "Glob" => arg(0).map(|p| {
+                let files: Vec<(String, Rc<[u8]>)> =
+                    self.files.iter().filter(|(n, _)| super::load::glob_match(&p, n, true)).cloned().collect();
+                Value::Object(Rc::new(Files { files: Rc::new(files) }))
+            }),
+            "AsConfig" | "AsSecrets" => {
+                use base64::Engine as _;
+                let mut m = Map::new();
+                for (n, d) in self.files.iter() {
+                    let base = n.rsplit('/').next().unwrap_or(n).to_string();
+                    let v = if name == "AsConfig" {
+                        String::from_utf8_lossy(d).into_owned()
+                    } else {
+                        base64::engine::general_purpose::STANDARD.encode(d)
+                    };
+                    m.insert(base, Value::str(v));
+                }
+                if self.files.is_empty() {
+                    Ok(Value::str(""))
+                } else {
+                    Ok(Value::str(crate::funcs::to_yaml(&Value::map(m)).unwrap_or_default()))
+                }
+            }
+            _ => return None,
+        })
+    }
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        let mut e: Vec<(Value, Value)> = self.files.iter().map(|(n, d)| (Value::str(n.as_str()), Value::Bytes(d.clone()))).collect();
+        e.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
+        Some(e)
+    }
+    fn display(&self) -> String {
+        let m: Map = self.files.iter().map(|(n, d)| (n.clone(), Value::Bytes(d.clone()))).collect();
+        crate::template::fmt::sprint_value(&Value::map(m))
+    }
+    fn to_data(&self) -> Value {
+        Value::map(self.files.iter().map(|(n, d)| (n.clone(), Value::Bytes(d.clone()))).collect())
+    }
+}
+
+/// `.Capabilities`.
+struct Capabilities {
+    kube: Value,
+    apis: Value,
+    helm: Value,
+}
+
+impl Capabilities {
+    fn new(kube_version: &str, extra: &[String]) -> Capabilities {
+        let v = kube_version.trim_start_matches('v');
+        let mut parts = v.split('.');
+        let major = parts.next().unwrap_or("1").to_string();
+        let minor = parts.next().unwrap_or("0").to_string();
+        let version = format!("v{v}");
+        let mut apis: Vec<String> = DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect();
+        apis.extend(extra.iter().cloned());
+        let mut helm = Map::new();
+        helm.insert("Version".into(), Value::str("v4.1.4"));
+        helm.insert("GitCommit".into(), Value::str(""));
+        helm.insert("GitTreeState".into(), Value::str(""));
+        helm.insert("GoVersion".into(), Value::str("go1.25.9"));
+        Capabilities {
+            kube: Value::Object(Rc::new(KubeVersion { version, major, minor })),
+            apis: Value::Object(Rc::new(VersionSet(apis))),
+            helm: Value::map(helm),
+        }
+    }
+}
+
+impl Object for Capabilities {
+    fn type_name(&self) -> &str {
+        "*common.Capabilities"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        match name {
+            "KubeVersion" => Some(self.kube.clone()),
+            "APIVersions" => Some(self.apis.clone()),
+            "HelmVersion" => Some(self.helm.clone()),
+            _ => None,
+        }
+    }
+    fn display(&self) -> String {
+        use crate::template::fmt::sprint_value as p;
+        format!("&{{{} {} {}}}", p(&self.kube), p(&self.apis), p(&self.helm))
+    }
+    fn to_data(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("KubeVersion".into(), self.kube.clone());
+        m.insert("APIVersions".into(), self.apis.clone());
+        m.insert("HelmVersion".into(), self.helm.clone());
+        Value::map(m)
+    }
+}
+
+struct KubeVersion {
+    version: String,
+    major: String,
+    minor: String,
+}
+
+impl Object for KubeVersion {
+    fn type_name(&self) -> &str {
+        "common.KubeVersion"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        Some(Value::str(match name {
+            "Version" | "GitVersion" | "String" => self.version.as_str(),
+            "Major" => self.major.as_str(),
+            "Minor" => self.minor.as_str(),
+            _ => return None,
+        }))
+    }
+    fn display(&self) -> String {
+        format!("{{{} {} {} {}}}", self.version, self.version, self.major, self.minor)
+    }
+    fn print(&self) -> String {
+        self.version.clone()
+    }
+    fn to_data(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("version".into(), Value::str(self.version.as_str()));
+        m.insert("major".into(), Value::str(self.major.as_str()));
+        m.insert("minor".into(), Value::str(self.minor.as_str()));
+        Value::map(m)
+    }
+}
+
+struct VersionSet(Vec<String>);
+
+impl Object for VersionSet {
+    fn type_name(&self) -> &str {
+        "common.VersionSet"
+    }
+    fn has_method(&self, name: &str) -> bool {
+        name == "Has"
+    }
+    fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        if name != "Has" {
+            return None;
+        }
+        Some(match args {
+            [Value::Str(s)] => Ok(Value::Bool(self.0.iter().any(|v| v == &**s))),
+            [v] => Err(format!("wrong type for value; expected string; got {}", v.type_name())),
+            _ => Err(format!("wrong number of args for Has: want 1 got {}", args.len())),
+        })
+    }
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        Some(self.0.iter().enumerate().map(|(i, v)| (Value::Int(i as i64), Value::str(v.as_str()))).collect())
+    }
+    fn display(&self) -> String {
+        format!("[{}]", self.0.join(" "))
+    }
+    fn to_data(&self) -> Value {
+        Value::list(self.0.iter().map(|v| Value::str(v.as_str())).collect())
+    }
+}
