@@ -3,6 +3,9 @@
 //! [`template`] is Go's `text/template`; [`funcs`] adds Sprig and Helm's own functions; [`chart`] loads
 //! charts and renders them as `helm template` does.
 
-pub mod template;
-pub mod funcs;
+mod builder;
 pub mod chart;
+pub mod funcs;
+pub mod template;
+
+pub use builder::{HelmBuilder, RENDER_STACK, with_render_stack};

@@ -20,14 +20,21 @@ fn apply_args(mut opts: RenderOptions, args: &[String]) -> Result<RenderOptions,
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (a.clone(), None),
         };
-        let mut value = || inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{flag} needs a value"));
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or(format!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--skip-tests" => opts.skip_tests = true,
             "--include-crds" => opts.include_crds = true,
             "--no-hooks" => opts.no_hooks = true,
             "--skip-schema-validation" => opts.skip_schema_validation = true,
             "--set" => chart::parse_set(&value()?, &mut opts.values).map_err(|e| e.to_string())?,
-            "--set-string" => chart::parse_set_string(&value()?, &mut opts.values).map_err(|e| e.to_string())?,
+            "--set-string" => {
+                chart::parse_set_string(&value()?, &mut opts.values).map_err(|e| e.to_string())?
+            }
             "--set-json" => chart::parse_set_json(&value()?, &mut opts.values).map_err(|e| e.to_string())?,
             "--kube-version" => opts.kube_version = value()?,
             "--api-versions" | "-a" => opts.api_versions.push(value()?),
@@ -40,12 +47,18 @@ fn apply_args(mut opts: RenderOptions, args: &[String]) -> Result<RenderOptions,
 fn run_variant(case_dir: &Path, case: &serde_json::Value, v: &serde_json::Value) -> Result<String, String> {
     let chart_dir = case_dir.join(case["chart"].as_str().unwrap_or("chart"));
     let chart = chart::load(&chart_dir).map_err(|e| e.to_string())?;
-    let values = std::fs::read_to_string(case_dir.join(v["values"].as_str().unwrap())).map_err(|e| e.to_string())?;
-    let opts = RenderOptions::new(case["release"].as_str().unwrap(), case["namespace"].as_str().unwrap())
-        .values_yaml(&values)
-        .map_err(|e| e.to_string())?;
-    let args: Vec<String> =
-        v["extra_args"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let values =
+        std::fs::read_to_string(case_dir.join(v["values"].as_str().unwrap())).map_err(|e| e.to_string())?;
+    let opts = RenderOptions::new(
+        case["release"].as_str().unwrap(),
+        case["namespace"].as_str().unwrap(),
+    )
+    .values_yaml(&values)
+    .map_err(|e| e.to_string())?;
+    let args: Vec<String> = v["extra_args"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
     let opts = apply_args(opts, &args)?;
     chart::template(&chart, &opts).map_err(|e| e.to_string())
 }
@@ -60,10 +73,15 @@ fn chart_corpus() {
     let mut total = 0;
     let mut passed = 0;
     let mut failures = Vec::new();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
     names.sort();
     for case_dir in names {
-        let case: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(case_dir.join("case.json")).unwrap()).unwrap();
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(case_dir.join("case.json")).unwrap()).unwrap();
         let name = case["name"].as_str().unwrap().to_string();
         if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
             continue;
@@ -75,7 +93,9 @@ fn chart_corpus() {
             let got = std::thread::scope(|s| {
                 std::thread::Builder::new()
                     .stack_size(256 << 20)
-                    .spawn_scoped(s, || std::panic::catch_unwind(|| run_variant(&case_dir, &case, v)))
+                    .spawn_scoped(s, || {
+                        std::panic::catch_unwind(|| run_variant(&case_dir, &case, v))
+                    })
                     .unwrap()
                     .join()
                     .unwrap()
@@ -83,13 +103,18 @@ fn chart_corpus() {
             let ok = match (&got, expect_error) {
                 (Ok(Err(_)), true) => true,
                 (Ok(Ok(out)), false) => {
-                    let want = std::fs::read_to_string(case_dir.join(v["expected"].as_str().unwrap())).unwrap();
+                    let want =
+                        std::fs::read_to_string(case_dir.join(v["expected"].as_str().unwrap())).unwrap();
                     if *out == want {
                         true
                     } else {
                         if let Ok(d) = std::env::var("GITOPS_HELM_DUMP") {
-                            let _ = std::fs::write(Path::new(&d).join(format!("{name}-{vname}.got.yaml")), out);
-                            let _ = std::fs::write(Path::new(&d).join(format!("{name}-{vname}.want.yaml")), &want);
+                            let _ =
+                                std::fs::write(Path::new(&d).join(format!("{name}-{vname}.got.yaml")), out);
+                            let _ = std::fs::write(
+                                Path::new(&d).join(format!("{name}-{vname}.want.yaml")),
+                                &want,
+                            );
                         }
                         false
                     }

@@ -49,7 +49,12 @@ fn run(case: &Case) -> Result<String, String> {
             if case.kind == "parse" {
                 return Ok(String::new());
             }
-            execute(&Rc::new(set), &case.name, Value::from_json(&case.data), Limits::default())
+            execute(
+                &Rc::new(set),
+                &case.name,
+                Value::from_json(&case.data),
+                Limits::default(),
+            )
         }
         _ => gitops_helm::funcs::render_case(&case.template, Value::from_json(&case.data)),
     }
@@ -83,7 +88,11 @@ fn check(file: &str, floor: f64) {
                 case.name,
                 case.template,
                 case.data,
-                if case.expect_error { "an error".to_string() } else { format!("{:?}", case.expected) },
+                if case.expect_error {
+                    "an error".to_string()
+                } else {
+                    format!("{:?}", case.expected)
+                },
                 got.as_ref().map_err(|_| "PANIC")
             ));
         }

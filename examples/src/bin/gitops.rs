@@ -11,6 +11,8 @@ mod apply;
 mod demo;
 #[path = "gitops/flux.rs"]
 mod flux;
+#[path = "gitops/helm.rs"]
+mod helm;
 
 use gitops_source::{
     git::{GitAuth, GitReference, GitSource},
@@ -37,6 +39,11 @@ enum Command {
     Testkit {
         #[command(subcommand)]
         command: TestkitCommand,
+    },
+    /// Helm operations.
+    Helm {
+        #[command(subcommand)]
+        command: helm::HelmCommand,
     },
     /// Kustomize operations.
     Kustomize {
@@ -470,6 +477,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Rendering charts needs no runtime.
+    let cli = match cli.command {
+        Command::Helm { command } => return helm::run(command),
+        command => Cli { command },
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -628,6 +640,7 @@ fn main() -> ExitCode {
             Command::Kustomize {
                 command: KustomizeCommand::Build { dir, root },
             } => kustomize_build(&root, &dir),
+            Command::Helm { .. } => unreachable!("handled before the runtime starts"),
         }
         .map(|()| ExitCode::SUCCESS)
     });

@@ -6,7 +6,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::{Chart, ChartError, Dependency, Metadata};
+use super::{Chart, ChartError, Dependency, FileData, Metadata};
 use crate::template::Value;
 
 /// Most bytes one chart archive may unpack to.
@@ -30,38 +30,76 @@ pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
     }
     .with_defaults();
     let mut files = Vec::new();
-    walk(dir, dir, &rules, &mut files)?;
-    load_files(files, &dir.display().to_string())
+    let real_root =
+        std::fs::canonicalize(dir).map_err(|e| ChartError::Load(format!("{}: {e}", dir.display())))?;
+    walk(&real_root, &real_root, &rules, &mut files)?;
+    load_entries(files, &dir.display().to_string())
 }
 
-fn walk(root: &Path, dir: &Path, rules: &Ignore, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), ChartError> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    rules: &Ignore,
+    out: &mut Vec<(String, FileData)>,
+) -> Result<(), ChartError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| ChartError::Load(format!("{}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
     for p in entries {
-        let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
-        // Symlinks are followed, as Helm's sympath walk does, but never out of the chart.
-        let meta = std::fs::metadata(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
-        let real = std::fs::canonicalize(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
-        let real_root = std::fs::canonicalize(root).map_err(|e| ChartError::Load(format!("{}: {e}", root.display())))?;
-        if !real.starts_with(&real_root) {
-            return Err(ChartError::Load(format!("{rel}: symlink points outside the chart")));
+        let rel = p
+            .strip_prefix(root)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let mut meta = std::fs::symlink_metadata(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
+        let mut path = p.clone();
+        if meta.file_type().is_symlink() {
+            // Symlinks are followed, as Helm's sympath walk does, but never out of the chart.
+            let real = std::fs::canonicalize(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
+            if !real.starts_with(root) {
+                return Err(ChartError::Load(format!(
+                    "{rel}: symlink points outside the chart"
+                )));
+            }
+            meta = std::fs::metadata(&real).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
+            path = real;
         }
         if meta.is_dir() {
             if rules.ignore(&rel, true) {
                 continue;
             }
-            walk(root, &p, rules, out)?;
+            walk_dir_as(root, &path, &rel, rules, out)?;
         } else if meta.is_file() {
             if rules.ignore(&rel, false) {
                 continue;
             }
-            let data = std::fs::read(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
-            out.push((rel, data));
+            out.push((rel, FileData::on_disk(path)));
         }
     }
+    Ok(())
+}
+
+/// Walks `dir` (possibly a symlink's target) naming its files under `rel`.
+fn walk_dir_as(
+    root: &Path,
+    dir: &Path,
+    rel: &str,
+    rules: &Ignore,
+    out: &mut Vec<(String, FileData)>,
+) -> Result<(), ChartError> {
+    if dir.starts_with(root)
+        && dir
+            .strip_prefix(root)
+            .is_ok_and(|r| r.to_string_lossy().replace('\\', "/") == rel)
+    {
+        return walk(root, dir, rules, out);
+    }
+    // A symlinked directory: walk it, then rename its entries under the link's path.
+    let mut inner = Vec::new();
+    walk(dir, dir, rules, &mut inner)?;
+    out.extend(inner.into_iter().map(|(n, d)| (format!("{rel}/{n}"), d)));
     Ok(())
 }
 
@@ -70,37 +108,40 @@ pub fn load_archive(data: &[u8], origin: &str) -> Result<Chart, ChartError> {
     let gz = flate2::read::GzDecoder::new(data);
     let mut ar = tar::Archive::new(gz.take(MAX_UNPACKED));
     let mut files = Vec::new();
-    let entries = ar.entries().map_err(|e| ChartError::Load(format!("{origin}: {e}")))?;
+    let entries = ar
+        .entries()
+        .map_err(|e| ChartError::Load(format!("{origin}: {e}")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| ChartError::Load(format!("{origin}: {e}")))?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry.path().map_err(|e| ChartError::Load(format!("{origin}: {e}")))?.to_string_lossy().replace('\\', "/");
+        let name = entry
+            .path()
+            .map_err(|e| ChartError::Load(format!("{origin}: {e}")))?
+            .to_string_lossy()
+            .replace('\\', "/");
         // Drop the chart's top directory; refuse anything that climbs out.
         let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
         if parts.contains(&"..") {
-            return Err(ChartError::Load(format!("{origin}: chart illegally references parent directory: {name}")));
+            return Err(ChartError::Load(format!(
+                "{origin}: chart illegally references parent directory: {name}"
+            )));
         }
         if parts.len() < 2 {
             continue;
         }
         let rel = parts[1..].join("/");
         let mut buf = Vec::new();
-        entry.read_to_end(&mut buf).map_err(|e| ChartError::Load(format!("{origin}: {rel}: {e}")))?;
-        files.push((rel, buf));
+        entry
+            .read_to_end(&mut buf)
+            .map_err(|e| ChartError::Load(format!("{origin}: {rel}: {e}")))?;
+        files.push((rel, FileData::loaded(buf)));
     }
     if files.is_empty() {
         return Err(ChartError::Load(format!("{origin}: no files in chart archive")));
     }
-    load_files(files, origin)
-}
-
-fn strip_bom(mut d: Vec<u8>) -> Vec<u8> {
-    if d.starts_with(&[0xef, 0xbb, 0xbf]) {
-        d.drain(..3);
-    }
-    d
+    load_entries(files, origin)
 }
 
 fn yaml_to_json(text: &str, what: &str) -> Result<serde_json::Value, ChartError> {
@@ -111,17 +152,44 @@ fn yaml_to_json(text: &str, what: &str) -> Result<serde_json::Value, ChartError>
 
 /// Builds a chart from its files (paths relative to the chart root, `/`-separated).
 pub fn load_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, ChartError> {
+    load_entries(
+        files.into_iter().map(|(n, d)| (n, FileData::loaded(d))).collect(),
+        origin,
+    )
+}
+
+fn load_entries(files: Vec<(String, FileData)>, origin: &str) -> Result<Chart, ChartError> {
     let mut chart = Chart::default();
-    let mut sub: Vec<(String, Vec<(String, Vec<u8>)>)> = Vec::new();
+    let mut sub: Vec<(String, Vec<(String, FileData)>)> = Vec::new();
     let mut have_meta = false;
     let mut requirements: Option<serde_json::Value> = None;
-    for (name, data) in files {
-        let data = strip_bom(data);
+    for (name, file) in files {
+        let is_other = !matches!(
+            name.as_str(),
+            "Chart.yaml" | "values.yaml" | "values.schema.json" | "requirements.yaml"
+        ) && !name.starts_with("templates/")
+            && !name.starts_with("charts/");
+        if is_other {
+            chart.files.push((name, file));
+            continue;
+        }
+        if name.starts_with("charts/") && !name.ends_with(".prov") && name["charts/".len()..].contains('/') {
+            let rest = &name["charts/".len()..];
+            let cname = rest.split('/').next().unwrap_or(rest).to_string();
+            let inner = rest[cname.len()..].trim_start_matches('/').to_string();
+            match sub.iter_mut().find(|(c, _)| *c == cname) {
+                Some((_, v)) => v.push((inner, file)),
+                None => sub.push((cname, vec![(inner, file)])),
+            }
+            continue;
+        }
+        let data = file.bytes();
         match name.as_str() {
             "Chart.yaml" => {
                 let text = String::from_utf8_lossy(&data);
                 let j = yaml_to_json(&text, "Chart.yaml")?;
-                chart.metadata = Metadata::from_json(&j).map_err(|e| ChartError::Load(format!("cannot load Chart.yaml: {e}")))?;
+                chart.metadata = Metadata::from_json(&j)
+                    .map_err(|e| ChartError::Load(format!("cannot load Chart.yaml: {e}")))?;
                 have_meta = true;
             }
             "values.yaml" => {
@@ -130,7 +198,11 @@ pub fn load_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
                 chart.values = match Value::from_json(&j) {
                     Value::Map(m) => m.borrow().clone(),
                     Value::Nil => Default::default(),
-                    _ => return Err(ChartError::Load("cannot load values.yaml: values must be a map".into())),
+                    _ => {
+                        return Err(ChartError::Load(
+                            "cannot load values.yaml: values must be a map".into(),
+                        ));
+                    }
                 };
             }
             "values.schema.json" => {
@@ -141,24 +213,22 @@ pub fn load_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
             "requirements.yaml" => {
                 let text = String::from_utf8_lossy(&data);
                 requirements = Some(yaml_to_json(&text, "requirements.yaml")?);
-                chart.files.push((name, data.into()));
+                chart.files.push((name, file));
             }
             "Chart.lock" | "requirements.lock" => {}
-            n if n.starts_with("templates/") => chart.templates.push((name.clone(), String::from_utf8_lossy(&data).into_owned())),
+            n if n.starts_with("templates/") => chart
+                .templates
+                .push((name.clone(), String::from_utf8_lossy(&data).into_owned())),
             n if n.starts_with("charts/") => {
                 if n.ends_with(".prov") {
-                    chart.files.push((name, data.into()));
+                    chart.files.push((name, file));
                     continue;
                 }
-                let rest = &n["charts/".len()..];
-                let cname = rest.split('/').next().unwrap_or(rest).to_string();
-                let inner = rest[cname.len()..].trim_start_matches('/').to_string();
-                match sub.iter_mut().find(|(c, _)| *c == cname) {
-                    Some((_, v)) => v.push((inner, data)),
-                    None => sub.push((cname, vec![(inner, data)])),
-                }
+                // An archive directly in charts/.
+                let cname = n["charts/".len()..].to_string();
+                sub.push((cname, vec![(String::new(), file)]));
             }
-            _ => chart.files.push((name, data.into())),
+            _ => chart.files.push((name, file)),
         }
     }
     if have_meta && chart.metadata.api_version.is_empty() {
@@ -172,20 +242,32 @@ pub fn load_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
         && chart.metadata.api_version == "v1"
         && let Some(deps) = r.get("dependencies").and_then(|d| d.as_array())
     {
-        chart.metadata.dependencies = deps.iter().map(Dependency::from_json).collect::<Result<_, _>>().map_err(ChartError::Load)?;
+        chart.metadata.dependencies = deps
+            .iter()
+            .map(Dependency::from_json)
+            .collect::<Result<_, _>>()
+            .map_err(ChartError::Load)?;
     }
     for (cname, files) in sub {
         let child = if files.len() == 1 && files[0].0.is_empty() {
             if cname.ends_with(".tgz") || cname.ends_with(".tar.gz") {
-                load_archive(&files[0].1, &format!("{origin}/charts/{cname}"))
-                    .map_err(|e| ChartError::Load(format!("error unpacking subchart {cname} in {}: {e}", chart.metadata.name)))?
+                load_archive(&files[0].1.bytes(), &format!("{origin}/charts/{cname}")).map_err(|e| {
+                    ChartError::Load(format!(
+                        "error unpacking subchart {cname} in {}: {e}",
+                        chart.metadata.name
+                    ))
+                })?
             } else {
                 // A plain file in charts/ that is not an archive is ignored, as Helm does.
                 continue;
             }
         } else {
-            load_files(files, &format!("{origin}/charts/{cname}"))
-                .map_err(|e| ChartError::Load(format!("error unpacking subchart {cname} in {}: {e}", chart.metadata.name)))?
+            load_entries(files, &format!("{origin}/charts/{cname}")).map_err(|e| {
+                ChartError::Load(format!(
+                    "error unpacking subchart {cname} in {}: {e}",
+                    chart.metadata.name
+                ))
+            })?
         };
         chart.dependencies.push(Rc::new(child));
     }
@@ -235,13 +317,23 @@ impl Ignore {
             } else {
                 RuleKind::Base
             };
-            rules.push(Rule { pattern: l.trim_start_matches('/').to_string(), negate, dir_only, kind });
+            rules.push(Rule {
+                pattern: l.trim_start_matches('/').to_string(),
+                negate,
+                dir_only,
+                kind,
+            });
         }
         Ignore { rules }
     }
 
     fn with_defaults(mut self) -> Ignore {
-        self.rules.push(Rule { pattern: "templates/.?*".into(), negate: false, dir_only: false, kind: RuleKind::Path });
+        self.rules.push(Rule {
+            pattern: "templates/.?*".into(),
+            negate: false,
+            dir_only: false,
+            kind: RuleKind::Path,
+        });
         self
     }
 
@@ -346,7 +438,9 @@ fn glob_at(p: &[char], mut pi: usize, n: &[char], mut ni: usize, ds: bool, depth
                 ni += 1;
             }
             '{' if ds => {
-                let Some(close) = p[pi..].iter().position(|c| *c == '}').map(|i| i + pi) else { return false };
+                let Some(close) = p[pi..].iter().position(|c| *c == '}').map(|i| i + pi) else {
+                    return false;
+                };
                 let body: String = p[pi + 1..close].iter().collect();
                 for alt in body.split(',') {
                     let mut q: Vec<char> = alt.chars().collect();

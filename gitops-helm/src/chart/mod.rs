@@ -65,7 +65,7 @@ pub struct Chart {
     /// `templates/...` files, in load order.
     pub templates: Vec<(String, String)>,
     /// Every other file (`crds/`, `files/`, README, ...), in load order.
-    pub files: Vec<(String, Rc<[u8]>)>,
+    pub files: Vec<(String, FileData)>,
     /// Subcharts from `charts/`.
     pub dependencies: Vec<Rc<Chart>>,
 }
@@ -75,6 +75,47 @@ impl Chart {
     pub fn name(&self) -> &str {
         &self.metadata.name
     }
+}
+
+/// The content of a chart file: in memory, or on disk and read the first time it is needed (a chart
+/// directory's `crds/` and other files are often most of its bytes and seldom read by templates).
+#[derive(Debug, Clone)]
+pub struct FileData(Rc<FileInner>);
+
+#[derive(Debug)]
+enum FileInner {
+    Loaded(Rc<[u8]>),
+    OnDisk(std::path::PathBuf, std::cell::OnceCell<Rc<[u8]>>),
+}
+
+impl FileData {
+    /// Content already in memory.
+    pub fn loaded(data: Vec<u8>) -> FileData {
+        FileData(Rc::new(FileInner::Loaded(strip_bom(data).into())))
+    }
+
+    /// A file read when first needed.
+    pub fn on_disk(path: std::path::PathBuf) -> FileData {
+        FileData(Rc::new(FileInner::OnDisk(path, std::cell::OnceCell::new())))
+    }
+
+    /// The bytes (a leading UTF-8 BOM removed, as Helm's loader does). A file that has become
+    /// unreadable since the chart was loaded reads as empty.
+    pub fn bytes(&self) -> Rc<[u8]> {
+        match &*self.0 {
+            FileInner::Loaded(d) => d.clone(),
+            FileInner::OnDisk(p, cell) => cell
+                .get_or_init(|| strip_bom(std::fs::read(p).unwrap_or_default()).into())
+                .clone(),
+        }
+    }
+}
+
+fn strip_bom(mut d: Vec<u8>) -> Vec<u8> {
+    if d.starts_with(&[0xef, 0xbb, 0xbf]) {
+        d.drain(..3);
+    }
+    d
 }
 
 /// One entry of Chart.yaml's `dependencies`.
@@ -106,9 +147,17 @@ impl Dependency {
             version: s("version"),
             repository: s("repository"),
             condition: s("condition"),
-            tags: j.get("tags").and_then(|t| t.as_array()).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+            tags: j
+                .get("tags")
+                .and_then(|t| t.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
             enabled: j.get("enabled").and_then(|v| v.as_bool()).unwrap_or(false),
-            import_values: j.get("import-values").and_then(|v| v.as_array()).cloned().unwrap_or_default(),
+            import_values: j
+                .get("import-values")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default(),
             alias: s("alias"),
         })
     }
@@ -124,13 +173,19 @@ impl Dependency {
             m.insert("condition".into(), Value::str(self.condition.as_str()));
         }
         if !self.tags.is_empty() {
-            m.insert("tags".into(), Value::list(self.tags.iter().map(|t| Value::str(t.as_str())).collect()));
+            m.insert(
+                "tags".into(),
+                Value::list(self.tags.iter().map(|t| Value::str(t.as_str())).collect()),
+            );
         }
         if self.enabled {
             m.insert("enabled".into(), Value::Bool(true));
         }
         if !self.import_values.is_empty() {
-            m.insert("import-values".into(), Value::list(self.import_values.iter().map(Value::from_json).collect()));
+            m.insert(
+                "import-values".into(),
+                Value::list(self.import_values.iter().map(Value::from_json).collect()),
+            );
         }
         if !self.alias.is_empty() {
             m.insert("alias".into(), Value::str(self.alias.as_str()));
@@ -171,10 +226,15 @@ impl Metadata {
             Some(serde_json::Value::String(s)) => Ok(s.clone()),
             Some(serde_json::Value::Null) | None => Ok(String::new()),
             Some(serde_json::Value::Number(n)) if k == "version" || k == "appVersion" => Ok(n.to_string()),
-            Some(other) => Err(format!("json: cannot unmarshal {} into Go struct field Metadata.{k} of type string", json_kind(other))),
+            Some(other) => Err(format!(
+                "json: cannot unmarshal {} into Go struct field Metadata.{k} of type string",
+                json_kind(other)
+            )),
         };
         let dependencies = match raw.get("dependencies") {
-            Some(serde_json::Value::Array(a)) => a.iter().map(Dependency::from_json).collect::<Result<_, _>>()?,
+            Some(serde_json::Value::Array(a)) => {
+                a.iter().map(Dependency::from_json).collect::<Result<_, _>>()?
+            }
             _ => Vec::new(),
         };
         Ok(Metadata {
@@ -215,7 +275,11 @@ impl Metadata {
         }
         if let Some(serde_json::Value::Array(ms)) = self.raw.get("maintainers") {
             for m in ms {
-                if m.get("name").and_then(|n| n.as_str()).unwrap_or_default().is_empty() {
+                if m.get("name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or_default()
+                    .is_empty()
+                {
                     return v("chart.metadata.maintainers must have a name".into());
                 }
             }
@@ -225,8 +289,16 @@ impl Metadata {
             if d.name.is_empty() {
                 return v("dependencies must have a name".into());
             }
-            if !d.alias.is_empty() && !d.alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return v(format!("dependency {:?} has disallowed characters in the alias", d.name));
+            if !d.alias.is_empty()
+                && !d
+                    .alias
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return v(format!(
+                    "dependency {:?} has disallowed characters in the alias",
+                    d.name
+                ));
             }
             let key = if d.alias.is_empty() { &d.name } else { &d.alias };
             if !seen.insert(key.clone()) {
@@ -312,7 +384,15 @@ impl Object for ChartObject {
     fn to_data(&self) -> Value {
         let mut out = Map::new();
         for (_, key) in META_FIELDS {
-            let Some(v) = self.field(META_FIELDS.iter().find(|(_, k)| k == key).map(|(g, _)| *g).unwrap_or_default()) else { continue };
+            let Some(v) = self.field(
+                META_FIELDS
+                    .iter()
+                    .find(|(_, k)| k == key)
+                    .map(|(g, _)| *g)
+                    .unwrap_or_default(),
+            ) else {
+                continue;
+            };
             let keep = match &v {
                 Value::Str(s) => !s.is_empty(),
                 Value::Bool(b) => *b,

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::values::{coalesce_chart, merge_values, process_dependencies};
-use super::{Chart, ChartError, ChartObject};
+use super::{Chart, ChartError, ChartObject, FileData};
 use crate::funcs::helm_funcs;
 use crate::template::{Limits, Map, MapCell, MissingKey, Object, Templates, Value};
 
@@ -60,12 +60,19 @@ impl RenderOptions {
 
     /// Adds a values file's content (merged over earlier ones, as `-f` does).
     pub fn values_yaml(mut self, text: &str) -> Result<RenderOptions, ChartError> {
-        let j = gitops_core::yaml::from_str_multi(text, &crate::funcs::helm_yaml_limits())
-            .map_err(|e| ChartError::Values(format!("failed to parse values: error converting YAML to JSON: {e}")))?;
+        let j = gitops_core::yaml::from_str_multi(text, &crate::funcs::helm_yaml_limits()).map_err(|e| {
+            ChartError::Values(format!(
+                "failed to parse values: error converting YAML to JSON: {e}"
+            ))
+        })?;
         let m = match j.into_iter().next().map(|v| Value::from_json(&v)) {
             Some(Value::Map(m)) => m.borrow().clone(),
             None | Some(Value::Nil) => Map::new(),
-            Some(_) => return Err(ChartError::Values("failed to parse values: values must be a map".into())),
+            Some(_) => {
+                return Err(ChartError::Values(
+                    "failed to parse values: values must be a map".into(),
+                ));
+            }
         };
         self.values = merge_values(&self.values, &m);
         Ok(self)
@@ -139,8 +146,18 @@ const INSTALL_ORDER: &[&str] = &[
     "ValidatingWebhookConfiguration",
 ];
 
-const HOOK_EVENTS: &[&str] =
-    &["pre-install", "post-install", "pre-delete", "post-delete", "pre-upgrade", "post-upgrade", "pre-rollback", "post-rollback", "test", "test-success"];
+const HOOK_EVENTS: &[&str] = &[
+    "pre-install",
+    "post-install",
+    "pre-delete",
+    "post-delete",
+    "pre-upgrade",
+    "post-upgrade",
+    "pre-rollback",
+    "post-rollback",
+    "test",
+    "test-success",
+];
 
 /// The group/versions `helm template` reports without a cluster (client-go's scheme plus apiextensions).
 const DEFAULT_API_VERSIONS: &[&str] = &[
@@ -233,7 +250,8 @@ fn print(r: &Rendered, opts: &RenderOptions) -> String {
 }
 
 fn validate_release_name(name: &str) -> Result<(), ChartError> {
-    let re = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$").expect("valid regex");
+    let re = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        .expect("valid regex");
     if name.is_empty() || name.len() > 53 || !re.is_match(name) {
         return Err(ChartError::Invalid(format!(
             "release name {name:?}: invalid release name, must match regex ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ and the length must not be longer than 53"
@@ -246,7 +264,10 @@ fn validate_release_name(name: &str) -> Result<(), ChartError> {
 pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartError> {
     validate_release_name(&opts.release_name)?;
     if !matches!(chart.metadata.chart_type.as_str(), "" | "application") {
-        return Err(ChartError::Invalid(format!("{} charts are not installable", chart.metadata.chart_type)));
+        return Err(ChartError::Invalid(format!(
+            "{} charts are not installable",
+            chart.metadata.chart_type
+        )));
     }
     let missing: Vec<&str> = chart
         .metadata
@@ -295,7 +316,15 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartErro
     // Every template with its chart's values object, keyed by its full path.
     let mut tpls: Vec<Renderable> = Vec::new();
     let root_vals = Value::values_map(vals);
-    collect(&processed, None, processed.name().to_string(), &root_vals, &release, &caps, &mut tpls);
+    collect(
+        &processed,
+        None,
+        processed.name().to_string(),
+        &root_vals,
+        &release,
+        &caps,
+        &mut tpls,
+    );
     let rendered = execute_all(tpls, opts.limits)?;
 
     let mut out = Rendered::default();
@@ -314,14 +343,21 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartErro
     let (hooks, manifests) = sort_manifests(files)?;
     out.hooks = hooks;
     out.manifests = manifests;
-    crds(&processed, processed.name(), &mut out.crds);
+    if opts.include_crds {
+        crds(&processed, processed.name(), &mut out.crds);
+    }
     Ok(out)
 }
 
 fn crds(chart: &Chart, full: &str, out: &mut Vec<(String, String)>) {
     for (name, data) in &chart.files {
-        if name.starts_with("crds/") && (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")) {
-            out.push((format!("{full}/{name}"), String::from_utf8_lossy(data).into_owned()));
+        if name.starts_with("crds/")
+            && (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
+        {
+            out.push((
+                format!("{full}/{name}"),
+                String::from_utf8_lossy(&data.bytes()).into_owned(),
+            ));
         }
     }
     for d in &chart.dependencies {
@@ -336,10 +372,26 @@ struct Renderable {
     base_path: String,
 }
 
-fn collect(chart: &Chart, parent: Option<&Rc<MapCell>>, full: String, root_vals: &Value, release: &Value, caps: &Value, out: &mut Vec<Renderable>) -> Value {
+fn collect(
+    chart: &Chart,
+    parent: Option<&Rc<MapCell>>,
+    full: String,
+    root_vals: &Value,
+    release: &Value,
+    caps: &Value,
+    out: &mut Vec<Renderable>,
+) -> Value {
     let mut next = Map::new();
-    next.insert("Chart".into(), Value::Object(Rc::new(ChartObject(chart.metadata.clone()))));
-    next.insert("Files".into(), Value::Object(Rc::new(Files { files: Rc::new(chart.files.iter().cloned().collect()) })));
+    next.insert(
+        "Chart".into(),
+        Value::Object(Rc::new(ChartObject(chart.metadata.clone()))),
+    );
+    next.insert(
+        "Files".into(),
+        Value::Object(Rc::new(Files {
+            files: Rc::new(chart.files.iter().cloned().collect()),
+        })),
+    );
     next.insert("Release".into(), release.clone());
     next.insert("Capabilities".into(), caps.clone());
     let values = match parent {
@@ -360,10 +412,19 @@ fn collect(chart: &Chart, parent: Option<&Rc<MapCell>>, full: String, root_vals:
     };
     let mut subcharts = Map::new();
     for d in &chart.dependencies {
-        let v = collect(d, Some(&next), format!("{full}/charts/{}", d.name()), root_vals, release, caps, out);
+        let v = collect(
+            d,
+            Some(&next),
+            format!("{full}/charts/{}", d.name()),
+            root_vals,
+            release,
+            caps,
+            out,
+        );
         subcharts.insert(d.name().to_string(), v);
     }
-    next.borrow_mut().insert("Subcharts".into(), Value::map(subcharts));
+    next.borrow_mut()
+        .insert("Subcharts".into(), Value::map(subcharts));
     for (name, text) in &chart.templates {
         if chart.metadata.is_library() && !name.rsplit('/').next().unwrap_or(name).starts_with('_') {
             continue;
@@ -387,7 +448,13 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<(String,
     });
     let mut set = Templates::new(Rc::new(helm_funcs()), MissingKey::Zero);
     for t in &tpls {
-        set.parse(&t.path, &t.text).map_err(|e| ChartError::Template(format!("parse error at ({}): {}", t.path, strip_template_prefix(&e.0))))?;
+        set.parse(&t.path, &t.text).map_err(|e| {
+            ChartError::Template(format!(
+                "parse error at ({}): {}",
+                t.path,
+                strip_template_prefix(&e.0)
+            ))
+        })?;
     }
     let set = Rc::new(set);
     let mut out = Vec::new();
@@ -398,8 +465,11 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<(String,
         let mut tm = Map::new();
         tm.insert("Name".into(), Value::str(t.path.as_str()));
         tm.insert("BasePath".into(), Value::str(t.base_path.as_str()));
-        t.vals.borrow_mut().insert("Template".into(), Value::values_map(tm));
-        let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits).map_err(ChartError::Template)?;
+        t.vals
+            .borrow_mut()
+            .insert("Template".into(), Value::values_map(tm));
+        let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits)
+            .map_err(ChartError::Template)?;
         out.push((t.path.clone(), text.replace("<no value>", "")));
     }
     Ok(out)
@@ -414,35 +484,53 @@ fn split_manifests(text: &str) -> Vec<String> {
     use std::sync::OnceLock;
     static SEP: OnceLock<regex::Regex> = OnceLock::new();
     let sep = SEP.get_or_init(|| regex::Regex::new(r"(?:^|\s*\n)---\s*").expect("valid regex"));
-    sep.split(text.trim()).filter(|d| !d.is_empty()).map(|d| d.trim().to_string()).collect()
+    sep.split(text.trim())
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim().to_string())
+        .collect()
 }
 
 fn sort_manifests(files: Vec<(String, String)>) -> Result<(Vec<Manifest>, Vec<Manifest>), ChartError> {
-    let mut hooks = Vec::new();
-    let mut generic = Vec::new();
+    let mut docs: Vec<(String, String)> = Vec::new();
     for (path, content) in files {
         if path.rsplit('/').next().unwrap_or(&path).starts_with('_') || content.trim().is_empty() {
             continue;
         }
         for doc in split_manifests(&content) {
-            let head = gitops_core::yaml::from_str_multi(&doc, &crate::funcs::helm_yaml_limits())
-                .map_err(|e| ChartError::Manifest(format!("YAML parse error on {path}: error converting YAML to JSON: {e}")))?
-                .into_iter()
-                .next()
-                .unwrap_or(serde_json::Value::Null);
-            let (kind, annotations) = simple_head(&head).map_err(|e| ChartError::Manifest(format!("YAML parse error on {path}: error unmarshaling JSON: {e}")))?;
-            let hook = annotations.iter().find(|(k, _)| k == "helm.sh/hook").map(|(_, v)| v.clone());
-            let Some(hook) = hook else {
-                generic.push(Manifest { path: path.clone(), content: doc, kind, hook_events: Vec::new() });
-                continue;
-            };
-            let events: Vec<String> = hook.split(',').map(|e| e.trim().to_lowercase()).collect();
-            if events.iter().any(|e| !HOOK_EVENTS.contains(&e.as_str())) {
-                // Unknown hook types are dropped, as Helm does.
-                continue;
-            }
-            hooks.push(Manifest { path: path.clone(), content: doc, kind, hook_events: events });
+            docs.push((path.clone(), doc));
         }
+    }
+    // Reading each document's head means parsing it as YAML (an invalid document fails the render, as in
+    // Helm); large outputs are parsed on several threads.
+    let heads = parse_heads(&docs);
+    let mut hooks = Vec::new();
+    let mut generic = Vec::new();
+    for ((path, doc), head) in docs.into_iter().zip(heads) {
+        let (kind, annotations) = head?;
+        let hook = annotations
+            .iter()
+            .find(|(k, _)| k == "helm.sh/hook")
+            .map(|(_, v)| v.clone());
+        let Some(hook) = hook else {
+            generic.push(Manifest {
+                path,
+                content: doc,
+                kind,
+                hook_events: Vec::new(),
+            });
+            continue;
+        };
+        let events: Vec<String> = hook.split(',').map(|e| e.trim().to_lowercase()).collect();
+        if events.iter().any(|e| !HOOK_EVENTS.contains(&e.as_str())) {
+            // Unknown hook types are dropped, as Helm does.
+            continue;
+        }
+        hooks.push(Manifest {
+            path,
+            content: doc,
+            kind,
+            hook_events: events,
+        });
     }
     let order = |k: &str| INSTALL_ORDER.iter().position(|o| *o == k);
     let less = |a: &Manifest, b: &Manifest| -> std::cmp::Ordering {
@@ -458,23 +546,88 @@ fn sort_manifests(files: Vec<(String, String)>) -> Result<(Vec<Manifest>, Vec<Ma
     Ok((hooks, generic))
 }
 
+type Head = Result<(String, Vec<(String, String)>), ChartError>;
+
+fn parse_head(path: &str, doc: &str) -> Head {
+    let head = gitops_core::yaml::from_str_multi(doc, &crate::funcs::helm_yaml_limits())
+        .map_err(|e| {
+            ChartError::Manifest(format!(
+                "YAML parse error on {path}: error converting YAML to JSON: {e}"
+            ))
+        })?
+        .into_iter()
+        .next()
+        .unwrap_or(serde_json::Value::Null);
+    simple_head(&head).map_err(|e| {
+        ChartError::Manifest(format!(
+            "YAML parse error on {path}: error unmarshaling JSON: {e}"
+        ))
+    })
+}
+
+fn parse_heads(docs: &[(String, String)]) -> Vec<Head> {
+    let total: usize = docs.iter().map(|(_, d)| d.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    if threads < 2 || total < 64 << 10 {
+        return docs.iter().map(|(p, d)| parse_head(p, d)).collect();
+    }
+    // Contiguous chunks of about equal bytes, one per thread, results in order.
+    let per = total.div_ceil(threads);
+    let mut chunks: Vec<&[(String, String)]> = Vec::new();
+    let (mut start, mut acc) = (0, 0);
+    for (i, (_, d)) in docs.iter().enumerate() {
+        acc += d.len();
+        if acc >= per {
+            chunks.push(&docs[start..=i]);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < docs.len() {
+        chunks.push(&docs[start..]);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|c| s.spawn(move || c.iter().map(|(p, d)| parse_head(p, d)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// The fields of Helm's `SimpleHead`, with the type errors Go's decoder reports.
 fn simple_head(v: &serde_json::Value) -> Result<(String, Vec<(String, String)>), String> {
     use serde_json::Value as J;
     let o = match v {
         J::Null => return Ok((String::new(), Vec::new())),
         J::Object(o) => o,
-        other => return Err(format!("json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead", super::json_kind(other))),
+        other => {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead",
+                super::json_kind(other)
+            ));
+        }
     };
     let kind = match o.get("kind") {
         Some(J::String(s)) => s.clone(),
         None | Some(J::Null) => String::new(),
-        Some(other) => return Err(format!("json: cannot unmarshal {} into Go struct field SimpleHead.kind of type string", super::json_kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go struct field SimpleHead.kind of type string",
+                super::json_kind(other)
+            ));
+        }
     };
     if let Some(av) = o.get("apiVersion")
         && !matches!(av, J::String(_) | J::Null)
     {
-        return Err(format!("json: cannot unmarshal {} into Go struct field SimpleHead.apiVersion of type string", super::json_kind(av)));
+        return Err(format!(
+            "json: cannot unmarshal {} into Go struct field SimpleHead.apiVersion of type string",
+            super::json_kind(av)
+        ));
     }
     let mut annotations = Vec::new();
     match o.get("metadata") {
@@ -483,7 +636,10 @@ fn simple_head(v: &serde_json::Value) -> Result<(String, Vec<(String, String)>),
             if let Some(n) = m.get("name")
                 && !matches!(n, J::String(_) | J::Null)
             {
-                return Err(format!("json: cannot unmarshal {} into Go struct field .metadata.name of type string", super::json_kind(n)));
+                return Err(format!(
+                    "json: cannot unmarshal {} into Go struct field .metadata.name of type string",
+                    super::json_kind(n)
+                ));
             }
             match m.get("annotations") {
                 None | Some(J::Null) => {}
@@ -509,19 +665,24 @@ fn simple_head(v: &serde_json::Value) -> Result<(String, Vec<(String, String)>),
                 }
             }
         }
-        Some(other) => return Err(format!("json: cannot unmarshal {} into Go struct field SimpleHead.metadata of type struct", super::json_kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go struct field SimpleHead.metadata of type struct",
+                super::json_kind(other)
+            ));
+        }
     }
     Ok((kind, annotations))
 }
 
 /// `.Files`: the chart's non-template files.
 struct Files {
-    files: Rc<Vec<(String, Rc<[u8]>)>>,
+    files: Rc<Vec<(String, FileData)>>,
 }
 
 impl Files {
-    fn get(&self, name: &str) -> Option<&Rc<[u8]>> {
-        self.files.iter().find(|(n, _)| n == name).map(|(_, d)| d)
+    fn get(&self, name: &str) -> Option<Rc<[u8]>> {
+        self.files.iter().find(|(n, _)| n == name).map(|(_, d)| d.bytes())
     }
 }
 
@@ -530,68 +691,109 @@ impl Object for Files {
         "files.Files"
     }
     fn has_method(&self, name: &str) -> bool {
-        matches!(name, "Get" | "GetBytes" | "Glob" | "Lines" | "AsConfig" | "AsSecrets")
+        matches!(
+            name,
+            "Get" | "GetBytes" | "Glob" | "Lines" | "AsConfig" | "AsSecrets"
+        )
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg = |i: usize| -> Result<String, String> {
             match args.get(i) {
                 Some(Value::Str(s)) => Ok(s.to_string()),
-                Some(v) => Err(format!("wrong type for value; expected string; got {}", v.type_name())),
+                Some(v) => Err(format!(
+                    "wrong type for value; expected string; got {}",
+                    v.type_name()
+                )),
                 None => Err(format!("wrong number of args for {name}: want 1 got 0")),
             }
         };
-        let want = if matches!(name, "AsConfig" | "AsSecrets") { 0 } else { 1 };
+        let want = if matches!(name, "AsConfig" | "AsSecrets") {
+            0
+        } else {
+            1
+        };
         if args.len() != want {
-            return Some(Err(format!("wrong number of args for {name}: want {want} got {}", args.len())));
+            return Some(Err(format!(
+                "wrong number of args for {name}: want {want} got {}",
+                args.len()
+            )));
         }
         Some(match name {
-            "Get" => arg(0).map(|n| Value::str(self.get(&n).map(|d| String::from_utf8_lossy(d).into_owned()).unwrap_or_default())),
-            "GetBytes" => arg(0).map(|n| Value::Bytes(self.get(&n).cloned().unwrap_or_else(|| Rc::from(&[][..])))),
+            "Get" => arg(0).map(|n| {
+                Value::str(
+                    self.get(&n)
+                        .map(|d| String::from_utf8_lossy(&d).into_owned())
+                        .unwrap_or_default(),
+                )
+            }),
+            "GetBytes" => arg(0).map(|n| Value::Bytes(self.get(&n).unwrap_or_else(|| Rc::from(&[][..])))),
             "Lines" => arg(0).map(|n| match self.get(&n) {
                 None => Value::list(Vec::new()),
                 Some(d) => {
-                    let s = String::from_utf8_lossy(d);
+                    let s = String::from_utf8_lossy(&d);
                     let s = s.strip_suffix('\n').unwrap_or(&s);
                     Value::list(s.split('\n').map(Value::from).collect())
                 }
             }),
             "Glob" => arg(0).map(|p| {
-                let files: Vec<(String, Rc<[u8]>)> =
-                    self.files.iter().filter(|(n, _)| super::load::glob_match(&p, n, true)).cloned().collect();
-                Value::Object(Rc::new(Files { files: Rc::new(files) }))
+                let files: Vec<(String, FileData)> = self
+                    .files
+                    .iter()
+                    .filter(|(n, _)| super::load::glob_match(&p, n, true))
+                    .cloned()
+                    .collect();
+                Value::Object(Rc::new(Files {
+                    files: Rc::new(files),
+                }))
             }),
             "AsConfig" | "AsSecrets" => {
                 use base64::Engine as _;
                 let mut m = Map::new();
                 for (n, d) in self.files.iter() {
+                    let d = d.bytes();
                     let base = n.rsplit('/').next().unwrap_or(n).to_string();
                     let v = if name == "AsConfig" {
-                        String::from_utf8_lossy(d).into_owned()
+                        String::from_utf8_lossy(&d).into_owned()
                     } else {
-                        base64::engine::general_purpose::STANDARD.encode(d)
+                        base64::engine::general_purpose::STANDARD.encode(&d)
                     };
                     m.insert(base, Value::str(v));
                 }
                 if self.files.is_empty() {
                     Ok(Value::str(""))
                 } else {
-                    Ok(Value::str(crate::funcs::to_yaml(&Value::map(m)).unwrap_or_default()))
+                    Ok(Value::str(
+                        crate::funcs::to_yaml(&Value::map(m)).unwrap_or_default(),
+                    ))
                 }
             }
             _ => return None,
         })
     }
     fn entries(&self) -> Option<Vec<(Value, Value)>> {
-        let mut e: Vec<(Value, Value)> = self.files.iter().map(|(n, d)| (Value::str(n.as_str()), Value::Bytes(d.clone()))).collect();
+        let mut e: Vec<(Value, Value)> = self
+            .files
+            .iter()
+            .map(|(n, d)| (Value::str(n.as_str()), Value::Bytes(d.bytes())))
+            .collect();
         e.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
         Some(e)
     }
     fn display(&self) -> String {
-        let m: Map = self.files.iter().map(|(n, d)| (n.clone(), Value::Bytes(d.clone()))).collect();
+        let m: Map = self
+            .files
+            .iter()
+            .map(|(n, d)| (n.clone(), Value::Bytes(d.bytes())))
+            .collect();
         crate::template::fmt::sprint_value(&Value::map(m))
     }
     fn to_data(&self) -> Value {
-        Value::map(self.files.iter().map(|(n, d)| (n.clone(), Value::Bytes(d.clone()))).collect())
+        Value::map(
+            self.files
+                .iter()
+                .map(|(n, d)| (n.clone(), Value::Bytes(d.bytes())))
+                .collect(),
+        )
     }
 }
 
@@ -617,7 +819,11 @@ impl Capabilities {
         helm.insert("GitTreeState".into(), Value::str(""));
         helm.insert("GoVersion".into(), Value::str("go1.25.9"));
         Capabilities {
-            kube: Value::Object(Rc::new(KubeVersion { version, major, minor })),
+            kube: Value::Object(Rc::new(KubeVersion {
+                version,
+                major,
+                minor,
+            })),
             apis: Value::Object(Rc::new(VersionSet(apis))),
             helm: Value::map(helm),
         }
@@ -668,7 +874,10 @@ impl Object for KubeVersion {
         }))
     }
     fn display(&self) -> String {
-        format!("{{{} {} {} {}}}", self.version, self.version, self.major, self.minor)
+        format!(
+            "{{{} {} {} {}}}",
+            self.version, self.version, self.major, self.minor
+        )
     }
     fn print(&self) -> String {
         self.version.clone()
@@ -697,12 +906,21 @@ impl Object for VersionSet {
         }
         Some(match args {
             [Value::Str(s)] => Ok(Value::Bool(self.0.iter().any(|v| v == &**s))),
-            [v] => Err(format!("wrong type for value; expected string; got {}", v.type_name())),
+            [v] => Err(format!(
+                "wrong type for value; expected string; got {}",
+                v.type_name()
+            )),
             _ => Err(format!("wrong number of args for Has: want 1 got {}", args.len())),
         })
     }
     fn entries(&self) -> Option<Vec<(Value, Value)>> {
-        Some(self.0.iter().enumerate().map(|(i, v)| (Value::Int(i as i64), Value::str(v.as_str()))).collect())
+        Some(
+            self.0
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i as i64), Value::str(v.as_str())))
+                .collect(),
+        )
     }
     fn display(&self) -> String {
         format!("[{}]", self.0.join(" "))

@@ -76,7 +76,12 @@ fn check(root: &J, s: &J, v: &J, path: &str, errs: &mut Vec<String>, depth: usiz
         }
         Some(J::Array(ts)) if !ts.iter().any(|t| t.as_str().is_some_and(|t| type_ok(t, v))) => {
             let want: Vec<&str> = ts.iter().filter_map(|t| t.as_str()).collect();
-            errs.push(format!("{}: got {}, want {}", at(path), kind(v), want.join(" or ")));
+            errs.push(format!(
+                "{}: got {}, want {}",
+                at(path),
+                kind(v),
+                want.join(" or ")
+            ));
             return;
         }
         _ => {}
@@ -84,7 +89,11 @@ fn check(root: &J, s: &J, v: &J, path: &str, errs: &mut Vec<String>, depth: usiz
     if let Some(J::Array(e)) = s.get("enum")
         && !e.contains(v)
     {
-        errs.push(format!("{}: value must be one of {}", at(path), e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")));
+        errs.push(format!(
+            "{}: value must be one of {}",
+            at(path),
+            e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+        ));
     }
     if let Some(c) = s.get("const")
         && c != v
@@ -178,7 +187,12 @@ fn check(root: &J, s: &J, v: &J, path: &str, errs: &mut Vec<String>, depth: usiz
     }
     if let J::Object(o) = v {
         if let Some(J::Array(req)) = s.get("required") {
-            let missing: Vec<String> = req.iter().filter_map(|r| r.as_str()).filter(|r| !o.contains_key(*r)).map(|r| format!("'{r}'")).collect();
+            let missing: Vec<String> = req
+                .iter()
+                .filter_map(|r| r.as_str())
+                .filter(|r| !o.contains_key(*r))
+                .map(|r| format!("'{r}'"))
+                .collect();
             if !missing.is_empty() {
                 errs.push(format!("{}: missing property {}", at(path), missing.join(", ")));
             }
@@ -187,7 +201,11 @@ fn check(root: &J, s: &J, v: &J, path: &str, errs: &mut Vec<String>, depth: usiz
         let patterns: Vec<(regex::Regex, &J)> = s
             .get("patternProperties")
             .and_then(|p| p.as_object())
-            .map(|p| p.iter().filter_map(|(k, v)| regex::Regex::new(k).ok().map(|r| (r, v))).collect())
+            .map(|p| {
+                p.iter()
+                    .filter_map(|(k, v)| regex::Regex::new(k).ok().map(|r| (r, v)))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut extra = Vec::new();
         for (k, val) in o {
@@ -212,7 +230,11 @@ fn check(root: &J, s: &J, v: &J, path: &str, errs: &mut Vec<String>, depth: usiz
             }
         }
         if !extra.is_empty() {
-            errs.push(format!("{}: additional properties {} not allowed", at(path), extra.join(", ")));
+            errs.push(format!(
+                "{}: additional properties {} not allowed",
+                at(path),
+                extra.join(", ")
+            ));
         }
         if let Some(m) = s.get("minProperties").and_then(|x| x.as_u64())
             && (o.len() as u64) < m
@@ -247,7 +269,11 @@ fn check(root: &J, s: &J, v: &J, path: &str, errs: &mut Vec<String>, depth: usiz
         errs.push(format!("{}: not failed", at(path)));
     }
     if let Some(cond) = s.get("if") {
-        let branch = if passes(root, cond, v, path, depth) { s.get("then") } else { s.get("else") };
+        let branch = if passes(root, cond, v, path, depth) {
+            s.get("then")
+        } else {
+            s.get("else")
+        };
         if let Some(b) = branch {
             check(root, b, v, path, errs, depth + 1);
         }

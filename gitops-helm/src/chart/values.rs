@@ -125,7 +125,12 @@ pub(crate) fn coalesce_tables(dst: &Rc<MapCell>, src: &Rc<MapCell>, merge: bool)
     if Rc::ptr_eq(dst, src) {
         return;
     }
-    let nulls: Vec<String> = dst.borrow().iter().filter(|(_, v)| matches!(v, Value::Nil)).map(|(k, _)| k.clone()).collect();
+    let nulls: Vec<String> = dst
+        .borrow()
+        .iter()
+        .filter(|(_, v)| matches!(v, Value::Nil))
+        .map(|(k, _)| k.clone())
+        .collect();
     for k in nulls {
         src.borrow_mut().insert(k, Value::Nil);
     }
@@ -188,8 +193,12 @@ fn path_value(vals: &Map, path: &str) -> Option<Value> {
 }
 
 fn compatible(range: &str, version: &str) -> bool {
-    let Ok(c) = range.parse::<gitops_core::semver::Constraint>() else { return false };
-    let Ok(v) = version.parse::<gitops_core::semver::Version>() else { return false };
+    let Ok(c) = range.parse::<gitops_core::semver::Constraint>() else {
+        return false;
+    };
+    let Ok(v) = version.parse::<gitops_core::semver::Version>() else {
+        return false;
+    };
     c.matches(&v)
 }
 
@@ -208,12 +217,21 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), ChartError>
     }
     let mut deps: Vec<Rc<Chart>> = Vec::new();
     for existing in &c.dependencies {
-        if !c.metadata.dependencies.iter().any(|r| r.name == existing.name() && compatible(&r.version, &existing.metadata.version)) {
+        if !c
+            .metadata
+            .dependencies
+            .iter()
+            .any(|r| r.name == existing.name() && compatible(&r.version, &existing.metadata.version))
+        {
             deps.push(existing.clone());
         }
     }
     for req in &mut c.metadata.dependencies {
-        if let Some(found) = c.dependencies.iter().find(|d| d.name() == req.name && compatible(&req.version, &d.metadata.version)) {
+        if let Some(found) = c
+            .dependencies
+            .iter()
+            .find(|d| d.name() == req.name && compatible(&req.version, &d.metadata.version))
+        {
             let mut copy = (**found).clone();
             if !req.alias.is_empty() {
                 copy.metadata.name = req.alias.clone();
@@ -262,7 +280,13 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), ChartError>
             }
         }
     }
-    let disabled: Vec<String> = c.metadata.dependencies.iter().filter(|r| !r.enabled).map(|r| r.name.clone()).collect();
+    let disabled: Vec<String> = c
+        .metadata
+        .dependencies
+        .iter()
+        .filter(|r| !r.enabled)
+        .map(|r| r.name.clone())
+        .collect();
     c.dependencies.retain(|d| !disabled.iter().any(|n| n == d.name()));
     c.metadata.dependencies.retain(|r| !disabled.contains(&r.name));
     for d in &mut c.dependencies {
@@ -278,7 +302,13 @@ fn path_to_map(path: &str, data: Map) -> Map {
         return data;
     }
     let mut out = data;
-    for p in path.split('.').filter(|p| !p.is_empty()).collect::<Vec<_>>().into_iter().rev() {
+    for p in path
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         let mut m = Map::new();
         m.insert(p.to_string(), Value::map(out));
         out = m;
@@ -305,12 +335,16 @@ fn process_imports(c: &mut Chart) -> Result<(), ChartError> {
                         None => String::new(),
                     };
                     let (child, parent) = (s("child"), s("parent"));
-                    let Some(vv) = table(&cvals, &format!("{}.{child}", r.name)) else { continue };
+                    let Some(vv) = table(&cvals, &format!("{}.{child}", r.name)) else {
+                        continue;
+                    };
                     let m = cell(path_to_map(&parent, deep_copy(&vv.borrow())));
                     coalesce_tables(&b, &m, true);
                 }
                 serde_json::Value::String(name) => {
-                    let Some(vm) = table(&cvals, &format!("{}.exports.{name}", r.name)) else { continue };
+                    let Some(vm) = table(&cvals, &format!("{}.exports.{name}", r.name)) else {
+                        continue;
+                    };
                     let m = cell(deep_copy(&vm.borrow()));
                     coalesce_tables(&b, &m, true);
                 }
@@ -395,8 +429,8 @@ fn typed(v: &str, kind: SetKind) -> Result<Value, ChartError> {
     Ok(match kind {
         SetKind::String => Value::str(unescape(v)),
         SetKind::Json => {
-            let j: serde_json::Value =
-                serde_json::from_str(v).map_err(|e| ChartError::Values(format!("failed parsing --set-json data {v:?}: {e}")))?;
+            let j: serde_json::Value = serde_json::from_str(v)
+                .map_err(|e| ChartError::Values(format!("failed parsing --set-json data {v:?}: {e}")))?;
             Value::from_json(&j)
         }
         SetKind::Typed => {
@@ -407,7 +441,9 @@ fn typed(v: &str, kind: SetKind) -> Result<Value, ChartError> {
                 Value::Bool(false)
             } else if u.eq_ignore_ascii_case("null") {
                 Value::Nil
-            } else if (u == "0" || !u.starts_with('0')) && let Ok(i) = u.parse::<i64>() {
+            } else if (u == "0" || !u.starts_with('0'))
+                && let Ok(i) = u.parse::<i64>()
+            {
                 Value::I64(i)
             } else {
                 Value::str(u)
@@ -417,7 +453,11 @@ fn typed(v: &str, kind: SetKind) -> Result<Value, ChartError> {
 }
 
 fn set_expr(expr: &str, into: &mut Map, kind: SetKind) -> Result<(), ChartError> {
-    let parts = if kind == SetKind::Json { vec![expr.to_string()] } else { split_unescaped(expr, ',', true) };
+    let parts = if kind == SetKind::Json {
+        vec![expr.to_string()]
+    } else {
+        split_unescaped(expr, ',', true)
+    };
     for part in parts {
         if part.is_empty() {
             continue;
@@ -428,8 +468,14 @@ fn set_expr(expr: &str, into: &mut Map, kind: SetKind) -> Result<(), ChartError>
         let (key, raw) = (&part[..eq], &part[eq + 1..]);
         let value = if kind != SetKind::Json && raw.starts_with('{') && raw.ends_with('}') {
             let inner = &raw[1..raw.len() - 1];
-            let items: Result<Vec<Value>, ChartError> =
-                if inner.is_empty() { Ok(Vec::new()) } else { split_unescaped(inner, ',', true).iter().map(|s| typed(s, kind)).collect() };
+            let items: Result<Vec<Value>, ChartError> = if inner.is_empty() {
+                Ok(Vec::new())
+            } else {
+                split_unescaped(inner, ',', true)
+                    .iter()
+                    .map(|s| typed(s, kind))
+                    .collect()
+            };
             Value::list(items?)
         } else {
             typed(raw, kind)?
@@ -473,10 +519,16 @@ fn parse_key(key: &str) -> Result<Vec<Seg>, ChartError> {
         }
         rest = &rest[name_end..];
         while let Some(r) = rest.strip_prefix('[') {
-            let close = r.find(']').ok_or_else(|| ChartError::Values(format!("key {key:?} has an unclosed index")))?;
-            let idx: usize = r[..close].parse().map_err(|_| ChartError::Values(format!("key {key:?} has an invalid index")))?;
+            let close = r
+                .find(']')
+                .ok_or_else(|| ChartError::Values(format!("key {key:?} has an unclosed index")))?;
+            let idx: usize = r[..close]
+                .parse()
+                .map_err(|_| ChartError::Values(format!("key {key:?} has an invalid index")))?;
             if idx > 65536 {
-                return Err(ChartError::Values(format!("index of {idx} is greater than maximum supported index of 65536")));
+                return Err(ChartError::Values(format!(
+                    "index of {idx} is greater than maximum supported index of 65536"
+                )));
             }
             out.push(Seg::Index(idx));
             rest = &r[close + 1..];
@@ -540,10 +592,16 @@ mod tests {
     fn set_expressions() {
         let mut m = Map::new();
         parse_set("a.b=1,c=true,d=x,e[1]=y,f={p,q},g=null,h=007", &mut m).unwrap();
-        assert_eq!(show(&m), r#"{"a":{"b":1},"c":true,"d":"x","e":[null,"y"],"f":["p","q"],"g":null,"h":"007"}"#);
+        assert_eq!(
+            show(&m),
+            r#"{"a":{"b":1},"c":true,"d":"x","e":[null,"y"],"f":["p","q"],"g":null,"h":"007"}"#
+        );
         parse_set_string("a.b=1", &mut m).unwrap();
         parse_set("k\\.x=1\\,2", &mut m).unwrap();
-        assert_eq!(show(&m), r#"{"a":{"b":"1"},"c":true,"d":"x","e":[null,"y"],"f":["p","q"],"g":null,"h":"007","k.x":"1,2"}"#);
+        assert_eq!(
+            show(&m),
+            r#"{"a":{"b":"1"},"c":true,"d":"x","e":[null,"y"],"f":["p","q"],"g":null,"h":"007","k.x":"1,2"}"#
+        );
         parse_set_json("j={\"z\":[1,2]}", &mut m).unwrap();
         assert!(show(&m).contains(r#""j":{"z":[1,2]}"#));
     }

@@ -16,8 +16,14 @@ pub(crate) struct Time {
 
 impl Time {
     fn now() -> Time {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        Time { secs: d.as_secs() as i64, nanos: d.subsec_nanos(), offset: 0 }
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Time {
+            secs: d.as_secs() as i64,
+            nanos: d.subsec_nanos(),
+            offset: 0,
+        }
     }
 
     fn civil(&self) -> (i64, u32, u32, u32, u32, u32, u32, u32) {
@@ -27,7 +33,16 @@ impl Time {
         let (y, m, d) = civil_from_days(days);
         let weekday = (days + 4).rem_euclid(7) as u32; // 1970-01-01 was a Thursday.
         let yday = (days - days_from_civil(y, 1, 1)) as u32 + 1;
-        (y, m, d, (sod / 3600) as u32, (sod % 3600 / 60) as u32, (sod % 60) as u32, weekday, yday)
+        (
+            y,
+            m,
+            d,
+            (sod / 3600) as u32,
+            (sod % 3600 / 60) as u32,
+            (sod % 60) as u32,
+            weekday,
+            yday,
+        )
     }
 
     fn value(self) -> Value {
@@ -58,15 +73,65 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146097 + doe - 719468
 }
 
-const MONTHS: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 /// Go's layout tokens, longest first where they share a prefix.
 const TOKENS: &[&str] = &[
-    "January", "Jan", "Monday", "Mon", "MST", "2006", "Z07:00:00", "Z070000", "Z07:00", "Z0700", "Z07", "-07:00:00",
-    "-070000", "-07:00", "-0700", "-07", "002", "__2", "_2", "01", "02", "03", "04", "05", "06", "15", "PM", "pm", "1", "2",
-    "3", "4", "5",
+    "January",
+    "Jan",
+    "Monday",
+    "Mon",
+    "MST",
+    "2006",
+    "Z07:00:00",
+    "Z070000",
+    "Z07:00",
+    "Z0700",
+    "Z07",
+    "-07:00:00",
+    "-070000",
+    "-07:00",
+    "-0700",
+    "-07",
+    "002",
+    "__2",
+    "_2",
+    "01",
+    "02",
+    "03",
+    "04",
+    "05",
+    "06",
+    "15",
+    "PM",
+    "pm",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
 ];
 
 fn next_token(layout: &str) -> Option<(usize, &'static str, usize)> {
@@ -89,7 +154,9 @@ fn next_token(layout: &str) -> Option<(usize, &'static str, usize)> {
         for t in TOKENS {
             if layout[i..].starts_with(t) {
                 // "Jan"/"Mon" must not be followed by a lower-case letter ("Janet").
-                if (*t == "Jan" || *t == "Mon") && layout[i + t.len()..].starts_with(|c: char| c.is_ascii_lowercase()) {
+                if (*t == "Jan" || *t == "Mon")
+                    && layout[i + t.len()..].starts_with(|c: char| c.is_ascii_lowercase())
+                {
                     continue;
                 }
                 return Some((i, t, t.len()));
@@ -106,7 +173,12 @@ fn format(t: Time, layout: &str) -> String {
     while let Some((i, tok, len)) = next_token(rest) {
         out.push_str(&rest[..i]);
         let off = t.offset;
-        let (sign, oh, om, os) = (if off < 0 { '-' } else { '+' }, off.abs() / 3600, off.abs() % 3600 / 60, off.abs() % 60);
+        let (sign, oh, om, os) = (
+            if off < 0 { '-' } else { '+' },
+            off.abs() / 3600,
+            off.abs() % 3600 / 60,
+            off.abs() % 60,
+        );
         match tok {
             "January" => out.push_str(MONTHS[mo as usize - 1]),
             "Jan" => out.push_str(&MONTHS[mo as usize - 1][..3]),
@@ -162,7 +234,8 @@ fn format(t: Time, layout: &str) -> String {
 
 fn parse(layout: &str, value: &str) -> Result<Time, String> {
     let err = || format!("parsing time {value:?} as {layout:?}: cannot parse {value:?} as {layout:?}");
-    let (mut y, mut mo, mut d, mut h, mut mi, mut s, mut nanos, mut off, mut pm) = (1i64, 1u32, 1u32, 0u32, 0u32, 0u32, 0u32, 0i32, None);
+    let (mut y, mut mo, mut d, mut h, mut mi, mut s, mut nanos, mut off, mut pm) =
+        (1i64, 1u32, 1u32, 0u32, 0u32, 0u32, 0u32, 0i32, None);
     let mut l = layout;
     let mut v = value;
     let num = |v: &mut &str, min: usize, max: usize| -> Result<u32, String> {
@@ -201,13 +274,22 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
             "January" | "Jan" => {
                 let idx = MONTHS
                     .iter()
-                    .position(|m| if tok == "Jan" { v.starts_with(&m[..3]) } else { v.starts_with(m) })
+                    .position(|m| {
+                        if tok == "Jan" {
+                            v.starts_with(&m[..3])
+                        } else {
+                            v.starts_with(m)
+                        }
+                    })
                     .ok_or_else(err)?;
                 v = &v[if tok == "Jan" { 3 } else { MONTHS[idx].len() }..];
                 mo = idx as u32 + 1;
             }
             "Monday" | "Mon" => {
-                let idx = DAYS.iter().position(|m| v.starts_with(if tok == "Mon" { &m[..3] } else { m })).ok_or_else(err)?;
+                let idx = DAYS
+                    .iter()
+                    .position(|m| v.starts_with(if tok == "Mon" { &m[..3] } else { m }))
+                    .ok_or_else(err)?;
                 v = &v[if tok == "Mon" { 3 } else { DAYS[idx].len() }..];
             }
             "MST" => {
@@ -223,7 +305,9 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
                 }
             }
             t if t.starts_with('Z') || t.starts_with('-') => {
-                if t.starts_with('Z') && let Some(r) = v.strip_prefix('Z') {
+                if t.starts_with('Z')
+                    && let Some(r) = v.strip_prefix('Z')
+                {
                     v = r;
                 } else {
                     let sign = match v.chars().next() {
@@ -262,7 +346,11 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
     }
     let days = days_from_civil(y, mo, d);
     let secs = days * 86400 + (h * 3600 + mi * 60 + s) as i64 - off as i64;
-    Ok(Time { secs, nanos, offset: off })
+    Ok(Time {
+        secs,
+        nanos,
+        offset: off,
+    })
 }
 
 fn num_peek_century(_: i64) -> bool {
@@ -286,7 +374,11 @@ impl Object for Time {
             "Weekday" => Value::Int(wd as i64),
             "YearDay" => Value::Int(yd as i64),
             "Unix" => Value::I64(self.secs),
-            "UnixNano" => Value::I64(self.secs.saturating_mul(1_000_000_000).saturating_add(self.nanos as i64)),
+            "UnixNano" => Value::I64(
+                self.secs
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(self.nanos as i64),
+            ),
             "UTC" => Time { offset: 0, ..*self }.value(),
             "String" => Value::str(self.display()),
             _ => return None,
@@ -296,7 +388,12 @@ impl Object for Time {
         name == "Format"
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
-        (name == "Format").then(|| Ok(Value::str(format(*self, args.first().and_then(Value::as_str).unwrap_or_default()))))
+        (name == "Format").then(|| {
+            Ok(Value::str(format(
+                *self,
+                args.first().and_then(Value::as_str).unwrap_or_default(),
+            )))
+        })
     }
     fn display(&self) -> String {
         format(*self, "2006-01-02 15:04:05.999999999 -0700 MST")
@@ -311,9 +408,17 @@ fn time_arg(v: &Value) -> Option<Time> {
         Value::Object(o) if o.type_name() == "time.Time" => {
             let secs = o.field("Unix")?.as_int()?;
             let nanos = o.field("Nanosecond")?.as_int()? as u32;
-            Some(Time { secs, nanos, offset: 0 })
+            Some(Time {
+                secs,
+                nanos,
+                offset: 0,
+            })
         }
-        Value::Int(i) | Value::I64(i) => Some(Time { secs: *i, nanos: 0, offset: 0 }),
+        Value::Int(i) | Value::I64(i) => Some(Time {
+            secs: *i,
+            nanos: 0,
+            offset: 0,
+        }),
         _ => None,
     }
 }
@@ -383,7 +488,10 @@ pub(crate) fn parse_duration(s: &str) -> Result<i128, String> {
         }
         let num: f64 = s[..n].parse().map_err(|_| err())?;
         s = &s[n..];
-        let u = s.bytes().take_while(|b| !b.is_ascii_digit() && *b != b'.').count();
+        let u = s
+            .bytes()
+            .take_while(|b| !b.is_ascii_digit() && *b != b'.')
+            .count();
         let unit = &s[..u];
         s = &s[u..];
         let mult: f64 = match unit {
@@ -405,19 +513,59 @@ pub(crate) fn parse_duration(s: &str) -> Result<i128, String> {
 pub(super) fn register(m: &mut FuncMap) {
     reg(m, "now", &[], None, |_, _| Ok(Time::now().value()));
     reg(m, "toDate", &[Str, Str], None, |_, a| {
-        Ok(parse(a[0].as_str().unwrap_or_default(), a[1].as_str().unwrap_or_default()).map(Time::value).unwrap_or_else(|_| Time { secs: -62135596800, nanos: 0, offset: 0 }.value()))
+        Ok(parse(
+            a[0].as_str().unwrap_or_default(),
+            a[1].as_str().unwrap_or_default(),
+        )
+        .map(Time::value)
+        .unwrap_or_else(|_| {
+            Time {
+                secs: -62135596800,
+                nanos: 0,
+                offset: 0,
+            }
+            .value()
+        }))
     });
-    reg(m, "mustToDate", &[Str, Str], None, |_, a| parse(a[0].as_str().unwrap_or_default(), a[1].as_str().unwrap_or_default()).map(Time::value));
-    reg(m, "date", &[Str, Any], None, |_, a| Ok(Value::str(format(time_arg(&a[1]).unwrap_or_else(Time::now), a[0].as_str().unwrap_or_default()))));
+    reg(m, "mustToDate", &[Str, Str], None, |_, a| {
+        parse(
+            a[0].as_str().unwrap_or_default(),
+            a[1].as_str().unwrap_or_default(),
+        )
+        .map(Time::value)
+    });
+    reg(m, "date", &[Str, Any], None, |_, a| {
+        Ok(Value::str(format(
+            time_arg(&a[1]).unwrap_or_else(Time::now),
+            a[0].as_str().unwrap_or_default(),
+        )))
+    });
     reg(m, "dateInZone", &[Str, Any, Str], None, |_, a| {
-        Ok(Value::str(format(time_arg(&a[1]).unwrap_or_else(Time::now), a[0].as_str().unwrap_or_default())))
+        Ok(Value::str(format(
+            time_arg(&a[1]).unwrap_or_else(Time::now),
+            a[0].as_str().unwrap_or_default(),
+        )))
     });
     m.insert("date_in_zone", m["dateInZone"]);
-    reg(m, "htmlDate", &[Any], None, |_, a| Ok(Value::str(format(time_arg(&a[0]).unwrap_or_else(Time::now), "2006-01-02"))));
-    reg(m, "htmlDateInZone", &[Any, Str], None, |_, a| Ok(Value::str(format(time_arg(&a[0]).unwrap_or_else(Time::now), "2006-01-02"))));
-    reg(m, "unixEpoch", &[Any], None, |_, a| Ok(Value::str(time_arg(&a[0]).map_or(0, |t| t.secs).to_string())));
+    reg(m, "htmlDate", &[Any], None, |_, a| {
+        Ok(Value::str(format(
+            time_arg(&a[0]).unwrap_or_else(Time::now),
+            "2006-01-02",
+        )))
+    });
+    reg(m, "htmlDateInZone", &[Any, Str], None, |_, a| {
+        Ok(Value::str(format(
+            time_arg(&a[0]).unwrap_or_else(Time::now),
+            "2006-01-02",
+        )))
+    });
+    reg(m, "unixEpoch", &[Any], None, |_, a| {
+        Ok(Value::str(time_arg(&a[0]).map_or(0, |t| t.secs).to_string()))
+    });
     reg(m, "dateModify", &[Str, Any], None, |_, a| {
-        let Some(t) = time_arg(&a[1]) else { return Err("wrong type for value; expected time.Time".into()) };
+        let Some(t) = time_arg(&a[1]) else {
+            return Err("wrong type for value; expected time.Time".into());
+        };
         Ok(match parse_duration(a[0].as_str().unwrap_or_default()) {
             Ok(d) => add(t, d).value(),
             Err(_) => t.value(),
@@ -425,13 +573,16 @@ pub(super) fn register(m: &mut FuncMap) {
     });
     m.insert("date_modify", m["dateModify"]);
     reg(m, "mustDateModify", &[Str, Any], None, |_, a| {
-        let Some(t) = time_arg(&a[1]) else { return Err("wrong type for value; expected time.Time".into()) };
+        let Some(t) = time_arg(&a[1]) else {
+            return Err("wrong type for value; expected time.Time".into());
+        };
         Ok(add(t, parse_duration(a[0].as_str().unwrap_or_default())?).value())
     });
     reg(m, "ago", &[Any], None, |_, a| {
         let t = time_arg(&a[0]).unwrap_or_else(Time::now);
         let now = Time::now();
-        let secs = (now.secs - t.secs) as i128 + ((now.nanos as i128 - t.nanos as i128) >= 500_000_000) as i128;
+        let secs =
+            (now.secs - t.secs) as i128 + ((now.nanos as i128 - t.nanos as i128) >= 500_000_000) as i128;
         Ok(Value::str(duration_string(secs * 1_000_000_000)))
     });
     reg(m, "duration", &[Any], None, |_, a| {
@@ -478,5 +629,9 @@ pub(super) fn register(m: &mut FuncMap) {
 
 fn add(t: Time, d: i128) -> Time {
     let total = t.secs as i128 * 1_000_000_000 + t.nanos as i128 + d;
-    Time { secs: total.div_euclid(1_000_000_000) as i64, nanos: total.rem_euclid(1_000_000_000) as u32, offset: t.offset }
+    Time {
+        secs: total.div_euclid(1_000_000_000) as i64,
+        nanos: total.rem_euclid(1_000_000_000) as u32,
+        offset: t.offset,
+    }
 }

@@ -78,13 +78,20 @@ fn write(out: &mut String, v: &Value, esc: bool, level: Option<usize>, depth: us
 /// A float64 as `encoding/json` writes it.
 pub(crate) fn float(f: f64) -> Result<String, String> {
     if !f.is_finite() {
-        return Err(format!("json: unsupported value: {}", crate::template::fmt::format_float(f)));
+        return Err(format!(
+            "json: unsupported value: {}",
+            crate::template::fmt::format_float(f)
+        ));
     }
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         let s = format!("{f:e}");
         let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        return Ok(if e.starts_with('-') { format!("{m}e{e}") } else { format!("{m}e+{e}") });
+        return Ok(if e.starts_with('-') {
+            format!("{m}e{e}")
+        } else {
+            format!("{m}e+{e}")
+        });
     }
     Ok(format!("{f}"))
 }
@@ -112,6 +119,10 @@ pub(crate) fn parse(text: &str) -> Result<Value, String> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(v) => Ok(Value::from_json(&v)),
         Err(e) if e.is_eof() => Err("unexpected end of JSON input".into()),
-        Err(e) => Err(format!("invalid character in JSON at line {} column {}", e.line(), e.column())),
+        Err(e) => Err(format!(
+            "invalid character in JSON at line {} column {}",
+            e.line(),
+            e.column()
+        )),
     }
 }

@@ -19,8 +19,13 @@ use crate::template::{Func, FuncMap, Limits, MissingKey, NativeFn, State, Templa
 
 pub use json::to_go_json;
 
-
-pub(crate) fn reg(m: &mut FuncMap, name: &'static str, params: &'static [Ty], variadic: Option<Ty>, f: NativeFn) {
+pub(crate) fn reg(
+    m: &mut FuncMap,
+    name: &'static str,
+    params: &'static [Ty],
+    variadic: Option<Ty>,
+    f: NativeFn,
+) {
     m.insert(name, Func { params, variadic, f });
 }
 
@@ -71,9 +76,15 @@ pub fn from_yaml(text: &str) -> Result<Value, String> {
 
 fn helm(m: &mut FuncMap) {
     use Ty::*;
-    reg(m, "toYaml", &[Any], None, |_, a| Ok(Value::str(to_yaml(&a[0]).unwrap_or_default())));
-    reg(m, "mustToYaml", &[Any], None, |_, a| Ok(Value::str(to_yaml(&a[0])?)));
-    reg(m, "toYamlPretty", &[Any], None, |_, a| Ok(Value::str(to_yaml(&a[0]).unwrap_or_default())));
+    reg(m, "toYaml", &[Any], None, |_, a| {
+        Ok(Value::str(to_yaml(&a[0]).unwrap_or_default()))
+    });
+    reg(m, "mustToYaml", &[Any], None, |_, a| {
+        Ok(Value::str(to_yaml(&a[0])?))
+    });
+    reg(m, "toYamlPretty", &[Any], None, |_, a| {
+        Ok(Value::str(to_yaml(&a[0]).unwrap_or_default()))
+    });
     reg(m, "fromYaml", &[Str], None, |_, a| {
         let text = a[0].as_str().unwrap_or_default();
         Ok(match from_yaml(text) {
@@ -98,20 +109,37 @@ fn helm(m: &mut FuncMap) {
             Err(e) => Value::list(vec![Value::str(format!("error converting YAML to JSON: {e}"))]),
         })
     });
-    reg(m, "toJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], true, false).unwrap_or_default())));
-    reg(m, "mustToJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], true, false)?)));
-    reg(m, "toPrettyJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], true, true).unwrap_or_default())));
-    reg(m, "mustToPrettyJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], true, true)?)));
-    reg(m, "toRawJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], false, false).unwrap_or_default())));
-    reg(m, "mustToRawJson", &[Any], None, |_, a| Ok(Value::str(to_go_json(&a[0], false, false)?)));
+    reg(m, "toJson", &[Any], None, |_, a| {
+        Ok(Value::str(to_go_json(&a[0], true, false).unwrap_or_default()))
+    });
+    reg(m, "mustToJson", &[Any], None, |_, a| {
+        Ok(Value::str(to_go_json(&a[0], true, false)?))
+    });
+    reg(m, "toPrettyJson", &[Any], None, |_, a| {
+        Ok(Value::str(to_go_json(&a[0], true, true).unwrap_or_default()))
+    });
+    reg(m, "mustToPrettyJson", &[Any], None, |_, a| {
+        Ok(Value::str(to_go_json(&a[0], true, true)?))
+    });
+    reg(m, "toRawJson", &[Any], None, |_, a| {
+        Ok(Value::str(to_go_json(&a[0], false, false).unwrap_or_default()))
+    });
+    reg(m, "mustToRawJson", &[Any], None, |_, a| {
+        Ok(Value::str(to_go_json(&a[0], false, false)?))
+    });
     reg(m, "fromJson", &[Str], None, |_, a| {
         Ok(match json::parse(a[0].as_str().unwrap_or_default()) {
             Ok(Value::Map(m)) => Value::Map(m),
-            Ok(v) => error_map(format!("json: cannot unmarshal {} into Go value of type map[string]interface {{}}", json_kind(&v))),
+            Ok(v) => error_map(format!(
+                "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                json_kind(&v)
+            )),
             Err(e) => error_map(e),
         })
     });
-    reg(m, "mustFromJson", &[Str], None, |_, a| json::parse(a[0].as_str().unwrap_or_default()));
+    reg(m, "mustFromJson", &[Str], None, |_, a| {
+        json::parse(a[0].as_str().unwrap_or_default())
+    });
     reg(m, "fromJsonArray", &[Str], None, |_, a| {
         Ok(match json::parse(a[0].as_str().unwrap_or_default()) {
             Ok(Value::List(l)) => Value::List(l),
@@ -122,7 +150,9 @@ fn helm(m: &mut FuncMap) {
             Err(e) => Value::list(vec![Value::str(e)]),
         })
     });
-    reg(m, "toToml", &[Any], None, |_, a| Ok(Value::str(toml::encode(&a[0]).unwrap_or_else(|e| e))));
+    reg(m, "toToml", &[Any], None, |_, a| {
+        Ok(Value::str(toml::encode(&a[0]).unwrap_or_else(|e| e)))
+    });
     reg(m, "fromToml", &[Str], None, |_, a| {
         Ok(match toml::parse(a[0].as_str().unwrap_or_default()) {
             Ok(v) => v,
@@ -139,7 +169,9 @@ fn helm(m: &mut FuncMap) {
             v => Ok(v.clone()),
         }
     });
-    reg(m, "lookup", &[Str, Str, Str, Str], None, |_, _| Ok(Value::map(Default::default())));
+    reg(m, "lookup", &[Str, Str, Str, Str], None, |_, _| {
+        Ok(Value::map(Default::default()))
+    });
 }
 
 fn error_map(e: String) -> Value {
@@ -166,7 +198,9 @@ fn include(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
     let name = a[0].as_str().unwrap_or_default().to_string();
     let count = st.include_counts.entry(name.clone()).or_insert(0);
     if *count > MAX_INCLUDE_RECURSION {
-        return Err(format!("rendering template has a nested reference name: {name}: unable to execute template"));
+        return Err(format!(
+            "rendering template has a nested reference name: {name}: unable to execute template"
+        ));
     }
     *count += 1;
     let r = st.execute_template(&name, a[1].clone());
@@ -180,7 +214,9 @@ fn tpl(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
     let text = a[0].as_str().unwrap_or_default();
     let name = st.template_name().to_string();
     let mut set = Templates::overlay(st.set.clone());
-    let tree = set.parse(&name, text).map_err(|e| format!("cannot parse template {text:?}: {e}"))?;
+    let tree = set
+        .parse(&name, text)
+        .map_err(|e| format!("cannot parse template {text:?}: {e}"))?;
     let out = st
         .execute_in(Rc::new(set), tree, a[1].clone())
         .map_err(|e| format!("error during tpl function execution for {text:?}: {e}"))?;
@@ -203,6 +239,9 @@ mod tests {
     #[test]
     fn yaml_1_1_scalars() {
         let v = from_yaml("a: y\nb: yes\nc: on\nd: n\ne: off\nf: 0777\ng: 1_000\n").unwrap();
-        assert_eq!(to_go_json(&v, false, false).unwrap(), r#"{"a":true,"b":true,"c":true,"d":false,"e":false,"f":511,"g":1000}"#);
+        assert_eq!(
+            to_go_json(&v, false, false).unwrap(),
+            r#"{"a":true,"b":true,"c":true,"d":false,"e":false,"f":511,"g":1000}"#
+        );
     }
 }

@@ -35,11 +35,17 @@ fn arg_int(a: &[Value], i: usize) -> i64 {
 }
 
 fn strings(m: &mut FuncMap) {
-    reg(m, "upper", &[Str], None, |_, a| Ok(s(&arg_str(&a, 0).to_uppercase())));
-    reg(m, "lower", &[Str], None, |_, a| Ok(s(&arg_str(&a, 0).to_lowercase())));
+    reg(m, "upper", &[Str], None, |_, a| {
+        Ok(s(&arg_str(&a, 0).to_uppercase()))
+    });
+    reg(m, "lower", &[Str], None, |_, a| {
+        Ok(s(&arg_str(&a, 0).to_lowercase()))
+    });
     reg(m, "title", &[Str], None, |_, a| Ok(s(&title(arg_str(&a, 0)))));
     reg(m, "untitle", &[Str], None, |_, a| Ok(s(&untitle(arg_str(&a, 0)))));
-    reg(m, "trim", &[Str], None, |_, a| Ok(s(arg_str(&a, 0).trim_matches(char::is_whitespace))));
+    reg(m, "trim", &[Str], None, |_, a| {
+        Ok(s(arg_str(&a, 0).trim_matches(char::is_whitespace)))
+    });
     reg(m, "trimAll", &[Str, Str], None, |_, a| {
         let cut = arg_str(&a, 0).to_string();
         Ok(s(arg_str(&a, 1).trim_matches(|c| cut.contains(c))))
@@ -53,7 +59,12 @@ fn strings(m: &mut FuncMap) {
         let (pre, v) = (arg_str(&a, 0), arg_str(&a, 1));
         Ok(s(v.strip_prefix(pre).unwrap_or(v)))
     });
-    reg(m, "nospace", &[Str], None, |_, a| Ok(s(&arg_str(&a, 0).chars().filter(|c| !c.is_whitespace()).collect::<String>())));
+    reg(m, "nospace", &[Str], None, |_, a| {
+        Ok(s(&arg_str(&a, 0)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()))
+    });
     reg(m, "trunc", &[Int, Str], None, |_, a| {
         let (c, v) = (arg_int(&a, 0), arg_str(&a, 1));
         let n = v.len() as i64;
@@ -100,11 +111,24 @@ fn strings(m: &mut FuncMap) {
         }
         Ok(s(&v.repeat(n as usize)))
     });
-    reg(m, "initials", &[Str], None, |_, a| Ok(s(&arg_str(&a, 0).split_whitespace().filter_map(|w| w.chars().next()).collect::<String>())));
+    reg(m, "initials", &[Str], None, |_, a| {
+        Ok(s(&arg_str(&a, 0)
+            .split_whitespace()
+            .filter_map(|w| w.chars().next())
+            .collect::<String>()))
+    });
     reg(m, "swapcase", &[Str], None, |_, a| {
         Ok(s(&arg_str(&a, 0)
             .chars()
-            .map(|c| if c.is_uppercase() { c.to_lowercase().collect::<String>() } else if c.is_lowercase() { c.to_uppercase().collect() } else { c.to_string() })
+            .map(|c| {
+                if c.is_uppercase() {
+                    c.to_lowercase().collect::<String>()
+                } else if c.is_lowercase() {
+                    c.to_uppercase().collect()
+                } else {
+                    c.to_string()
+                }
+            })
             .collect::<String>()))
     });
     reg(m, "shuffle", &[Str], None, |_, a| {
@@ -112,40 +136,105 @@ fn strings(m: &mut FuncMap) {
         rng(|r| r.shuffle(&mut chars));
         Ok(s(&chars.into_iter().collect::<String>()))
     });
-    reg(m, "snakecase", &[Str], None, |_, a| Ok(s(&delimited_case(arg_str(&a, 0), '_'))));
-    reg(m, "kebabcase", &[Str], None, |_, a| Ok(s(&delimited_case(arg_str(&a, 0), '-'))));
-    reg(m, "camelcase", &[Str], None, |_, a| Ok(s(&camel_case(arg_str(&a, 0)))));
-    reg(m, "wrap", &[Int, Str], None, |_, a| Ok(s(&wrap_custom(arg_str(&a, 1), arg_int(&a, 0), "\n", false))));
-    reg(m, "wrapWith", &[Int, Str, Str], None, |_, a| Ok(s(&wrap_custom(arg_str(&a, 2), arg_int(&a, 0), arg_str(&a, 1), true))));
-    reg(m, "contains", &[Str, Str], None, |_, a| Ok(Value::Bool(arg_str(&a, 1).contains(arg_str(&a, 0)))));
-    reg(m, "hasPrefix", &[Str, Str], None, |_, a| Ok(Value::Bool(arg_str(&a, 1).starts_with(arg_str(&a, 0)))));
-    reg(m, "hasSuffix", &[Str, Str], None, |_, a| Ok(Value::Bool(arg_str(&a, 1).ends_with(arg_str(&a, 0)))));
+    reg(m, "snakecase", &[Str], None, |_, a| {
+        Ok(s(&delimited_case(arg_str(&a, 0), '_')))
+    });
+    reg(m, "kebabcase", &[Str], None, |_, a| {
+        Ok(s(&delimited_case(arg_str(&a, 0), '-')))
+    });
+    reg(m, "camelcase", &[Str], None, |_, a| {
+        Ok(s(&camel_case(arg_str(&a, 0))))
+    });
+    reg(m, "wrap", &[Int, Str], None, |_, a| {
+        Ok(s(&wrap_custom(arg_str(&a, 1), arg_int(&a, 0), "\n", false)))
+    });
+    reg(m, "wrapWith", &[Int, Str, Str], None, |_, a| {
+        Ok(s(&wrap_custom(
+            arg_str(&a, 2),
+            arg_int(&a, 0),
+            arg_str(&a, 1),
+            true,
+        )))
+    });
+    reg(m, "contains", &[Str, Str], None, |_, a| {
+        Ok(Value::Bool(arg_str(&a, 1).contains(arg_str(&a, 0))))
+    });
+    reg(m, "hasPrefix", &[Str, Str], None, |_, a| {
+        Ok(Value::Bool(arg_str(&a, 1).starts_with(arg_str(&a, 0))))
+    });
+    reg(m, "hasSuffix", &[Str, Str], None, |_, a| {
+        Ok(Value::Bool(arg_str(&a, 1).ends_with(arg_str(&a, 0))))
+    });
     reg(m, "quote", &[], Some(Any), |_, a| {
-        Ok(s(&a.iter().filter(|v| !v.is_nil()).map(|v| gofmt::quote(&strval(v))).collect::<Vec<_>>().join(" ")))
+        Ok(s(&a
+            .iter()
+            .filter(|v| !v.is_nil())
+            .map(|v| gofmt::quote(&strval(v)))
+            .collect::<Vec<_>>()
+            .join(" ")))
     });
     reg(m, "squote", &[], Some(Any), |_, a| {
-        Ok(s(&a.iter().filter(|v| !v.is_nil()).map(|v| format!("'{}'", strval(v))).collect::<Vec<_>>().join(" ")))
+        Ok(s(&a
+            .iter()
+            .filter(|v| !v.is_nil())
+            .map(|v| format!("'{}'", strval(v)))
+            .collect::<Vec<_>>()
+            .join(" ")))
     });
     reg(m, "cat", &[], Some(Any), |_, a| {
         let vals: Vec<Value> = a.into_iter().filter(|v| !v.is_nil()).collect();
-        Ok(s(&vals.iter().map(gofmt::sprint_value).collect::<Vec<_>>().join(" ")))
+        Ok(s(&vals
+            .iter()
+            .map(gofmt::sprint_value)
+            .collect::<Vec<_>>()
+            .join(" ")))
     });
-    reg(m, "indent", &[Int, Str], None, |_, a| Ok(s(&indent(arg_int(&a, 0), arg_str(&a, 1)))));
-    reg(m, "nindent", &[Int, Str], None, |_, a| Ok(s(&format!("\n{}", indent(arg_int(&a, 0), arg_str(&a, 1))))));
-    reg(m, "replace", &[Str, Str, Str], None, |_, a| Ok(s(&go_replace(arg_str(&a, 2), arg_str(&a, 0), arg_str(&a, 1)))));
-    reg(m, "plural", &[Str, Str, Int], None, |_, a| Ok(if arg_int(&a, 2) == 1 { a[0].clone() } else { a[1].clone() }));
+    reg(m, "indent", &[Int, Str], None, |_, a| {
+        Ok(s(&indent(arg_int(&a, 0), arg_str(&a, 1))))
+    });
+    reg(m, "nindent", &[Int, Str], None, |_, a| {
+        Ok(s(&format!("\n{}", indent(arg_int(&a, 0), arg_str(&a, 1)))))
+    });
+    reg(m, "replace", &[Str, Str, Str], None, |_, a| {
+        Ok(s(&go_replace(arg_str(&a, 2), arg_str(&a, 0), arg_str(&a, 1))))
+    });
+    reg(m, "plural", &[Str, Str, Int], None, |_, a| {
+        Ok(if arg_int(&a, 2) == 1 {
+            a[0].clone()
+        } else {
+            a[1].clone()
+        })
+    });
     reg(m, "toString", &[Any], None, |_, a| Ok(s(&strval(&a[0]))));
     reg(m, "split", &[Str, Str], None, |_, a| {
         let parts = go_split(arg_str(&a, 1), arg_str(&a, 0), -1);
-        Ok(Value::map(parts.into_iter().enumerate().map(|(i, p)| (format!("_{i}"), Value::from(p))).collect()))
+        Ok(Value::map(
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (format!("_{i}"), Value::from(p)))
+                .collect(),
+        ))
     });
     reg(m, "splitn", &[Str, Int, Str], None, |_, a| {
         let parts = go_split(arg_str(&a, 2), arg_str(&a, 0), arg_int(&a, 1));
-        Ok(Value::map(parts.into_iter().enumerate().map(|(i, p)| (format!("_{i}"), Value::from(p))).collect()))
+        Ok(Value::map(
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (format!("_{i}"), Value::from(p)))
+                .collect(),
+        ))
     });
-    reg(m, "splitList", &[Str, Str], None, |_, a| Ok(list_of_strings(go_split(arg_str(&a, 1), arg_str(&a, 0), -1))));
-    reg(m, "toStrings", &[Any], None, |_, a| Ok(list_of_strings(strslice(&a[0]))));
-    reg(m, "join", &[Str, Any], None, |_, a| Ok(s(&strslice(&a[1]).join(arg_str(&a, 0)))));
+    reg(m, "splitList", &[Str, Str], None, |_, a| {
+        Ok(list_of_strings(go_split(arg_str(&a, 1), arg_str(&a, 0), -1)))
+    });
+    reg(m, "toStrings", &[Any], None, |_, a| {
+        Ok(list_of_strings(strslice(&a[0])))
+    });
+    reg(m, "join", &[Str, Any], None, |_, a| {
+        Ok(s(&strslice(&a[1]).join(arg_str(&a, 0))))
+    });
     reg(m, "sortAlpha", &[Any], None, |_, a| {
         let mut v = match &a[0] {
             Value::List(_) => strslice(&a[0]),
@@ -154,27 +243,52 @@ fn strings(m: &mut FuncMap) {
         v.sort();
         Ok(list_of_strings(v))
     });
-    reg(m, "randAlphaNum", &[Int], None, |_, a| rand_string(arg_int(&a, 0), b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"));
-    reg(m, "randAlpha", &[Int], None, |_, a| rand_string(arg_int(&a, 0), b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"));
-    reg(m, "randNumeric", &[Int], None, |_, a| rand_string(arg_int(&a, 0), b"0123456789"));
+    reg(m, "randAlphaNum", &[Int], None, |_, a| {
+        rand_string(
+            arg_int(&a, 0),
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        )
+    });
+    reg(m, "randAlpha", &[Int], None, |_, a| {
+        rand_string(
+            arg_int(&a, 0),
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+        )
+    });
+    reg(m, "randNumeric", &[Int], None, |_, a| {
+        rand_string(arg_int(&a, 0), b"0123456789")
+    });
     reg(m, "randAscii", &[Int], None, |_, a| {
         let chars: Vec<u8> = (32u8..127).collect();
         rand_string(arg_int(&a, 0), &chars)
     });
-    reg(m, "regexMatch", &[Str, Str], None, |_, a| Ok(Value::Bool(regex(arg_str(&a, 0))?.is_match(arg_str(&a, 1)))));
+    reg(m, "regexMatch", &[Str, Str], None, |_, a| {
+        Ok(Value::Bool(regex(arg_str(&a, 0))?.is_match(arg_str(&a, 1))))
+    });
     m.insert("mustRegexMatch", m["regexMatch"]);
-    reg(m, "regexFind", &[Str, Str], None, |_, a| Ok(s(regex(arg_str(&a, 0))?.find(arg_str(&a, 1)).map_or("", |x| x.as_str()))));
+    reg(m, "regexFind", &[Str, Str], None, |_, a| {
+        Ok(s(regex(arg_str(&a, 0))?
+            .find(arg_str(&a, 1))
+            .map_or("", |x| x.as_str())))
+    });
     m.insert("mustRegexFind", m["regexFind"]);
     reg(m, "regexFindAll", &[Str, Str, Int], None, |_, a| {
         let re = regex(arg_str(&a, 0))?;
         let n = arg_int(&a, 2);
         let it = re.find_iter(arg_str(&a, 1)).map(|x| x.as_str().to_string());
-        Ok(list_of_strings(if n < 0 { it.collect() } else { it.take(n as usize).collect() }))
+        Ok(list_of_strings(if n < 0 {
+            it.collect()
+        } else {
+            it.take(n as usize).collect()
+        }))
     });
     m.insert("mustRegexFindAll", m["regexFindAll"]);
     reg(m, "regexReplaceAll", &[Str, Str, Str], None, |_, a| {
         let re = regex(arg_str(&a, 0))?;
-        Ok(s(&re.replace_all(arg_str(&a, 1), go_expand_template(arg_str(&a, 2)).as_str())))
+        Ok(s(&re.replace_all(
+            arg_str(&a, 1),
+            go_expand_template(arg_str(&a, 2)).as_str(),
+        )))
     });
     m.insert("mustRegexReplaceAll", m["regexReplaceAll"]);
     reg(m, "regexReplaceAllLiteral", &[Str, Str, Str], None, |_, a| {
@@ -189,22 +303,53 @@ fn strings(m: &mut FuncMap) {
         if n == 0 {
             return Ok(Value::list(Vec::new()));
         }
-        let parts: Vec<String> =
-            if n < 0 { re.split(text).map(str::to_string).collect() } else { re.splitn(text, n as usize).map(str::to_string).collect() };
+        let parts: Vec<String> = if n < 0 {
+            re.split(text).map(str::to_string).collect()
+        } else {
+            re.splitn(text, n as usize).map(str::to_string).collect()
+        };
         Ok(list_of_strings(parts))
     });
     m.insert("mustRegexSplit", m["regexSplit"]);
-    reg(m, "regexQuoteMeta", &[Str], None, |_, a| Ok(s(&regex::escape(arg_str(&a, 0)))));
+    reg(m, "regexQuoteMeta", &[Str], None, |_, a| {
+        Ok(s(&regex::escape(arg_str(&a, 0))))
+    });
 }
 
 fn byte_slice(v: &str, start: usize, end: usize) -> &str {
-    let start = (start..=v.len()).find(|i| v.is_char_boundary(*i)).unwrap_or(v.len());
-    let end = (end..=v.len()).find(|i| v.is_char_boundary(*i)).unwrap_or(v.len()).max(start);
+    let start = (start..=v.len())
+        .find(|i| v.is_char_boundary(*i))
+        .unwrap_or(v.len());
+    let end = (end..=v.len())
+        .find(|i| v.is_char_boundary(*i))
+        .unwrap_or(v.len())
+        .max(start);
     &v[start..end]
 }
 
+thread_local! {
+    static REGEXES: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> = Default::default();
+}
+
+/// A compiled regex, cached per thread (charts call the same few patterns thousands of times).
 fn regex(pat: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(pat).map_err(|e| format!("error parsing regexp: {}", e.to_string().lines().last().unwrap_or_default().trim()))
+    if let Some(r) = REGEXES.with(|c| c.borrow().get(pat).cloned()) {
+        return Ok(r);
+    }
+    let r = regex::Regex::new(pat).map_err(|e| {
+        format!(
+            "error parsing regexp: {}",
+            e.to_string().lines().last().unwrap_or_default().trim()
+        )
+    })?;
+    REGEXES.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 1000 {
+            c.clear();
+        }
+        c.insert(pat.to_string(), r.clone());
+    });
+    Ok(r)
 }
 
 /// Go's `Regexp.Expand` template syntax (`$1`, `${name}`) in the `regex` crate's syntax: the same,
@@ -218,7 +363,11 @@ fn rand_string(n: i64, alphabet: &[u8]) -> Result<Value, String> {
         return Err("negative length".into());
     }
     let n = (n as usize).min(1 << 20);
-    Ok(s(&rng(|r| (0..n).map(|_| alphabet[r.usize(..alphabet.len())] as char).collect::<String>())))
+    Ok(s(&rng(|r| {
+        (0..n)
+            .map(|_| alphabet[r.usize(..alphabet.len())] as char)
+            .collect::<String>()
+    })))
 }
 
 /// `strings.Title`: upper-cases the first letter of each word.
@@ -286,7 +435,11 @@ fn go_split(v: &str, sep: &str, n: i64) -> Vec<String> {
         }
         return chars;
     }
-    if n < 0 { v.split(sep).map(str::to_string).collect() } else { v.splitn(n as usize, sep).map(str::to_string).collect() }
+    if n < 0 {
+        v.split(sep).map(str::to_string).collect()
+    } else {
+        v.splitn(n as usize, sep).map(str::to_string).collect()
+    }
 }
 
 /// goutils `AbbreviateFull`.
@@ -308,7 +461,10 @@ fn abbreviate_full(v: &str, offset: usize, max_width: usize) -> String {
         return v.to_string();
     }
     if offset + max_width - 3 < v.len() {
-        return format!("...{}", abbreviate_full(byte_slice(v, offset, v.len()), 0, max_width - 3));
+        return format!(
+            "...{}",
+            abbreviate_full(byte_slice(v, offset, v.len()), 0, max_width - 3)
+        );
     }
     format!("...{}", byte_slice(v, v.len() - (max_width - 3), v.len()))
 }
@@ -339,7 +495,9 @@ fn wrap_custom(v: &str, width: i64, nl: &str, wrap_long: bool) -> String {
             }
             _ => {
                 if wrap_long {
-                    let cut = (offset + width..=len).find(|i| v.is_char_boundary(*i)).unwrap_or(len);
+                    let cut = (offset + width..=len)
+                        .find(|i| v.is_char_boundary(*i))
+                        .unwrap_or(len);
                     out.push_str(&v[offset..cut]);
                     out.push_str(nl);
                     offset = cut;
@@ -388,7 +546,8 @@ fn delimited_case(v: &str, delim: char) -> String {
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
             let prev_lower_or_digit = prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit());
             let prev_upper = prev.is_some_and(char::is_uppercase);
-            if !out.is_empty() && !out.ends_with(delim) && (prev_lower_or_digit || (prev_upper && next_lower)) {
+            if !out.is_empty() && !out.ends_with(delim) && (prev_lower_or_digit || (prev_upper && next_lower))
+            {
                 out.push(delim);
             }
             out.extend(c.to_lowercase());
@@ -445,9 +604,15 @@ fn camel_case(v: &str) -> String {
 }
 
 fn numbers(m: &mut FuncMap) {
-    reg(m, "add1", &[Any], None, |_, a| Ok(Value::I64(to_i64(&a[0]).wrapping_add(1))));
-    reg(m, "add", &[], Some(Any), |_, a| Ok(Value::I64(a.iter().map(to_i64).fold(0i64, i64::wrapping_add))));
-    reg(m, "sub", &[Any, Any], None, |_, a| Ok(Value::I64(to_i64(&a[0]).wrapping_sub(to_i64(&a[1])))));
+    reg(m, "add1", &[Any], None, |_, a| {
+        Ok(Value::I64(to_i64(&a[0]).wrapping_add(1)))
+    });
+    reg(m, "add", &[], Some(Any), |_, a| {
+        Ok(Value::I64(a.iter().map(to_i64).fold(0i64, i64::wrapping_add)))
+    });
+    reg(m, "sub", &[Any, Any], None, |_, a| {
+        Ok(Value::I64(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
+    });
     reg(m, "div", &[Any, Any], None, |_, a| {
         let d = to_i64(&a[1]);
         if d == 0 {
@@ -462,16 +627,46 @@ fn numbers(m: &mut FuncMap) {
         }
         Ok(Value::I64(to_i64(&a[0]).wrapping_rem(d)))
     });
-    reg(m, "mul", &[Any], Some(Any), |_, a| Ok(Value::I64(a.iter().map(to_i64).fold(1i64, i64::wrapping_mul))));
-    reg(m, "max", &[Any], Some(Any), |_, a| Ok(Value::I64(a.iter().map(to_i64).max().unwrap_or(0))));
+    reg(m, "mul", &[Any], Some(Any), |_, a| {
+        Ok(Value::I64(a.iter().map(to_i64).fold(1i64, i64::wrapping_mul)))
+    });
+    reg(m, "max", &[Any], Some(Any), |_, a| {
+        Ok(Value::I64(a.iter().map(to_i64).max().unwrap_or(0)))
+    });
     m.insert("biggest", m["max"]);
-    reg(m, "min", &[Any], Some(Any), |_, a| Ok(Value::I64(a.iter().map(to_i64).min().unwrap_or(0))));
-    reg(m, "maxf", &[Any], Some(Any), |_, a| Ok(Value::Float(a.iter().map(to_f64).fold(f64::NEG_INFINITY, go_max))));
-    reg(m, "minf", &[Any], Some(Any), |_, a| Ok(Value::Float(a.iter().map(to_f64).fold(f64::INFINITY, go_min))));
-    reg(m, "add1f", &[Any], None, |_, a| Ok(Value::Float(dec_op(to_f64(&a[0]), 1.0, '+'))));
-    reg(m, "addf", &[], Some(Any), |_, a| Ok(Value::Float(a.iter().map(to_f64).fold(0.0, |x, y| dec_op(x, y, '+')))));
-    reg(m, "subf", &[Any], Some(Any), |_, a| Ok(Value::Float(a[1..].iter().map(to_f64).fold(to_f64(&a[0]), |x, y| dec_op(x, y, '-')))));
-    reg(m, "mulf", &[Any], Some(Any), |_, a| Ok(Value::Float(a[1..].iter().map(to_f64).fold(to_f64(&a[0]), |x, y| dec_op(x, y, '*')))));
+    reg(m, "min", &[Any], Some(Any), |_, a| {
+        Ok(Value::I64(a.iter().map(to_i64).min().unwrap_or(0)))
+    });
+    reg(m, "maxf", &[Any], Some(Any), |_, a| {
+        Ok(Value::Float(a.iter().map(to_f64).fold(f64::NEG_INFINITY, go_max)))
+    });
+    reg(m, "minf", &[Any], Some(Any), |_, a| {
+        Ok(Value::Float(a.iter().map(to_f64).fold(f64::INFINITY, go_min)))
+    });
+    reg(m, "add1f", &[Any], None, |_, a| {
+        Ok(Value::Float(dec_op(to_f64(&a[0]), 1.0, '+')))
+    });
+    reg(m, "addf", &[], Some(Any), |_, a| {
+        Ok(Value::Float(
+            a.iter().map(to_f64).fold(0.0, |x, y| dec_op(x, y, '+')),
+        ))
+    });
+    reg(m, "subf", &[Any], Some(Any), |_, a| {
+        Ok(Value::Float(
+            a[1..]
+                .iter()
+                .map(to_f64)
+                .fold(to_f64(&a[0]), |x, y| dec_op(x, y, '-')),
+        ))
+    });
+    reg(m, "mulf", &[Any], Some(Any), |_, a| {
+        Ok(Value::Float(
+            a[1..]
+                .iter()
+                .map(to_f64)
+                .fold(to_f64(&a[0]), |x, y| dec_op(x, y, '*')),
+        ))
+    });
     reg(m, "divf", &[Any], Some(Any), |_, a| {
         let mut acc = to_f64(&a[0]);
         for d in a[1..].iter().map(to_f64) {
@@ -482,15 +677,23 @@ fn numbers(m: &mut FuncMap) {
         }
         Ok(Value::Float(acc))
     });
-    reg(m, "ceil", &[Any], None, |_, a| Ok(Value::Float(to_f64(&a[0]).ceil())));
-    reg(m, "floor", &[Any], None, |_, a| Ok(Value::Float(to_f64(&a[0]).floor())));
+    reg(m, "ceil", &[Any], None, |_, a| {
+        Ok(Value::Float(to_f64(&a[0]).ceil()))
+    });
+    reg(m, "floor", &[Any], None, |_, a| {
+        Ok(Value::Float(to_f64(&a[0]).floor()))
+    });
     reg(m, "round", &[Any, Int], Some(Float), |_, a| {
         let round_on = a.get(2).map_or(0.5, to_f64);
         let val = to_f64(&a[0]);
         let pow = 10f64.powf(arg_int(&a, 1) as f64);
         let digit = pow * val;
         let frac = digit.fract();
-        let r = if frac >= round_on { digit.ceil() } else { digit.floor() };
+        let r = if frac >= round_on {
+            digit.ceil()
+        } else {
+            digit.floor()
+        };
         Ok(Value::Float(r / pow))
     });
     reg(m, "randInt", &[Int, Int], None, |_, a| {
@@ -503,13 +706,19 @@ fn numbers(m: &mut FuncMap) {
     reg(m, "int", &[Any], None, |_, a| Ok(Value::Int(to_i64(&a[0]))));
     reg(m, "int64", &[Any], None, |_, a| Ok(Value::I64(to_i64(&a[0]))));
     reg(m, "float64", &[Any], None, |_, a| Ok(Value::Float(to_f64(&a[0]))));
-    reg(m, "atoi", &[Str], None, |_, a| Ok(Value::Int(arg_str(&a, 0).parse::<i64>().unwrap_or(0))));
-    reg(m, "toDecimal", &[Any], None, |_, a| Ok(Value::I64(i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0))));
+    reg(m, "atoi", &[Str], None, |_, a| {
+        Ok(Value::Int(arg_str(&a, 0).parse::<i64>().unwrap_or(0)))
+    });
+    reg(m, "toDecimal", &[Any], None, |_, a| {
+        Ok(Value::I64(i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0)))
+    });
     reg(m, "until", &[Int], None, |_, a| {
         let c = arg_int(&a, 0);
         until_step(0, c, if c < 0 { -1 } else { 1 })
     });
-    reg(m, "untilStep", &[Int, Int, Int], None, |_, a| until_step(arg_int(&a, 0), arg_int(&a, 1), arg_int(&a, 2)));
+    reg(m, "untilStep", &[Int, Int, Int], None, |_, a| {
+        until_step(arg_int(&a, 0), arg_int(&a, 1), arg_int(&a, 2))
+    });
     reg(m, "seq", &[], Some(Int), |_, a| {
         let p: Vec<i64> = a.iter().map(|v| v.as_int().unwrap_or(0)).collect();
         let v = match p.len() {
@@ -537,16 +746,28 @@ fn numbers(m: &mut FuncMap) {
             _ => return Ok(s("")),
         };
         let Value::List(l) = v else { return Ok(s("")) };
-        Ok(s(&l.iter().map(gofmt::sprint_value).collect::<Vec<_>>().join(" ")))
+        Ok(s(&l
+            .iter()
+            .map(gofmt::sprint_value)
+            .collect::<Vec<_>>()
+            .join(" ")))
     });
 }
 
 fn go_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
 }
 
 fn go_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 fn until_step(start: i64, stop: i64, step: i64) -> Result<Value, String> {
@@ -607,7 +828,9 @@ fn dec_op(a: f64, b: f64, op: char) -> f64 {
         '*' => a * b,
         _ => a / b,
     };
-    let (Some((ma, ea)), Some((mb, eb))) = (to_decimal(a), to_decimal(b)) else { return fallback };
+    let (Some((ma, ea)), Some((mb, eb))) = (to_decimal(a), to_decimal(b)) else {
+        return fallback;
+    };
     match op {
         '+' | '-' => {
             let e = ea.min(eb);
@@ -615,8 +838,14 @@ fn dec_op(a: f64, b: f64, op: char) -> f64 {
             if sa > 30 || sb > 30 {
                 return fallback;
             }
-            let (Some(x), Some(y)) = (ma.checked_mul(10i128.pow(sa)), mb.checked_mul(10i128.pow(sb))) else { return fallback };
-            let r = if op == '+' { x.checked_add(y) } else { x.checked_sub(y) };
+            let (Some(x), Some(y)) = (ma.checked_mul(10i128.pow(sa)), mb.checked_mul(10i128.pow(sb))) else {
+                return fallback;
+            };
+            let r = if op == '+' {
+                x.checked_add(y)
+            } else {
+                x.checked_sub(y)
+            };
             r.map_or(fallback, |r| from_decimal(r, e))
         }
         '*' => ma.checked_mul(mb).map_or(fallback, |r| from_decimal(r, ea + eb)),
@@ -624,7 +853,11 @@ fn dec_op(a: f64, b: f64, op: char) -> f64 {
             // DivisionPrecision = 16 digits after the point, rounded half up.
             let q = a / b;
             let scaled = (q * 1e16).round() / 1e16;
-            if scaled.is_finite() { format!("{scaled:.16}").parse().unwrap_or(q) } else { q }
+            if scaled.is_finite() {
+                format!("{scaled:.16}").parse().unwrap_or(q)
+            } else {
+                q
+            }
         }
     }
 }
@@ -633,7 +866,9 @@ fn lists(m: &mut FuncMap) {
     reg(m, "list", &[], Some(Any), |_, a| Ok(Value::list(a)));
     m.insert("tuple", m["list"]);
     reg(m, "append", &[Any, Any], None, |_, a| {
-        let mut l = slice_of(&a[0], "push").map_err(|e| e.replace("push on", "push on"))?.unwrap_or_default();
+        let mut l = slice_of(&a[0], "push")
+            .map_err(|e| e.replace("push on", "push on"))?
+            .unwrap_or_default();
         l.push(a[1].clone());
         Ok(Value::list(l))
     });
@@ -641,23 +876,41 @@ fn lists(m: &mut FuncMap) {
     m.insert("mustAppend", m["append"]);
     m.insert("mustPush", m["append"]);
     reg(m, "prepend", &[Any, Any], None, |_, a| {
-        let mut l = slice_of(&a[0], "prepend").map_err(|e| e.replace("prepend on", "prepend on"))?.unwrap_or_default();
+        let mut l = slice_of(&a[0], "prepend")
+            .map_err(|e| e.replace("prepend on", "prepend on"))?
+            .unwrap_or_default();
         l.insert(0, a[1].clone());
         Ok(Value::list(l))
     });
     m.insert("mustPrepend", m["prepend"]);
-    reg(m, "first", &[Any], None, |_, a| Ok(slice_of(&a[0], "find first")?.and_then(|l| l.first().cloned()).unwrap_or(Value::Nil)));
+    reg(m, "first", &[Any], None, |_, a| {
+        Ok(slice_of(&a[0], "find first")?
+            .and_then(|l| l.first().cloned())
+            .unwrap_or(Value::Nil))
+    });
     m.insert("mustFirst", m["first"]);
-    reg(m, "last", &[Any], None, |_, a| Ok(slice_of(&a[0], "find last")?.and_then(|l| l.last().cloned()).unwrap_or(Value::Nil)));
+    reg(m, "last", &[Any], None, |_, a| {
+        Ok(slice_of(&a[0], "find last")?
+            .and_then(|l| l.last().cloned())
+            .unwrap_or(Value::Nil))
+    });
     m.insert("mustLast", m["last"]);
     reg(m, "rest", &[Any], None, |_, a| {
         let l = slice_of(&a[0], "find rest")?.unwrap_or_default();
-        Ok(if l.is_empty() { Value::list(Vec::new()) } else { Value::list(l[1..].to_vec()) })
+        Ok(if l.is_empty() {
+            Value::list(Vec::new())
+        } else {
+            Value::list(l[1..].to_vec())
+        })
     });
     m.insert("mustRest", m["rest"]);
     reg(m, "initial", &[Any], None, |_, a| {
         let l = slice_of(&a[0], "find initial")?.unwrap_or_default();
-        Ok(if l.is_empty() { Value::list(Vec::new()) } else { Value::list(l[..l.len() - 1].to_vec()) })
+        Ok(if l.is_empty() {
+            Value::list(Vec::new())
+        } else {
+            Value::list(l[..l.len() - 1].to_vec())
+        })
     });
     m.insert("mustInitial", m["initial"]);
     reg(m, "reverse", &[Any], None, |_, a| {
@@ -680,7 +933,11 @@ fn lists(m: &mut FuncMap) {
     reg(m, "without", &[Any], Some(Any), |_, a| {
         let l = slice_of(&a[0], "find without")?.unwrap_or_default();
         let omit = &a[1..];
-        Ok(Value::list(l.into_iter().filter(|v| !omit.iter().any(|o| deep_equal(o, v))).collect()))
+        Ok(Value::list(
+            l.into_iter()
+                .filter(|v| !omit.iter().any(|o| deep_equal(o, v)))
+                .collect(),
+        ))
     });
     m.insert("mustWithout", m["without"]);
     reg(m, "has", &[Any, Any], None, |_, a| {
@@ -702,7 +959,9 @@ fn lists(m: &mut FuncMap) {
         let start = a.get(1).map_or(0, to_i64);
         let end = a.get(2).map_or(n, to_i64);
         if start < 0 || end > n || start > end {
-            return Err(format!("runtime error: slice bounds out of range [{start}:{end}] with capacity {n}"));
+            return Err(format!(
+                "runtime error: slice bounds out of range [{start}:{end}] with capacity {n}"
+            ));
         }
         Ok(Value::list(l[start as usize..end as usize].to_vec()))
     });
@@ -723,7 +982,9 @@ fn lists(m: &mut FuncMap) {
         if size <= 0 {
             return Err("runtime error: integer divide by zero".into());
         }
-        Ok(Value::list(l.chunks(size as usize).map(|c| Value::list(c.to_vec())).collect()))
+        Ok(Value::list(
+            l.chunks(size as usize).map(|c| Value::list(c.to_vec())).collect(),
+        ))
     });
     m.insert("mustChunk", m["chunk"]);
 }
@@ -746,7 +1007,13 @@ fn dicts(m: &mut FuncMap) {
         }
         Ok(Value::map(d))
     });
-    reg(m, "get", &[Map, Str], None, |_, a| Ok(map_arg(&a[0]).borrow().get(arg_str(&a, 1)).cloned().unwrap_or_else(|| s(""))));
+    reg(m, "get", &[Map, Str], None, |_, a| {
+        Ok(map_arg(&a[0])
+            .borrow()
+            .get(arg_str(&a, 1))
+            .cloned()
+            .unwrap_or_else(|| s("")))
+    });
     reg(m, "set", &[Map, Str, Any], None, |_, a| {
         let d = map_arg(&a[0]);
         d.borrow_mut().insert(arg_str(&a, 1).to_string(), a[2].clone());
@@ -757,10 +1024,17 @@ fn dicts(m: &mut FuncMap) {
         d.borrow_mut().remove(arg_str(&a, 1));
         Ok(Value::Map(d))
     });
-    reg(m, "hasKey", &[Map, Str], None, |_, a| Ok(Value::Bool(map_arg(&a[0]).borrow().contains_key(arg_str(&a, 1)))));
+    reg(m, "hasKey", &[Map, Str], None, |_, a| {
+        Ok(Value::Bool(map_arg(&a[0]).borrow().contains_key(arg_str(&a, 1))))
+    });
     reg(m, "pluck", &[Str], Some(Map), |_, a| {
         let key = arg_str(&a, 0);
-        Ok(Value::list(a[1..].iter().filter_map(|d| map_arg(d).borrow().get(key).cloned()).collect()))
+        Ok(Value::list(
+            a[1..]
+                .iter()
+                .filter_map(|d| map_arg(d).borrow().get(key).cloned())
+                .collect(),
+        ))
     });
     reg(m, "keys", &[], Some(Map), |_, a| {
         let mut out = Vec::new();
@@ -769,17 +1043,30 @@ fn dicts(m: &mut FuncMap) {
         }
         Ok(Value::list(out))
     });
-    reg(m, "values", &[Map], None, |_, a| Ok(Value::list(map_arg(&a[0]).borrow().values().cloned().collect())));
+    reg(m, "values", &[Map], None, |_, a| {
+        Ok(Value::list(map_arg(&a[0]).borrow().values().cloned().collect()))
+    });
     reg(m, "pick", &[Map], Some(Str), |_, a| {
         let d = map_arg(&a[0]);
         let d = d.borrow();
-        Ok(Value::map(a[1..].iter().filter_map(|k| k.as_str()).filter_map(|k| d.get(k).map(|v| (k.to_string(), v.clone()))).collect()))
+        Ok(Value::map(
+            a[1..]
+                .iter()
+                .filter_map(|k| k.as_str())
+                .filter_map(|k| d.get(k).map(|v| (k.to_string(), v.clone())))
+                .collect(),
+        ))
     });
     reg(m, "omit", &[Map], Some(Str), |_, a| {
         let d = map_arg(&a[0]);
         let d = d.borrow();
         let omit: Vec<&str> = a[1..].iter().filter_map(|k| k.as_str()).collect();
-        Ok(Value::map(d.iter().filter(|(k, _)| !omit.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()))
+        Ok(Value::map(
+            d.iter()
+                .filter(|(k, _)| !omit.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ))
     });
     reg(m, "merge", &[Map], Some(Map), |_, a| {
         let dst = map_arg(&a[0]);
@@ -811,7 +1098,10 @@ fn dicts(m: &mut FuncMap) {
         let dict = match &a[a.len() - 1] {
             Value::Map(m) if !m.named => m.clone(),
             v => {
-                return Err(format!("interface conversion: interface {{}} is {}, not map[string]interface {{}}", v.type_name()));
+                return Err(format!(
+                    "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
+                    v.type_name()
+                ));
             }
         };
         let default = a[a.len() - 2].clone();
@@ -819,7 +1109,12 @@ fn dicts(m: &mut FuncMap) {
         for k in &a[..a.len() - 2] {
             match k {
                 Value::Str(k) => keys.push(k.to_string()),
-                v => return Err(format!("interface conversion: interface {{}} is {}, not string", v.type_name())),
+                v => {
+                    return Err(format!(
+                        "interface conversion: interface {{}} is {}, not string",
+                        v.type_name()
+                    ));
+                }
             }
         }
         let mut cur = dict;
@@ -830,7 +1125,10 @@ fn dicts(m: &mut FuncMap) {
                 Some(v) if i == keys.len() - 1 => return Ok(v),
                 Some(Value::Map(m)) => cur = m,
                 Some(v) => {
-                    return Err(format!("interface conversion: interface {{}} is {}, not map[string]interface {{}}", v.type_name()));
+                    return Err(format!(
+                        "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
+                        v.type_name()
+                    ));
                 }
             }
         }
@@ -840,7 +1138,12 @@ fn dicts(m: &mut FuncMap) {
 
 /// mergo's `Merge` of one map into another (Sprig's `merge`/`mergeOverwrite`): nested maps are merged
 /// in place, other values are copied when the destination lacks them (or always, when overwriting).
-fn merge_into(dst: &Rc<crate::template::MapCell>, src: &Rc<crate::template::MapCell>, overwrite: bool, depth: usize) {
+fn merge_into(
+    dst: &Rc<crate::template::MapCell>,
+    src: &Rc<crate::template::MapCell>,
+    overwrite: bool,
+    depth: usize,
+) {
     if depth > 100 || Rc::ptr_eq(dst, src) {
         return;
     }
@@ -873,23 +1176,37 @@ fn merge_into(dst: &Rc<crate::template::MapCell>, src: &Rc<crate::template::MapC
 }
 
 fn encoding(m: &mut FuncMap) {
-    reg(m, "b64enc", &[Str], None, |_, a| Ok(s(&base64::engine::general_purpose::STANDARD.encode(arg_str(&a, 0)))));
-    reg(m, "b64dec", &[Str], None, |_, a| {
-        Ok(match base64::engine::general_purpose::STANDARD.decode(arg_str(&a, 0)) {
-            Ok(b) => s(&String::from_utf8_lossy(&b)),
-            Err(e) => s(&go_base64_error(&e)),
-        })
+    reg(m, "b64enc", &[Str], None, |_, a| {
+        Ok(s(
+            &base64::engine::general_purpose::STANDARD.encode(arg_str(&a, 0))
+        ))
     });
-    reg(m, "b32enc", &[Str], None, |_, a| Ok(s(&base32_encode(arg_str(&a, 0).as_bytes()))));
+    reg(m, "b64dec", &[Str], None, |_, a| {
+        Ok(
+            match base64::engine::general_purpose::STANDARD.decode(arg_str(&a, 0)) {
+                Ok(b) => s(&String::from_utf8_lossy(&b)),
+                Err(e) => s(&go_base64_error(&e)),
+            },
+        )
+    });
+    reg(m, "b32enc", &[Str], None, |_, a| {
+        Ok(s(&base32_encode(arg_str(&a, 0).as_bytes())))
+    });
     reg(m, "b32dec", &[Str], None, |_, a| {
         Ok(match base32_decode(arg_str(&a, 0)) {
             Ok(b) => s(&String::from_utf8_lossy(&b)),
             Err(e) => s(&e),
         })
     });
-    reg(m, "sha256sum", &[Str], None, |_, a| Ok(s(&hex(&sha2::Sha256::digest(arg_str(&a, 0).as_bytes())))));
-    reg(m, "sha512sum", &[Str], None, |_, a| Ok(s(&hex(&sha2::Sha512::digest(arg_str(&a, 0).as_bytes())))));
-    reg(m, "sha1sum", &[Str], None, |_, a| Ok(s(&hex(&super::sha1::sha1(arg_str(&a, 0).as_bytes())))));
+    reg(m, "sha256sum", &[Str], None, |_, a| {
+        Ok(s(&hex(&sha2::Sha256::digest(arg_str(&a, 0).as_bytes()))))
+    });
+    reg(m, "sha512sum", &[Str], None, |_, a| {
+        Ok(s(&hex(&sha2::Sha512::digest(arg_str(&a, 0).as_bytes()))))
+    });
+    reg(m, "sha1sum", &[Str], None, |_, a| {
+        Ok(s(&hex(&super::sha1::sha1(arg_str(&a, 0).as_bytes()))))
+    });
     reg(m, "adler32sum", &[Str], None, |_, a| {
         let (mut x, mut y) = (1u32, 0u32);
         for b in arg_str(&a, 0).bytes() {
@@ -926,7 +1243,9 @@ fn encoding(m: &mut FuncMap) {
         if arg_str(&a, 1).is_empty() {
             return Ok(s(""));
         }
-        let crypt = base64::engine::general_purpose::STANDARD.decode(arg_str(&a, 1)).map_err(|e| go_base64_error(&e))?;
+        let crypt = base64::engine::general_purpose::STANDARD
+            .decode(arg_str(&a, 1))
+            .map_err(|e| go_base64_error(&e))?;
         if crypt.len() < 32 || crypt.len() % 16 != 0 {
             return Err("crypto/cipher: input not full blocks".into());
         }
@@ -953,7 +1272,14 @@ fn encoding(m: &mut FuncMap) {
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let h = hex(&b);
-        Ok(s(&format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])))
+        Ok(s(&format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )))
     });
     reg(m, "randBytes", &[Int], None, |_, a| {
         let n = arg_int(&a, 0).clamp(0, 1 << 20) as usize;
@@ -1029,48 +1355,80 @@ fn base32_decode(v: &str) -> Result<Vec<u8>, String> {
 }
 
 fn misc(m: &mut FuncMap) {
-    reg(m, "default", &[Any], Some(Any), |_, a| Ok(if a.len() < 2 || is_empty(&a[1]) { a[0].clone() } else { a[1].clone() }));
+    reg(m, "default", &[Any], Some(Any), |_, a| {
+        Ok(if a.len() < 2 || is_empty(&a[1]) {
+            a[0].clone()
+        } else {
+            a[1].clone()
+        })
+    });
     reg(m, "empty", &[Any], None, |_, a| Ok(Value::Bool(is_empty(&a[0]))));
-    reg(m, "coalesce", &[], Some(Any), |_, a| Ok(a.into_iter().find(|v| !is_empty(v)).unwrap_or(Value::Nil)));
-    reg(m, "all", &[], Some(Any), |_, a| Ok(Value::Bool(a.iter().all(|v| !is_empty(v)))));
-    reg(m, "any", &[], Some(Any), |_, a| Ok(Value::Bool(a.iter().any(|v| !is_empty(v)))));
-    reg(m, "ternary", &[Any, Any, Bool], None, |_, a| Ok(if a[2].truthy() { a[0].clone() } else { a[1].clone() }));
+    reg(m, "coalesce", &[], Some(Any), |_, a| {
+        Ok(a.into_iter().find(|v| !is_empty(v)).unwrap_or(Value::Nil))
+    });
+    reg(m, "all", &[], Some(Any), |_, a| {
+        Ok(Value::Bool(a.iter().all(|v| !is_empty(v))))
+    });
+    reg(m, "any", &[], Some(Any), |_, a| {
+        Ok(Value::Bool(a.iter().any(|v| !is_empty(v))))
+    });
+    reg(m, "ternary", &[Any, Any, Bool], None, |_, a| {
+        Ok(if a[2].truthy() { a[0].clone() } else { a[1].clone() })
+    });
     reg(m, "fail", &[Str], None, |_, a| Err(arg_str(&a, 0).to_string()));
     reg(m, "typeOf", &[Any], None, |_, a| Ok(s(&a[0].type_name())));
-    reg(m, "typeIs", &[Str, Any], None, |_, a| Ok(Value::Bool(arg_str(&a, 0) == a[1].type_name())));
+    reg(m, "typeIs", &[Str, Any], None, |_, a| {
+        Ok(Value::Bool(arg_str(&a, 0) == a[1].type_name()))
+    });
     reg(m, "typeIsLike", &[Str, Any], None, |_, a| {
         let t = a[1].type_name();
         let target = arg_str(&a, 0);
         Ok(Value::Bool(target == t || target == format!("*{t}")))
     });
     reg(m, "kindOf", &[Any], None, |_, a| Ok(s(a[0].kind_name())));
-    reg(m, "kindIs", &[Str, Any], None, |_, a| Ok(Value::Bool(arg_str(&a, 0) == a[1].kind_name())));
-    reg(m, "deepEqual", &[Any, Any], None, |_, a| Ok(Value::Bool(deep_equal(&a[0], &a[1]))));
+    reg(m, "kindIs", &[Str, Any], None, |_, a| {
+        Ok(Value::Bool(arg_str(&a, 0) == a[1].kind_name()))
+    });
+    reg(m, "deepEqual", &[Any, Any], None, |_, a| {
+        Ok(Value::Bool(deep_equal(&a[0], &a[1])))
+    });
     reg(m, "hello", &[], None, |_, _| Ok(s("Hello!")));
     reg(m, "base", &[Str], None, |_, a| Ok(s(&path_base(arg_str(&a, 0)))));
     reg(m, "dir", &[Str], None, |_, a| Ok(s(&path_dir(arg_str(&a, 0)))));
-    reg(m, "clean", &[Str], None, |_, a| Ok(s(&path_clean(arg_str(&a, 0)))));
+    reg(m, "clean", &[Str], None, |_, a| {
+        Ok(s(&path_clean(arg_str(&a, 0))))
+    });
     reg(m, "ext", &[Str], None, |_, a| Ok(s(path_ext(arg_str(&a, 0)))));
-    reg(m, "isAbs", &[Str], None, |_, a| Ok(Value::Bool(arg_str(&a, 0).starts_with('/'))));
+    reg(m, "isAbs", &[Str], None, |_, a| {
+        Ok(Value::Bool(arg_str(&a, 0).starts_with('/')))
+    });
     m.insert("osBase", m["base"]);
     m.insert("osDir", m["dir"]);
     m.insert("osClean", m["clean"]);
     m.insert("osExt", m["ext"]);
     m.insert("osIsAbs", m["isAbs"]);
     reg(m, "semverCompare", &[Str, Str], None, |_, a| {
-        let c: gitops_core::semver::Constraint = arg_str(&a, 0).parse().map_err(|e: gitops_core::semver::SemverError| e.to_string())?;
-        let v: gitops_core::semver::Version =
-            arg_str(&a, 1).parse().map_err(|_| "Invalid Semantic Version".to_string())?;
+        let c: gitops_core::semver::Constraint = arg_str(&a, 0)
+            .parse()
+            .map_err(|e: gitops_core::semver::SemverError| e.to_string())?;
+        let v: gitops_core::semver::Version = arg_str(&a, 1)
+            .parse()
+            .map_err(|_| "Invalid Semantic Version".to_string())?;
         Ok(Value::Bool(c.matches(&v)))
     });
     reg(m, "semver", &[Str], None, |_, a| {
-        let v: gitops_core::semver::Version =
-            arg_str(&a, 0).parse().map_err(|_| "Invalid Semantic Version".to_string())?;
+        let v: gitops_core::semver::Version = arg_str(&a, 0)
+            .parse()
+            .map_err(|_| "Invalid Semantic Version".to_string())?;
         Ok(Value::Object(Rc::new(SemverObj(v))))
     });
     reg(m, "urlParse", &[Str], None, |_, a| url_parse(arg_str(&a, 0)));
-    reg(m, "urlJoin", &[Map], None, |_, a| Ok(s(&url_join(&map_arg(&a[0]).borrow()))));
-    reg(m, "getHostByName", &[Str], None, |_, _| Err("getHostByName is not available while rendering".into()));
+    reg(m, "urlJoin", &[Map], None, |_, a| {
+        Ok(s(&url_join(&map_arg(&a[0]).borrow())))
+    });
+    reg(m, "getHostByName", &[Str], None, |_, _| {
+        Err("getHostByName is not available while rendering".into())
+    });
     // Key and certificate generation: known to the parser, so charts that only call them when a value
     // is unset still render; calling one is an error until they are implemented.
     for name in [
@@ -1086,7 +1444,9 @@ fn misc(m: &mut FuncMap) {
         "htpasswd",
         "bcrypt",
     ] {
-        reg(m, name, &[], Some(Any), |_, _| Err("key, certificate and password-hash generation is not supported by gitops-helm yet; set the value explicitly".into()));
+        reg(m, name, &[], Some(Any), |_, _| {
+            Err("key, certificate and password-hash generation is not supported by gitops-helm yet; set the value explicitly".into())
+        });
     }
 }
 
@@ -1114,10 +1474,20 @@ impl crate::template::Object for SemverObj {
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let other = match args.first() {
-            Some(Value::Object(o)) if o.type_name() == "*semver.Version" => o.field("Original").and_then(|v| v.as_str().and_then(|s| s.parse::<gitops_core::semver::Version>().ok())),
+            Some(Value::Object(o)) if o.type_name() == "*semver.Version" => {
+                o.field("Original").and_then(|v| {
+                    v.as_str()
+                        .and_then(|s| s.parse::<gitops_core::semver::Version>().ok())
+                })
+            }
             _ => None,
         };
-        let Some(other) = other else { return Some(Err(format!("wrong type for value; expected *semver.Version; got {}", args.first().map_or("nothing".into(), Value::type_name)))) };
+        let Some(other) = other else {
+            return Some(Err(format!(
+                "wrong type for value; expected *semver.Version; got {}",
+                args.first().map_or("nothing".into(), Value::type_name)
+            )));
+        };
         let ord = self.0.cmp(&other);
         Some(Ok(match name {
             "Compare" => Value::Int(ord as i64),
@@ -1195,7 +1565,9 @@ fn url_parse(v: &str) -> Result<Value, String> {
         rest = &rest[..i];
     }
     if let Some(i) = rest.find(':')
-        && rest[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && rest[..i]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         && i > 0
     {
         scheme = &rest[..i];
@@ -1219,7 +1591,10 @@ fn url_parse(v: &str) -> Result<Value, String> {
     }
     d.insert("scheme".into(), s(scheme));
     d.insert("host".into(), s(host));
-    d.insert("hostname".into(), s(host.rsplit_once(':').map_or(host, |(h, _)| h)));
+    d.insert(
+        "hostname".into(),
+        s(host.rsplit_once(':').map_or(host, |(h, _)| h)),
+    );
     d.insert("path".into(), s(rest));
     d.insert("query".into(), s(query));
     d.insert("opaque".into(), s(""));

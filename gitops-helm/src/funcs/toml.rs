@@ -22,7 +22,10 @@ fn is_table_array(v: &Value) -> bool {
 }
 
 fn key(k: &str) -> String {
-    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         k.to_string()
     } else {
         quote(k)
@@ -69,7 +72,11 @@ fn table(out: &mut String, path: &mut Vec<String>, m: &Map) -> Result<(), String
                 newline(out);
             }
             let header: Vec<String> = path.iter().map(|p| key(p)).collect();
-            out.push_str(&format!("{}[{}]\n", "  ".repeat(path.len() - 1), header.join(".")));
+            out.push_str(&format!(
+                "{}[{}]\n",
+                "  ".repeat(path.len() - 1),
+                header.join(".")
+            ));
             table(out, path, &sub.borrow())?;
             path.pop();
         } else if is_table_array(v) {
@@ -81,7 +88,11 @@ fn table(out: &mut String, path: &mut Vec<String>, m: &Map) -> Result<(), String
                     newline(out);
                 }
                 let header: Vec<String> = path.iter().map(|p| key(p)).collect();
-                out.push_str(&format!("{}[[{}]]\n", "  ".repeat(path.len() - 1), header.join(".")));
+                out.push_str(&format!(
+                    "{}[[{}]]\n",
+                    "  ".repeat(path.len() - 1),
+                    header.join(".")
+                ));
                 table(out, path, &sub.borrow())?;
             }
             path.pop();
@@ -101,7 +112,11 @@ fn element(v: &Value) -> Result<String, String> {
                 if *f > 0.0 { "inf".into() } else { "-inf".into() }
             } else {
                 let s = format!("{f}");
-                if s.contains(['.', 'e', 'E']) { s } else { format!("{s}.0") }
+                if s.contains(['.', 'e', 'E']) {
+                    s
+                } else {
+                    format!("{s}.0")
+                }
             }
         }
         Value::Str(s) => quote(s),
@@ -111,8 +126,11 @@ fn element(v: &Value) -> Result<String, String> {
         }
         Value::Map(m) => {
             let m = m.borrow();
-            let items: Result<Vec<String>, String> =
-                m.iter().filter(|(_, v)| !v.is_nil()).map(|(k, v)| Ok(format!("{} = {}", key(k), element(v)?))).collect();
+            let items: Result<Vec<String>, String> = m
+                .iter()
+                .filter(|(_, v)| !v.is_nil())
+                .map(|(k, v)| Ok(format!("{} = {}", key(k), element(v)?)))
+                .collect();
             format!("{{{}}}", items?.join(", "))
         }
         v => return Err(format!("toml: cannot encode a value of type {}", v.type_name())),
@@ -149,7 +167,9 @@ pub(crate) fn parse(text: &str) -> Result<Value, String> {
             continue;
         }
         let _ = array_table;
-        let Some(eq) = find_eq(&line) else { return Err(err("expected key = value")) };
+        let Some(eq) = find_eq(&line) else {
+            return Err(err("expected key = value"));
+        };
         let keys = split_key(&line[..eq]).map_err(|e| err(&e))?;
         let (v, rest) = value(line[eq + 1..].trim()).map_err(|e| err(&e))?;
         if !strip_comment(rest).trim().is_empty() {
@@ -183,11 +203,16 @@ fn from_toml_json(v: &serde_json::Value) -> Value {
 }
 
 /// The table at `path`, created as needed; an array of tables yields its last element.
-fn table_at<'m>(root: &'m mut serde_json::Map<String, serde_json::Value>, path: &[String]) -> Result<&'m mut serde_json::Map<String, serde_json::Value>, String> {
+fn table_at<'m>(
+    root: &'m mut serde_json::Map<String, serde_json::Value>,
+    path: &[String],
+) -> Result<&'m mut serde_json::Map<String, serde_json::Value>, String> {
     use serde_json::Value as J;
     let mut cur = root;
     for p in path {
-        let entry = cur.entry(p.clone()).or_insert_with(|| J::Object(serde_json::Map::new()));
+        let entry = cur
+            .entry(p.clone())
+            .or_insert_with(|| J::Object(serde_json::Map::new()));
         cur = match entry {
             J::Object(m) => m,
             J::Array(a) => match a.last_mut() {
@@ -239,7 +264,11 @@ fn split_key(k: &str) -> Result<Vec<String>, String> {
         } else {
             let end = rest.find('.').unwrap_or(rest.len());
             let part = rest[..end].trim();
-            if part.is_empty() || !part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if part.is_empty()
+                || !part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(format!("invalid key {k:?}"));
             }
             out.push(part.to_string());

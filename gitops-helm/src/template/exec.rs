@@ -99,14 +99,23 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_output: 256 << 20, max_depth: 10_000, max_steps: 200_000_000 }
+        Limits {
+            max_output: 256 << 20,
+            max_depth: 10_000,
+            max_steps: 200_000_000,
+        }
     }
 }
 
 impl Templates {
     /// An empty set.
     pub fn new(funcs: Rc<FuncMap>, missing_key: MissingKey) -> Templates {
-        Templates { trees: HashMap::new(), parent: None, funcs, missing_key }
+        Templates {
+            trees: HashMap::new(),
+            parent: None,
+            funcs,
+            missing_key,
+        }
     }
 
     /// A set that sees `parent`'s templates under its own (what `tpl` parses into).
@@ -159,10 +168,20 @@ impl Templates {
 
 /// Executes template `name` of `set` with `data` as dot.
 pub fn execute(set: &Rc<Templates>, name: &str, data: Value, limits: Limits) -> Result<String, String> {
-    let tree = set.lookup(name).ok_or_else(|| format!("template: no template {name:?} associated with template"))?;
+    let tree = set
+        .lookup(name)
+        .ok_or_else(|| format!("template: no template {name:?} associated with template"))?;
     // reflect.ValueOf(nil) is the invalid value.
-    let data = if matches!(data, Value::Nil) { Value::Invalid } else { data };
-    let mut budget = Budget { output: 0, steps: 0, limits };
+    let data = if matches!(data, Value::Nil) {
+        Value::Invalid
+    } else {
+        data
+    };
+    let mut budget = Budget {
+        output: 0,
+        steps: 0,
+        limits,
+    };
     let mut st = State {
         set: set.clone(),
         tree: tree.clone(),
@@ -173,7 +192,8 @@ pub fn execute(set: &Rc<Templates>, name: &str, data: Value, limits: Limits) -> 
         pos: 0,
     };
     let mut out = String::new();
-    st.walk_list(&mut out, &data, &tree.root).map_err(|e| e.message())?;
+    st.walk_list(&mut out, &data, &tree.root)
+        .map_err(|e| e.message())?;
     Ok(out)
 }
 
@@ -251,7 +271,12 @@ impl State<'_> {
 
     /// Executes another template of the set into a string with `data` as dot (Helm's `include`).
     pub fn execute_template(&mut self, name: &str, data: Value) -> Result<String, String> {
-        let tree = self.set.lookup(name).ok_or_else(|| format!("template: no template {name:?} associated with template {:?}", self.tree.name))?;
+        let tree = self.set.lookup(name).ok_or_else(|| {
+            format!(
+                "template: no template {name:?} associated with template {:?}",
+                self.tree.name
+            )
+        })?;
         self.run_tree(tree, data)
     }
 
@@ -265,7 +290,10 @@ impl State<'_> {
 
     fn run_tree(&mut self, tree: Rc<Tree>, data: Value) -> Result<String, String> {
         if self.depth >= self.budget.limits.max_depth {
-            return Err(format!("exceeded maximum template depth ({})", self.budget.limits.max_depth));
+            return Err(format!(
+                "exceeded maximum template depth ({})",
+                self.budget.limits.max_depth
+            ));
         }
         let saved_tree = std::mem::replace(&mut self.tree, tree.clone());
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
@@ -286,7 +314,13 @@ impl State<'_> {
     }
 
     fn format_error(&self, msg: &str) -> String {
-        format!("template: {}: executing {:?} at <{}>: {}", self.tree.location(self.pos), self.tree.name, self.context(), msg)
+        format!(
+            "template: {}: executing {:?} at <{}>: {}",
+            self.tree.location(self.pos),
+            self.tree.name,
+            self.context(),
+            msg
+        )
     }
 
     fn context(&self) -> String {
@@ -295,7 +329,11 @@ impl State<'_> {
         let start = self.pos.min(src.len());
         let rest = &src[start..];
         let end = rest.find("}}").unwrap_or(rest.len());
-        let mut s = rest[..end].trim_end().trim_end_matches('-').trim_end().to_string();
+        let mut s = rest[..end]
+            .trim_end()
+            .trim_end_matches('-')
+            .trim_end()
+            .to_string();
         if s.chars().count() > 20 {
             s = s.chars().take(20).collect::<String>() + "...";
         }
@@ -305,7 +343,10 @@ impl State<'_> {
     fn step(&mut self) -> R<()> {
         self.budget.steps += 1;
         if self.budget.steps > self.budget.limits.max_steps {
-            return self.errorf(format!("evaluation exceeded {} steps", self.budget.limits.max_steps));
+            return self.errorf(format!(
+                "evaluation exceeded {} steps",
+                self.budget.limits.max_steps
+            ));
         }
         Ok(())
     }
@@ -347,7 +388,11 @@ impl State<'_> {
                 let v = self.eval_pipeline(dot, pipe)?;
                 let truth = v.truthy();
                 let r = if truth {
-                    if is_with { self.walk_list(out, &v, list) } else { self.walk_list(out, dot, list) }
+                    if is_with {
+                        self.walk_list(out, &v, list)
+                    } else {
+                        self.walk_list(out, dot, list)
+                    }
                 } else if let Some(e) = else_list {
                     self.walk_list(out, dot, e)
                 } else {
@@ -356,14 +401,19 @@ impl State<'_> {
                 self.vars.truncate(mark);
                 r
             }
-            Node::Range(pos, pipe, list, else_list) => self.walk_range(out, dot, *pos, pipe, list, else_list.as_deref()),
+            Node::Range(pos, pipe, list, else_list) => {
+                self.walk_range(out, dot, *pos, pipe, list, else_list.as_deref())
+            }
             Node::Template(pos, name, pipe) => {
                 self.pos = *pos;
                 let Some(tree) = self.set.lookup(name) else {
                     return self.errorf(format!("template {name:?} not defined"));
                 };
                 if self.depth >= self.budget.limits.max_depth {
-                    return self.errorf(format!("exceeded maximum template depth ({})", self.budget.limits.max_depth));
+                    return self.errorf(format!(
+                        "exceeded maximum template depth ({})",
+                        self.budget.limits.max_depth
+                    ));
                 }
                 let data = match pipe {
                     Some(p) => self.eval_pipeline(dot, p)?,
@@ -383,7 +433,15 @@ impl State<'_> {
         }
     }
 
-    fn walk_range(&mut self, out: &mut String, dot: &Value, pos: usize, pipe: &Pipe, list: &[Node], else_list: Option<&[Node]>) -> R<()> {
+    fn walk_range(
+        &mut self,
+        out: &mut String,
+        dot: &Value,
+        pos: usize,
+        pipe: &Pipe,
+        list: &[Node],
+        else_list: Option<&[Node]>,
+    ) -> R<()> {
         let outer = self.vars.len();
         self.pos = pos;
         let val = self.eval_pipeline(dot, pipe)?;
@@ -399,7 +457,11 @@ impl State<'_> {
                     }
                 } else {
                     let n = st.vars.len();
-                    st.vars[n - 1].1 = if pipe.decl.len() > 1 { index.clone() } else { elem.clone() };
+                    st.vars[n - 1].1 = if pipe.decl.len() > 1 {
+                        index.clone()
+                    } else {
+                        elem.clone()
+                    };
                     if pipe.decl.len() > 1 {
                         st.vars[n - 2].1 = index;
                         st.vars[n - 1].1 = elem.clone();
@@ -434,7 +496,8 @@ impl State<'_> {
             }
             Value::Map(m) if !m.borrow().is_empty() => {
                 ran = true;
-                let entries: Vec<(String, Value)> = m.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let entries: Vec<(String, Value)> =
+                    m.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 for (k, v) in entries {
                     if !iterate(self, Value::str(k), v)? {
                         break;
@@ -471,7 +534,11 @@ impl State<'_> {
                 return self.errorf(format!("range can't iterate over {}", gofmt::sprint_value(v)));
             }
         }
-        let r = if !ran && let Some(e) = else_list { self.walk_list(out, dot, e) } else { Ok(()) };
+        let r = if !ran && let Some(e) = else_list {
+            self.walk_list(out, dot, e)
+        } else {
+            Ok(())
+        };
         self.vars.truncate(outer);
         r
     }
@@ -529,7 +596,9 @@ impl State<'_> {
         let first = &cmd.args[0];
         self.pos = first.pos();
         match first {
-            Arg::Field(_, idents) => return self.eval_field_chain(dot, dot.clone(), idents, &cmd.args, final_),
+            Arg::Field(_, idents) => {
+                return self.eval_field_chain(dot, dot.clone(), idents, &cmd.args, final_);
+            }
             Arg::Chain(_, node, fields) => {
                 if matches!(**node, Arg::Nil(_)) {
                     return self.errorf(format!("indirection through explicit nil in {first}"));
@@ -587,7 +656,14 @@ impl State<'_> {
         Ok(Value::Invalid)
     }
 
-    fn eval_field_chain(&mut self, dot: &Value, mut receiver: Value, idents: &[String], args: &[Arg], final_: Option<Value>) -> R<Value> {
+    fn eval_field_chain(
+        &mut self,
+        dot: &Value,
+        mut receiver: Value,
+        idents: &[String],
+        args: &[Arg],
+        final_: Option<Value>,
+    ) -> R<Value> {
         let n = idents.len();
         for id in &idents[..n - 1] {
             receiver = self.eval_field(dot, id, &[], None, receiver)?;
@@ -595,7 +671,14 @@ impl State<'_> {
         self.eval_field(dot, &idents[n - 1], args, final_, receiver)
     }
 
-    fn eval_field(&mut self, dot: &Value, name: &str, args: &[Arg], final_: Option<Value>, receiver: Value) -> R<Value> {
+    fn eval_field(
+        &mut self,
+        dot: &Value,
+        name: &str,
+        args: &[Arg],
+        final_: Option<Value>,
+        receiver: Value,
+    ) -> R<Value> {
         let has_args = args.len() > 1 || final_.is_some();
         match receiver {
             Value::Invalid => {
@@ -636,7 +719,8 @@ impl State<'_> {
                 }
                 if let Some(v) = o.field(name) {
                     if has_args {
-                        return self.errorf(format!("{name} has arguments but cannot be invoked as function"));
+                        return self
+                            .errorf(format!("{name} has arguments but cannot be invoked as function"));
                     }
                     return Ok(v);
                 }
@@ -665,19 +749,39 @@ impl State<'_> {
         }
     }
 
-    fn eval_args(&mut self, dot: &Value, name: &str, params: &[Ty], variadic: Option<Ty>, args: &[Arg], final_: Option<Value>) -> R<Vec<Value>> {
+    fn eval_args(
+        &mut self,
+        dot: &Value,
+        name: &str,
+        params: &[Ty],
+        variadic: Option<Ty>,
+        args: &[Arg],
+        final_: Option<Value>,
+    ) -> R<Vec<Value>> {
         let given = &args[1..];
         let num_in = given.len() + usize::from(final_.is_some());
         match variadic {
             Some(_) if num_in < params.len() => {
-                return self.errorf(format!("wrong number of args for {name}: want at least {} got {num_in}", params.len()));
+                return self.errorf(format!(
+                    "wrong number of args for {name}: want at least {} got {num_in}",
+                    params.len()
+                ));
             }
             None if num_in != params.len() => {
-                return self.errorf(format!("wrong number of args for {name}: want {} got {num_in}", params.len()));
+                return self.errorf(format!(
+                    "wrong number of args for {name}: want {} got {num_in}",
+                    params.len()
+                ));
             }
             _ => {}
         }
-        let ty_at = |i: usize| if i < params.len() { params[i] } else { variadic.unwrap_or(Ty::Any) };
+        let ty_at = |i: usize| {
+            if i < params.len() {
+                params[i]
+            } else {
+                variadic.unwrap_or(Ty::Any)
+            }
+        };
         let mut argv = Vec::with_capacity(num_in);
         for (i, a) in given.iter().enumerate() {
             argv.push(self.eval_arg(dot, ty_at(i), a)?);
@@ -711,7 +815,11 @@ impl State<'_> {
             Value::Nil => "interface {}".to_string(),
             v => v.type_name(),
         };
-        self.errorf(format!("wrong type for value; expected {}; got {}", ty.go_name(), got))
+        self.errorf(format!(
+            "wrong type for value; expected {}; got {}",
+            ty.go_name(),
+            got
+        ))
     }
 
     fn eval_arg(&mut self, dot: &Value, ty: Ty, arg: &Arg) -> R<Value> {
@@ -725,10 +833,16 @@ impl State<'_> {
                     _ => self.errorf(format!("cannot assign nil to {}", ty.go_name())),
                 };
             }
-            Arg::Field(_, idents) => self.eval_field_chain(dot, dot.clone(), idents, std::slice::from_ref(arg), None)?,
+            Arg::Field(_, idents) => {
+                self.eval_field_chain(dot, dot.clone(), idents, std::slice::from_ref(arg), None)?
+            }
             Arg::Variable(_, name, fields) => {
                 let v = self.var(name)?;
-                if fields.is_empty() { v } else { self.eval_field_chain(dot, v, fields, &[], None)? }
+                if fields.is_empty() {
+                    v
+                } else {
+                    self.eval_field_chain(dot, v, fields, &[], None)?
+                }
             }
             Arg::Pipe(p) => self.eval_pipeline(dot, p)?,
             Arg::Ident(_, name) => self.eval_function(dot, name, std::slice::from_ref(arg), None)?,
@@ -755,8 +869,15 @@ impl State<'_> {
                 return match ty {
                     Ty::Any | Ty::Raw => self.ideal_constant(n),
                     Ty::Int | Ty::I64 => match n.int {
-                        Some(i) if !n.text.contains(['.', 'e', 'E']) || n.float.is_some_and(|f| f.fract() == 0.0) => {
-                            Ok(if ty == Ty::Int { Value::Int(i) } else { Value::I64(i) })
+                        Some(i)
+                            if !n.text.contains(['.', 'e', 'E'])
+                                || n.float.is_some_and(|f| f.fract() == 0.0) =>
+                        {
+                            Ok(if ty == Ty::Int {
+                                Value::Int(i)
+                            } else {
+                                Value::I64(i)
+                            })
                         }
                         _ => self.errorf(format!("expected integer; found {}", n.text)),
                     },
@@ -811,7 +932,11 @@ impl State<'_> {
             "call" => (&[Ty::Raw], Some(Ty::Raw)),
             _ => unreachable!(),
         };
-        let (params, variadic) = if name == "printf" { (&[Ty::Str][..], Some(Ty::Any)) } else { (params, variadic) };
+        let (params, variadic) = if name == "printf" {
+            (&[Ty::Str][..], Some(Ty::Any))
+        } else {
+            (params, variadic)
+        };
         let argv = self.eval_args(dot, name, params, variadic, args, final_)?;
         self.pos = pos;
         let r = match name {
@@ -821,19 +946,42 @@ impl State<'_> {
             "slice" => builtin_slice(&argv[0], &argv[1..]),
             "print" => Ok(Value::str(gofmt::sprint(&argv))),
             "println" => Ok(Value::str(gofmt::sprintln(&argv))),
-            "printf" => Ok(Value::str(gofmt::sprintf(argv[0].as_str().unwrap_or_default(), &argv[1..]))),
+            "printf" => Ok(Value::str(gofmt::sprintf(
+                argv[0].as_str().unwrap_or_default(),
+                &argv[1..],
+            ))),
             "html" => Ok(Value::str(html_escape(&eval_args_string(&argv)))),
             "js" => Ok(Value::str(js_escape(&eval_args_string(&argv)))),
             "urlquery" => Ok(Value::str(query_escape(&eval_args_string(&argv)))),
             "eq" => builtin_eq(&argv[0], &argv[1..]).map(Value::Bool),
             "ne" => builtin_eq(&argv[0], &argv[1..2]).map(|b| Value::Bool(!b)),
             "lt" => builtin_lt(&argv[0], &argv[1]).map(Value::Bool),
-            "le" => builtin_lt(&argv[0], &argv[1]).and_then(|lt| if lt { Ok(true) } else { builtin_eq(&argv[0], &argv[1..2]) }).map(Value::Bool),
-            "gt" => builtin_lt(&argv[0], &argv[1]).and_then(|lt| if lt { Ok(false) } else { builtin_eq(&argv[0], &argv[1..2]).map(|e| !e) }).map(Value::Bool),
+            "le" => builtin_lt(&argv[0], &argv[1])
+                .and_then(|lt| {
+                    if lt {
+                        Ok(true)
+                    } else {
+                        builtin_eq(&argv[0], &argv[1..2])
+                    }
+                })
+                .map(Value::Bool),
+            "gt" => builtin_lt(&argv[0], &argv[1])
+                .and_then(|lt| {
+                    if lt {
+                        Ok(false)
+                    } else {
+                        builtin_eq(&argv[0], &argv[1..2]).map(|e| !e)
+                    }
+                })
+                .map(Value::Bool),
             "ge" => builtin_lt(&argv[0], &argv[1]).map(|lt| Value::Bool(!lt)),
             "call" => Err(match &argv[0] {
                 Value::Invalid | Value::Nil => "call of nil".to_string(),
-                v => format!("non-function {} of type {}", gofmt::sprint_value(v), v.type_name()),
+                v => format!(
+                    "non-function {} of type {}",
+                    gofmt::sprint_value(v),
+                    v.type_name()
+                ),
             }),
             _ => unreachable!(),
         };
@@ -850,8 +998,16 @@ fn eval_args_string(args: &[Value]) -> String {
     {
         return s.to_string();
     }
-    let printable: Vec<Value> =
-        args.iter().map(|a| if a.is_nil() { Value::str("<no value>") } else { a.clone() }).collect();
+    let printable: Vec<Value> = args
+        .iter()
+        .map(|a| {
+            if a.is_nil() {
+                Value::str("<no value>")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
     gofmt::sprint(&printable)
 }
 
@@ -988,10 +1144,18 @@ pub fn builtin_eq(a: &Value, others: &[Value]) -> Result<bool, String> {
     if others.is_empty() {
         return Err("missing argument for comparison".into());
     }
-    let a = if matches!(a, Value::Nil) { &Value::Invalid } else { a };
+    let a = if matches!(a, Value::Nil) {
+        &Value::Invalid
+    } else {
+        a
+    };
     let k1 = basic_kind(a);
     for b in others {
-        let b = if matches!(b, Value::Nil) { &Value::Invalid } else { b };
+        let b = if matches!(b, Value::Nil) {
+            &Value::Invalid
+        } else {
+            b
+        };
         let k2 = basic_kind(b);
         let truth = if k1 != k2 {
             if a.is_valid() && b.is_valid() {
@@ -1015,7 +1179,11 @@ pub fn builtin_eq(a: &Value, others: &[Value]) -> Result<bool, String> {
                             gofmt::sprint_value(y)
                         ));
                     }
-                    return Err(format!("non-comparable type {}: {}", gofmt::sprint_value(y), y.type_name()));
+                    return Err(format!(
+                        "non-comparable type {}: {}",
+                        gofmt::sprint_value(y),
+                        y.type_name()
+                    ));
                 }
             }
         };

@@ -17,7 +17,11 @@ pub fn format_float(f: f64) -> String {
 /// `%v` of a complex128: `(1+2i)`.
 pub fn format_complex(re: f64, im: f64) -> String {
     let im_s = format_float(im);
-    let sign = if im_s.starts_with('-') || im_s.starts_with('+') { "" } else { "+" };
+    let sign = if im_s.starts_with('-') || im_s.starts_with('+') {
+        ""
+    } else {
+        "+"
+    };
     format!("({}{sign}{im_s}i)", format_float(re))
 }
 
@@ -535,7 +539,11 @@ fn format_g_prec(f: f64, prec: usize) -> String {
         return format_float(f);
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let s = format!("{:.*e}", prec - 1, f);
     let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
@@ -583,7 +591,11 @@ fn format_str(out: &mut String, bytes: &[u8], s: &str, v: &Value, verb: char, sp
                 Some(p) => s.chars().take(p).collect::<String>(),
                 None => s.to_string(),
             };
-            let q = if spec.sharp && !s.contains('`') { format!("`{s}`") } else { quote(&s) };
+            let q = if spec.sharp && !s.contains('`') {
+                format!("`{s}`")
+            } else {
+                quote(&s)
+            };
             pad(out, &q, spec, false);
         }
         'x' | 'X' => {
@@ -619,16 +631,40 @@ mod tests {
     fn printf_verbs() {
         let cases: &[(&str, Vec<Value>, &str)] = &[
             ("%d", vec![Value::Int(17)], "17"),
-            ("%5d|%-5d|%05d", vec![Value::Int(-3), Value::Int(3), Value::Int(-3)], "   -3|3    |-0003"),
-            ("%x %X %o %b", vec![Value::Int(255), Value::Int(255), Value::Int(8), Value::Int(5)], "ff FF 10 101"),
+            (
+                "%5d|%-5d|%05d",
+                vec![Value::Int(-3), Value::Int(3), Value::Int(-3)],
+                "   -3|3    |-0003",
+            ),
+            (
+                "%x %X %o %b",
+                vec![Value::Int(255), Value::Int(255), Value::Int(8), Value::Int(5)],
+                "ff FF 10 101",
+            ),
             ("%s %q", vec![Value::str("a"), Value::str("b\n")], "a \"b\\n\""),
             ("%d", vec![Value::Float(17.0)], "%!d(float64=17)"),
-            ("%.2f %e %g", vec![Value::Float(3.14159), Value::Float(1234.5), Value::Float(1e6)], "3.14 1.234500e+03 1e+06"),
-            ("%v %v", vec![Value::Float(100000.0), Value::Float(1234567.0)], "100000 1.234567e+06"),
+            (
+                "%.2f %e %g",
+                vec![Value::Float(3.14159), Value::Float(1234.5), Value::Float(1e6)],
+                "3.14 1.234500e+03 1e+06",
+            ),
+            (
+                "%v %v",
+                vec![Value::Float(100000.0), Value::Float(1234567.0)],
+                "100000 1.234567e+06",
+            ),
             ("%d %s", vec![Value::Int(1)], "1 %!s(MISSING)"),
             ("%d", vec![Value::Int(1), Value::str("x")], "1%!(EXTRA string=x)"),
-            ("%.3g|%.10g", vec![Value::Float(3.14159), Value::Float(100.0)], "3.14|100"),
-            ("%6.2f|%-8.3s|", vec![Value::Float(2.5), Value::str("abcdef")], "  2.50|abc     |"),
+            (
+                "%.3g|%.10g",
+                vec![Value::Float(3.14159), Value::Float(100.0)],
+                "3.14|100",
+            ),
+            (
+                "%6.2f|%-8.3s|",
+                vec![Value::Float(2.5), Value::str("abcdef")],
+                "  2.50|abc     |",
+            ),
             ("%c%c", vec![Value::Int(72), Value::Int(105)], "Hi"),
             ("%t %v", vec![Value::Bool(true), Value::Nil], "true <nil>"),
         ];

@@ -16,9 +16,9 @@ mod parse;
 mod value;
 
 pub use exec::{
-    Func, FuncMap, Limits, MissingKey, NativeFn, State, Templates, Ty, builtin_eq, builtin_index, builtin_lt, execute,
-    html_escape, js_escape, query_escape,
+    Func, FuncMap, Limits, MissingKey, NativeFn, State, Templates, Ty, builtin_eq, builtin_index, builtin_lt,
+    execute, html_escape, js_escape, query_escape,
 };
-pub use parse::{ParseError, Tree};
 pub(crate) use parse::unquote as unquote_go;
+pub use parse::{ParseError, Tree};
 pub use value::{Map, MapCell, Object, Value};

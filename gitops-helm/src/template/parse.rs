@@ -17,21 +17,21 @@ impl std::error::Error for ParseError {}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
-    Text(String),
+    Text(Rc<str>),
     LeftDelim,
     RightDelim,
     Space,
-    Ident(String),
-    Field(String),
-    Variable(String),
+    Ident(Rc<str>),
+    Field(Rc<str>),
+    Variable(Rc<str>),
     Dot,
     Pipe,
     Bool(bool),
-    Number(String),
-    Complex(String),
-    CharConst(String),
-    Str(String),
-    RawStr(String),
+    Number(Rc<str>),
+    Complex(Rc<str>),
+    CharConst(Rc<str>),
+    Str(Rc<str>),
+    RawStr(Rc<str>),
     Nil,
     Declare,
     Assign,
@@ -49,7 +49,9 @@ struct Item {
     pos: usize,
 }
 
-const KEYWORDS: &[&str] = &["block", "break", "continue", "define", "else", "end", "if", "range", "template", "with"];
+const KEYWORDS: &[&str] = &[
+    "block", "break", "continue", "define", "else", "end", "if", "range", "template", "with",
+];
 
 fn is_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
@@ -82,7 +84,7 @@ impl<'a> Lexer<'a> {
             let rest = &self.input[self.pos..];
             let Some(x) = rest.find("{{") else {
                 if !rest.is_empty() {
-                    self.emit(Tok::Text(rest.to_string()), self.pos);
+                    self.emit(Tok::Text(rest.into()), self.pos);
                 }
                 self.emit(Tok::Eof, self.input.len());
                 return Ok(self.items);
@@ -96,7 +98,7 @@ impl<'a> Lexer<'a> {
                 text = text.trim_end_matches(is_space);
             }
             if !text.is_empty() {
-                self.emit(Tok::Text(text.to_string()), start);
+                self.emit(Tok::Text(text.into()), start);
             }
             self.pos = delim + 2;
             let after_marker = if trim { 2 } else { 0 };
@@ -130,7 +132,11 @@ impl<'a> Lexer<'a> {
 
     fn at_right_delim(&self) -> (bool, bool) {
         let rest = &self.input[self.pos..];
-        if rest.len() >= 2 && rest.starts_with(is_space) && rest[1..].starts_with('-') && rest[2..].starts_with("}}") {
+        if rest.len() >= 2
+            && rest.starts_with(is_space)
+            && rest[1..].starts_with('-')
+            && rest[2..].starts_with("}}")
+        {
             return (true, true);
         }
         (rest.starts_with("}}"), false)
@@ -229,7 +235,7 @@ impl<'a> Lexer<'a> {
                     }
                     let raw = &self.input[start..self.pos];
                     let s = unquote(raw).map_err(|e| (start, e))?;
-                    self.emit(Tok::Str(s), start);
+                    self.emit(Tok::Str(s.into()), start);
                 }
                 '`' => {
                     self.pos += 1;
@@ -238,7 +244,7 @@ impl<'a> Lexer<'a> {
                     };
                     let s = self.input[self.pos..self.pos + end].replace('\r', "");
                     self.pos += end + 1;
-                    self.emit(Tok::RawStr(s), start);
+                    self.emit(Tok::RawStr(s.into()), start);
                 }
                 '$' => {
                     self.pos += 1;
@@ -251,7 +257,7 @@ impl<'a> Lexer<'a> {
                         let c = self.peek().unwrap_or(' ');
                         return Err((start, format!("bad character {}", go_rune(c))));
                     }
-                    self.emit(Tok::Variable(self.input[start..self.pos].to_string()), start);
+                    self.emit(Tok::Variable(self.input[start..self.pos].into()), start);
                 }
                 '\'' => {
                     self.pos += 1;
@@ -266,7 +272,9 @@ impl<'a> Lexer<'a> {
                                     Some(c) => self.pos += c.len_utf8(),
                                 }
                             }
-                            Some('\n') | None => return Err((start, "unterminated character constant".into())),
+                            Some('\n') | None => {
+                                return Err((start, "unterminated character constant".into()));
+                            }
                             Some('\'') => {
                                 self.pos += 1;
                                 break;
@@ -274,7 +282,7 @@ impl<'a> Lexer<'a> {
                             Some(c) => self.pos += c.len_utf8(),
                         }
                     }
-                    self.emit(Tok::CharConst(self.input[start..self.pos].to_string()), start);
+                    self.emit(Tok::CharConst(self.input[start..self.pos].into()), start);
                 }
                 '.' => {
                     // Special look-ahead for ".field" so we don't break l.backup().
@@ -293,7 +301,7 @@ impl<'a> Lexer<'a> {
                         let c = self.peek().unwrap_or(' ');
                         return Err((start, format!("bad character {}", go_rune(c))));
                     }
-                    self.emit(Tok::Field(self.input[start + 1..self.pos].to_string()), start);
+                    self.emit(Tok::Field(self.input[start + 1..self.pos].into()), start);
                 }
                 '+' | '-' | '0'..='9' => self.number(start)?,
                 c if is_alnum(c) => {
@@ -309,7 +317,7 @@ impl<'a> Lexer<'a> {
                         "nil" => Tok::Nil,
                         w => match KEYWORDS.iter().find(|k| **k == w) {
                             Some(k) => Tok::Keyword(k),
-                            None => Tok::Ident(w.to_string()),
+                            None => Tok::Ident(w.into()),
                         },
                     };
                     self.emit(tok, start);
@@ -393,16 +401,22 @@ impl<'a> Lexer<'a> {
 
     fn number(&mut self, start: usize) -> LexResult<()> {
         if !self.scan_number() {
-            return Err((start, format!("bad number syntax: {:?}", &self.input[start..self.pos])));
+            return Err((
+                start,
+                format!("bad number syntax: {:?}", &self.input[start..self.pos]),
+            ));
         }
         if let Some('+' | '-') = self.peek() {
             if !self.scan_number() || !self.input[..self.pos].ends_with('i') {
-                return Err((start, format!("bad number syntax: {:?}", &self.input[start..self.pos])));
+                return Err((
+                    start,
+                    format!("bad number syntax: {:?}", &self.input[start..self.pos]),
+                ));
             }
-            self.emit(Tok::Complex(self.input[start..self.pos].to_string()), start);
+            self.emit(Tok::Complex(self.input[start..self.pos].into()), start);
             return Ok(());
         }
-        self.emit(Tok::Number(self.input[start..self.pos].to_string()), start);
+        self.emit(Tok::Number(self.input[start..self.pos].into()), start);
         Ok(())
     }
 }
@@ -519,10 +533,20 @@ fn parse_go_int(text: &str) -> Option<i128> {
 
 impl Number {
     fn parse(text: &str, char_const: bool) -> Result<Number, String> {
-        let mut n = Number { text: text.to_string(), int: None, is_uint: false, float: None, complex: false, complex_parts: (0.0, 0.0) };
+        let mut n = Number {
+            text: text.to_string(),
+            int: None,
+            is_uint: false,
+            float: None,
+            complex: false,
+            complex_parts: (0.0, 0.0),
+        };
         if char_const {
             let s = unquote(text)?;
-            let c = s.chars().next().ok_or_else(|| format!("malformed character constant: {text}"))?;
+            let c = s
+                .chars()
+                .next()
+                .ok_or_else(|| format!("malformed character constant: {text}"))?;
             n.int = Some(c as i64);
             n.is_uint = true;
             n.float = Some(c as u32 as f64);
@@ -581,7 +605,10 @@ impl Number {
         let f = if clean.contains(['x', 'X']) {
             parse_hex_float(&clean)
         } else {
-            clean.parse::<f64>().ok().filter(|_| !clean.starts_with("0b") && !clean.starts_with("0o"))
+            clean
+                .parse::<f64>()
+                .ok()
+                .filter(|_| !clean.starts_with("0b") && !clean.starts_with("0o"))
         };
         match f {
             Some(f) => {
@@ -805,7 +832,9 @@ impl Tree {
 
     /// Whether the body is only whitespace (an empty definition does not replace another).
     pub fn is_empty(&self) -> bool {
-        self.root.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+        self.root
+            .iter()
+            .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
     }
 }
 
@@ -824,9 +853,20 @@ struct Parser<'a> {
 type PResult<T> = Result<T, ParseError>;
 
 /// Parses one template text; returns the main tree and every `{{define}}`d one.
-pub(crate) fn parse(name: &str, text: &str, has_func: &dyn Fn(&str) -> bool) -> Result<(Tree, Vec<Tree>), ParseError> {
+pub(crate) fn parse(
+    name: &str,
+    text: &str,
+    has_func: &dyn Fn(&str) -> bool,
+) -> Result<(Tree, Vec<Tree>), ParseError> {
     let source: Rc<str> = text.into();
-    let items = Lexer { input: text, pos: 0, items: Vec::new(), paren_depth: 0 }.run().map_err(|(pos, msg)| {
+    let items = Lexer {
+        input: text,
+        pos: 0,
+        items: Vec::new(),
+        paren_depth: 0,
+    }
+    .run()
+    .map_err(|(pos, msg)| {
         let line = 1 + text[..pos.min(text.len())].matches('\n').count();
         ParseError(format!("template: {name}:{line}: {msg}"))
     })?;
@@ -842,14 +882,24 @@ pub(crate) fn parse(name: &str, text: &str, has_func: &dyn Fn(&str) -> bool) -> 
         cur_name: name.to_string(),
     };
     let root = p.parse_top()?;
-    let tree = Tree { name: name.to_string(), parse_name: p.name.clone(), source, root };
+    let tree = Tree {
+        name: name.to_string(),
+        parse_name: p.name.clone(),
+        source,
+        root,
+    };
     Ok((tree, p.defined))
 }
 
 impl Parser<'_> {
     fn err<T>(&self, pos: usize, msg: impl Into<String>) -> PResult<T> {
         let line = 1 + self.source[..pos.min(self.source.len())].matches('\n').count();
-        Err(ParseError(format!("template: {}:{}: {}", self.cur_name, line, msg.into())))
+        Err(ParseError(format!(
+            "template: {}:{}: {}",
+            self.cur_name,
+            line,
+            msg.into()
+        )))
     }
 
     fn peek(&self) -> &Item {
@@ -907,7 +957,10 @@ impl Parser<'_> {
     }
 
     fn unexpected<T>(&self, it: &Item, context: &str) -> PResult<T> {
-        self.err(it.pos, format!("unexpected {} in {}", Self::describe(&it.tok), context))
+        self.err(
+            it.pos,
+            format!("unexpected {} in {}", Self::describe(&it.tok), context),
+        )
     }
 
     fn parse_top(&mut self) -> PResult<Vec<Node>> {
@@ -936,7 +989,7 @@ impl Parser<'_> {
         let context = "define clause";
         let it = self.next_non_space();
         let name = match it.tok {
-            Tok::Str(s) | Tok::RawStr(s) => s,
+            Tok::Str(s) | Tok::RawStr(s) => s.to_string(),
             _ => return self.unexpected(&it, context),
         };
         let it = self.next_non_space();
@@ -953,10 +1006,18 @@ impl Parser<'_> {
         }
         self.cur_name = saved_name;
         self.vars = saved_vars;
-        let tree = Tree { name: name.clone(), parse_name: self.name.clone(), source: self.source.clone(), root: list };
+        let tree = Tree {
+            name: name.clone(),
+            parse_name: self.name.clone(),
+            source: self.source.clone(),
+            root: list,
+        };
         if let Some(prev) = self.defined.iter().position(|t| t.name == name) {
             if !self.defined[prev].is_empty() && !tree.is_empty() {
-                return self.err(it.pos, format!("template: multiple definition of template {name:?}"));
+                return self.err(
+                    it.pos,
+                    format!("template: multiple definition of template {name:?}"),
+                );
             }
             if !tree.is_empty() {
                 self.defined[prev] = tree;
@@ -983,7 +1044,7 @@ impl Parser<'_> {
     fn text_or_action(&mut self) -> PResult<Parsed> {
         let it = self.next_non_space();
         match it.tok {
-            Tok::Text(t) => Ok(Parsed::Node(Node::Text(t.into()))),
+            Tok::Text(t) => Ok(Parsed::Node(Node::Text(t))),
             Tok::LeftDelim => self.action(),
             Tok::Comment => Ok(Parsed::Comment),
             _ => self.unexpected(&it, "input"),
@@ -1026,7 +1087,11 @@ impl Parser<'_> {
         if self.range_depth == 0 {
             return self.err(pos, format!("{{{{{word}}}}} outside {{{{range}}}}"));
         }
-        Ok(if is_break { Node::Break(pos) } else { Node::Continue(pos) })
+        Ok(if is_break {
+            Node::Break(pos)
+        } else {
+            Node::Continue(pos)
+        })
     }
 
     fn else_control(&mut self, pos: usize) -> PResult<Parsed> {
@@ -1083,7 +1148,7 @@ impl Parser<'_> {
     fn template_name(&mut self, context: &str) -> PResult<String> {
         let t = self.next_non_space();
         match t.tok {
-            Tok::Str(s) | Tok::RawStr(s) => Ok(s),
+            Tok::Str(s) | Tok::RawStr(s) => Ok(s.to_string()),
             _ => self.unexpected(&t, context),
         }
     }
@@ -1113,7 +1178,12 @@ impl Parser<'_> {
         }
         self.vars = saved_vars;
         self.range_depth = saved_depth;
-        let tree = Tree { name: name.clone(), parse_name: self.name.clone(), source: self.source.clone(), root: list };
+        let tree = Tree {
+            name: name.clone(),
+            parse_name: self.name.clone(),
+            source: self.source.clone(),
+            root: list,
+        };
         if let Some(prev) = self.defined.iter().position(|t| t.name == name) {
             if !self.defined[prev].is_empty() && !tree.is_empty() {
                 return self.err(pos, format!("template: multiple definition of template {name:?}"));
@@ -1127,12 +1197,17 @@ impl Parser<'_> {
 
     fn pipeline(&mut self, context: &str, end: Tok) -> PResult<Pipe> {
         let pos = self.peek_non_space().pos;
-        let mut pipe = Pipe { pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
+        let mut pipe = Pipe {
+            pos,
+            is_assign: false,
+            decl: Vec::new(),
+            cmds: Vec::new(),
+        };
         // Declarations.
         'decls: loop {
             let v = self.peek_non_space();
             let Tok::Variable(name) = &v.tok else { break };
-            let name = name.clone();
+            let name = name.to_string();
             let save = self.i;
             self.next_non_space();
             let after = self.peek().clone();
@@ -1198,8 +1273,14 @@ impl Parser<'_> {
             return self.err(pos, format!("missing value for {context}"));
         }
         for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
-            if matches!(c.args[0], Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str(..)) {
-                return self.err(c.pos, format!("non executable command in pipeline stage {}", i + 1));
+            if matches!(
+                c.args[0],
+                Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str(..)
+            ) {
+                return self.err(
+                    c.pos,
+                    format!("non executable command in pipeline stage {}", i + 1),
+                );
             }
         }
         Ok(())
@@ -1207,7 +1288,10 @@ impl Parser<'_> {
 
     fn command(&mut self) -> PResult<Cmd> {
         let pos = self.peek_non_space().pos;
-        let mut cmd = Cmd { pos, args: Vec::new() };
+        let mut cmd = Cmd {
+            pos,
+            args: Vec::new(),
+        };
         loop {
             self.peek_non_space();
             if let Some(op) = self.operand()? {
@@ -1234,7 +1318,7 @@ impl Parser<'_> {
             let pos = self.peek().pos;
             let mut fields = Vec::new();
             while let Tok::Field(f) = &self.peek().tok {
-                fields.push(f.clone());
+                fields.push(f.to_string());
                 self.next();
             }
             return Ok(Some(match node {
@@ -1262,18 +1346,18 @@ impl Parser<'_> {
                 if !(self.has_func)(&name) {
                     return self.err(t.pos, format!("function {name:?} not defined"));
                 }
-                Arg::Ident(t.pos, name)
+                Arg::Ident(t.pos, name.to_string())
             }
             Tok::Dot => Arg::Dot(t.pos),
             Tok::Nil => Arg::Nil(t.pos),
             Tok::Variable(v) => {
                 // "$x.y" arrives as a variable followed by fields.
-                if !self.vars.iter().any(|x| *x == v) {
+                if !self.vars.iter().any(|x| **x == *v) {
                     return self.err(t.pos, format!("undefined variable {v:?}"));
                 }
-                Arg::Variable(t.pos, v, Vec::new())
+                Arg::Variable(t.pos, v.to_string(), Vec::new())
             }
-            Tok::Field(f) => Arg::Field(t.pos, vec![f]),
+            Tok::Field(f) => Arg::Field(t.pos, vec![f.to_string()]),
             Tok::Bool(b) => Arg::Bool(t.pos, b),
             Tok::CharConst(s) => {
                 let n = Number::parse(&s, true).or_else(|e| self.err(t.pos, e))?;
@@ -1287,7 +1371,7 @@ impl Parser<'_> {
                 let p = self.pipeline("parenthesized pipeline", Tok::RParen)?;
                 Arg::Pipe(Box::new(p))
             }
-            Tok::Str(s) | Tok::RawStr(s) => Arg::Str(t.pos, s.into()),
+            Tok::Str(s) | Tok::RawStr(s) => Arg::Str(t.pos, s),
             _ => {
                 self.backup();
                 return Ok(None);
@@ -1303,7 +1387,13 @@ enum Parsed {
     Else(usize, Option<&'static str>),
 }
 
-fn make_control(context: &str, pos: usize, pipe: Pipe, list: Vec<Node>, else_list: Option<Vec<Node>>) -> Node {
+fn make_control(
+    context: &str,
+    pos: usize,
+    pipe: Pipe,
+    list: Vec<Node>,
+    else_list: Option<Vec<Node>>,
+) -> Node {
     match context {
         "if" => Node::If(pos, pipe, list, else_list),
         "range" => Node::Range(pos, pipe, list, else_list),

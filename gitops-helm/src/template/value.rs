@@ -111,12 +111,18 @@ impl Value {
 
     /// A map value.
     pub fn map(m: Map) -> Value {
-        Value::Map(Rc::new(MapCell { named: false, map: RefCell::new(m) }))
+        Value::Map(Rc::new(MapCell {
+            named: false,
+            map: RefCell::new(m),
+        }))
     }
 
     /// A `chartutil.Values` map.
     pub fn values_map(m: Map) -> Value {
-        Value::Map(Rc::new(MapCell { named: true, map: RefCell::new(m) }))
+        Value::Map(Rc::new(MapCell {
+            named: true,
+            map: RefCell::new(m),
+        }))
     }
 
     /// Whether the value is valid (not the zero `reflect.Value`).
@@ -198,7 +204,12 @@ impl Value {
     /// Deep copy (maps are shared otherwise).
     pub fn deep_copy(&self) -> Value {
         match self {
-            Value::Map(m) => Value::map(m.borrow().iter().map(|(k, v)| (k.clone(), v.deep_copy())).collect()),
+            Value::Map(m) => Value::map(
+                m.borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.deep_copy()))
+                    .collect(),
+            ),
             Value::List(l) => Value::list(l.iter().map(Value::deep_copy).collect()),
             v => v.clone(),
         }
@@ -234,7 +245,10 @@ impl Value {
             Value::Int(i) | Value::I64(i) => J::from(*i),
             Value::Float(f) => {
                 if !f.is_finite() {
-                    return Err(format!("json: unsupported value: {}", super::fmt::format_float(*f)));
+                    return Err(format!(
+                        "json: unsupported value: {}",
+                        super::fmt::format_float(*f)
+                    ));
                 }
                 if f.fract() == 0.0 && f.abs() < 9e18 {
                     J::from(*f as i64)
@@ -248,7 +262,11 @@ impl Value {
                 use base64::Engine as _;
                 J::String(base64::engine::general_purpose::STANDARD.encode(b))
             }
-            Value::List(l) => J::Array(l.iter().map(|v| v.to_json_depth(depth + 1)).collect::<Result<_, _>>()?),
+            Value::List(l) => J::Array(
+                l.iter()
+                    .map(|v| v.to_json_depth(depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Map(m) => {
                 let m = m.borrow();
                 let mut o = serde_json::Map::new();

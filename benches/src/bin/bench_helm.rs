@@ -1,0 +1,217 @@
+//! Helm rendering benchmark, side by side with the reference `helm template` (v4.1.4) in one run.
+//!
+//! (a) the largest visible chart of the conformance corpus (bitnami-kube-prometheus, default values),
+//! each tool run `--runs` times alternately, medians reported; (b) every variant of the corpus that
+//! renders, each tool once per variant, total wall time and the largest peak RSS. Both tools run as
+//! processes under `/usr/bin/time`, so process start is included for both. Outputs of gitops are checked
+//! against Helm's expected output as they go.
+//!
+//! Usage: `cargo build --release -p gitops-examples -p gitops-benches &&
+//!         target/release/bench-helm [--runs 7] [--helm PATH] [--gitops PATH] [--corpus DIR]`
+
+#![allow(clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+struct Run {
+    wall: Duration,
+    peak_kib: u64,
+    stdout: Vec<u8>,
+}
+
+fn timed(cmd: &[String], dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Run> {
+    let start = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .args(cmd)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .context("running /usr/bin/time")?;
+    let wall = start.elapsed();
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    let peak_kib: u64 = last
+        .trim()
+        .parse()
+        .with_context(|| format!("peak RSS from {last:?}"))?;
+    Ok(Run {
+        wall,
+        peak_kib,
+        stdout: out.stdout,
+    })
+}
+
+fn median<T: Copy + Ord>(mut v: Vec<T>) -> T {
+    v.sort();
+    v[v.len() / 2]
+}
+
+struct Variant {
+    dir: PathBuf,
+    args: Vec<String>,
+    expected: PathBuf,
+}
+
+fn variants(corpus: &Path) -> anyhow::Result<Vec<(String, Variant)>> {
+    let mut out = Vec::new();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(corpus)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    for dir in cases {
+        let case: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("case.json"))?)?;
+        for v in case["variants"].as_array().into_iter().flatten() {
+            if v["expect_error"].as_bool().unwrap_or(false) {
+                continue;
+            }
+            let mut args = vec![
+                "template".to_string(),
+                case["release"].as_str().unwrap_or("r").to_string(),
+                case["chart"].as_str().unwrap_or("chart").to_string(),
+                "-n".into(),
+                case["namespace"].as_str().unwrap_or("default").to_string(),
+                "-f".into(),
+                v["values"].as_str().unwrap_or_default().to_string(),
+            ];
+            args.extend(
+                v["extra_args"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_string)),
+            );
+            let name = format!(
+                "{}/{}",
+                case["name"].as_str().unwrap_or_default(),
+                v["name"].as_str().unwrap_or_default()
+            );
+            let expected = dir.join(v["expected"].as_str().unwrap_or_default());
+            out.push((
+                name,
+                Variant {
+                    dir: dir.clone(),
+                    args,
+                    expected,
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut runs = 7;
+    let mut helm = PathBuf::from(".tools/bin/helm");
+    let mut gitops = PathBuf::from("target/release/gitops");
+    let mut corpus = PathBuf::from("../shared/conformance/helm/charts");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--runs" => runs = args.next().context("--runs N")?.parse()?,
+            "--helm" => helm = args.next().context("--helm PATH")?.into(),
+            "--gitops" => gitops = args.next().context("--gitops PATH")?.into(),
+            "--corpus" => corpus = args.next().context("--corpus DIR")?.into(),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let helm = std::fs::canonicalize(&helm)
+        .with_context(|| format!("{} (run scripts/install-reference-tools.sh)", helm.display()))?;
+    let gitops = std::fs::canonicalize(&gitops)
+        .with_context(|| format!("{} (cargo build --release -p gitops-examples)", gitops.display()))?;
+    let home = tempfile::tempdir()?;
+    let h = home.path().to_string_lossy().to_string();
+    let helm_env = [
+        ("HELM_CONFIG_HOME", h.as_str()),
+        ("HELM_CACHE_HOME", h.as_str()),
+        ("HELM_DATA_HOME", h.as_str()),
+        ("KUBECONFIG", "/dev/null"),
+    ];
+    let all = variants(&corpus).with_context(|| format!("reading {}", corpus.display()))?;
+
+    let cmd = |bin: &Path, v: &Variant, is_helm: bool| -> Vec<String> {
+        let mut c = vec![bin.display().to_string()];
+        if !is_helm {
+            c.push("helm".into());
+        }
+        c.extend(v.args.iter().cloned());
+        c
+    };
+
+    // (a) the largest chart.
+    let (name, big) = all
+        .iter()
+        .find(|(n, _)| n == "bitnami-kube-prometheus/default")
+        .context("bitnami-kube-prometheus/default in the corpus")?;
+    let (mut gw, mut gm, mut hw, mut hm) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let g = timed(&cmd(&gitops, big, false), &big.dir, &[])?;
+        if g.stdout != std::fs::read(&big.expected)? {
+            bail!("gitops output for {name} differs from Helm's");
+        }
+        let hr = timed(&cmd(&helm, big, true), &big.dir, &helm_env)?;
+        gw.push(g.wall);
+        gm.push(g.peak_kib);
+        hw.push(hr.wall);
+        hm.push(hr.peak_kib);
+    }
+    let (gw, gm, hw, hm) = (median(gw), median(gm), median(hw), median(hm));
+    println!("(a) {name}, median of {runs} runs each (process start included):");
+    println!(
+        "    gitops helm template  {:>8.1} ms  peak {:>6.1} MiB",
+        gw.as_secs_f64() * 1e3,
+        gm as f64 / 1024.0
+    );
+    println!(
+        "    helm template         {:>8.1} ms  peak {:>6.1} MiB",
+        hw.as_secs_f64() * 1e3,
+        hm as f64 / 1024.0
+    );
+    println!(
+        "    speed-up {:.1}x, memory ratio {:.2}",
+        hw.as_secs_f64() / gw.as_secs_f64(),
+        gm as f64 / hm as f64
+    );
+
+    // (b) the whole corpus.
+    let (mut gt, mut ht, mut gpk, mut hpk, mut same) = (Duration::ZERO, Duration::ZERO, 0, 0, 0);
+    for (_, v) in &all {
+        let g = timed(&cmd(&gitops, v, false), &v.dir, &[])?;
+        if g.stdout == std::fs::read(&v.expected)? {
+            same += 1;
+        }
+        let hr = timed(&cmd(&helm, v, true), &v.dir, &helm_env)?;
+        gt += g.wall;
+        ht += hr.wall;
+        gpk = gpk.max(g.peak_kib);
+        hpk = hpk.max(hr.peak_kib);
+    }
+    println!(
+        "(b) whole corpus, {} variants that render ({same} byte-identical to Helm's output):",
+        all.len()
+    );
+    println!(
+        "    gitops helm template  {:>8.1} ms total  largest peak {:>6.1} MiB",
+        gt.as_secs_f64() * 1e3,
+        gpk as f64 / 1024.0
+    );
+    println!(
+        "    helm template         {:>8.1} ms total  largest peak {:>6.1} MiB",
+        ht.as_secs_f64() * 1e3,
+        hpk as f64 / 1024.0
+    );
+    println!(
+        "    speed-up {:.1}x, memory ratio {:.2}",
+        ht.as_secs_f64() / gt.as_secs_f64(),
+        gpk as f64 / hpk as f64
+    );
+    Ok(())
+}
