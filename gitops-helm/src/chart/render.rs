@@ -448,13 +448,7 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<(String,
     });
     let mut set = Templates::new(Rc::new(helm_funcs()), MissingKey::Zero);
     for t in &tpls {
-        set.parse(&t.path, &t.text).map_err(|e| {
-            ChartError::Template(format!(
-                "parse error at ({}): {}",
-                t.path,
-                strip_template_prefix(&e.0)
-            ))
-        })?;
+        set.parse(&t.path, &t.text).map_err(|e| ChartError::Template(helm_parse_error(&e.0)))?;
     }
     let set = Rc::new(set);
     let mut out = Vec::new();
@@ -475,8 +469,20 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<(String,
     Ok(out)
 }
 
-fn strip_template_prefix(e: &str) -> &str {
-    e.strip_prefix("template: ").unwrap_or(e)
+/// Helm's form of a parse error: `template: NAME:LINE: MSG` becomes `parse error at (NAME:LINE): MSG`.
+fn helm_parse_error(e: &str) -> String {
+    let rest = e.strip_prefix("template: ").unwrap_or(e);
+    // The location ends at the first ": " that follows a line number.
+    let mut search = 0;
+    while let Some(i) = rest[search..].find(": ") {
+        let at = search + i;
+        let loc = &rest[..at];
+        if loc.rsplit(':').next().is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit())) {
+            return format!("parse error at ({loc}): {}", &rest[at + 2..]);
+        }
+        search = at + 2;
+    }
+    format!("parse error: {rest}")
 }
 
 /// Helm's `SplitManifests`: documents at `---` lines, trimmed, empty ones dropped.

@@ -175,7 +175,9 @@ impl<'a> Lexer<'a> {
             }
             let start = self.pos;
             let Some(c) = self.peek() else {
-                return Err((start, "unclosed action".into()));
+                let opened = self.items.iter().rev().find(|i| i.tok == Tok::LeftDelim).map_or(0, |i| i.pos);
+                let line = 1 + self.input[..opened].matches('\n').count();
+                return Err((start, format!("unclosed action started at {{NAME}}:{line}")));
             };
             match c {
                 c if is_space(c) => {
@@ -868,7 +870,7 @@ pub(crate) fn parse(
     .run()
     .map_err(|(pos, msg)| {
         let line = 1 + text[..pos.min(text.len())].matches('\n').count();
-        ParseError(format!("template: {name}:{line}: {msg}"))
+        ParseError(format!("template: {name}:{line}: {}", msg.replace("{NAME}", name)))
     })?;
     let mut p = Parser {
         name: name.into(),
