@@ -120,3 +120,67 @@ fn sprig_functions() {
 fn helm_functions() {
     check("helm_funcs.jsonl", 98.0);
 }
+
+/// Mutations of every corpus template (bytes dropped, doubled, swapped for template punctuation) must
+/// parse or fail cleanly, and execute or fail cleanly: never panic, never run away.
+#[test]
+fn mutated_corpus_never_panics() {
+    let Some(dir) = corpus() else {
+        eprintln!("skipping: ../shared/conformance/helm is not present");
+        return;
+    };
+    let mut cases = Vec::new();
+    for f in ["text_template.jsonl", "sprig.jsonl", "helm_funcs.jsonl"] {
+        cases.extend(load(&dir.join(f)));
+    }
+    let inserts = ["{{", "}}", "(", ")", "|", "$", ".", "\"", "-", " end ", "range", "index", "0"];
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut runs = 0;
+    for case in &cases {
+        for _ in 0..8 {
+            let t = &case.template;
+            let mut m = t.clone();
+            if !m.is_empty() {
+                let mut at = (next() % m.len() as u64) as usize;
+                while !m.is_char_boundary(at) {
+                    at -= 1;
+                }
+                match next() % 3 {
+                    0 => {
+                        let end = (at + 1 + (next() % 4) as usize).min(m.len());
+                        let end = (end..=m.len()).find(|i| m.is_char_boundary(*i)).unwrap_or(m.len());
+                        m.replace_range(at..end, "");
+                    }
+                    1 => m.insert_str(at, inserts[(next() % inserts.len() as u64) as usize]),
+                    _ => m.insert_str(at, &t[at..]),
+                }
+            }
+            let json = &case.data;
+            let outcome = std::thread::scope(|s| {
+                std::thread::Builder::new()
+                    .stack_size(256 << 20)
+                    .spawn_scoped(s, || {
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let mut set = Templates::new(Rc::new(gitops_helm::funcs::helm_funcs()), MissingKey::Zero);
+                            if set.parse("m", &m).is_ok() {
+                                let limits = Limits { max_output: 1 << 20, max_depth: 100, max_steps: 100_000 };
+                                let _ = execute(&Rc::new(set), "m", Value::from_json(json), limits);
+                            }
+                        }))
+                    })
+                    .unwrap()
+                    .join()
+                    .unwrap()
+            });
+            assert!(outcome.is_ok(), "panic on mutated template {m:?} (from {})", case.name);
+            runs += 1;
+        }
+    }
+    eprintln!("{runs} mutated templates parsed and executed without a panic");
+}

@@ -447,6 +447,7 @@ impl State<'_> {
         let val = self.eval_pipeline(dot, pipe)?;
         let mark = self.vars.len();
         let mut iterate = |st: &mut Self, index: Value, elem: Value| -> R<bool> {
+            st.step()?;
             if !pipe.decl.is_empty() {
                 if pipe.is_assign {
                     if pipe.decl.len() > 1 {

@@ -1,0 +1,201 @@
+//! Bad charts and templates fail with errors that say where, and never panic or run away.
+
+use std::path::Path;
+
+use gitops_helm::chart::{self, RenderOptions};
+use gitops_helm::template::Limits;
+
+fn chart_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 0.1.0\n").unwrap();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+/// Renders on a render thread; options are built there (they hold thread-local values).
+fn render_with(dir: &Path, opts: impl FnOnce() -> RenderOptions + Send) -> Result<String, String> {
+    gitops_helm::with_render_stack(|| {
+        let c = chart::load(dir).map_err(|e| e.to_string())?;
+        chart::template(&c, &opts()).map_err(|e| e.to_string())
+    })
+}
+
+fn render(dir: &Path) -> Result<String, String> {
+    render_with(dir, opts)
+}
+
+fn opts() -> RenderOptions {
+    RenderOptions::new("r", "default")
+}
+
+#[test]
+fn syntax_errors_name_file_and_line() {
+    let d = chart_dir(&[("templates/a.yaml", "a: 1\nb: {{ .Values.x \n")]);
+    let e = render(d.path()).unwrap_err();
+    assert_eq!(e, "parse error at (t/templates/a.yaml:3): unclosed action started at t/templates/a.yaml:2");
+    let d = chart_dir(&[("templates/a.yaml", "a: {{ .Values.x | nosuchfunc }}\n")]);
+    let e = render(d.path()).unwrap_err();
+    assert_eq!(e, "parse error at (t/templates/a.yaml:1): function \"nosuchfunc\" not defined");
+    let d = chart_dir(&[("templates/a.yaml", "{{ if .Values.x }}\nno end\n")]);
+    assert!(render(d.path()).unwrap_err().starts_with("parse error at (t/templates/a.yaml:"));
+}
+
+#[test]
+fn execution_errors_name_file_line_and_column() {
+    let d = chart_dir(&[("templates/a.yaml", "a: 1\nb: {{ .Values.missing.deeper }}\n")]);
+    let e = render(d.path()).unwrap_err();
+    assert!(
+        e.starts_with("template: t/templates/a.yaml:2:6: executing \"t/templates/a.yaml\" at <.Values.missing.deep...>: nil pointer evaluating interface {}.deeper"),
+        "{e}"
+    );
+}
+
+#[test]
+fn required_values_fail_with_their_message() {
+    let d = chart_dir(&[("templates/a.yaml", "a: {{ required \"db.host is required\" .Values.db.host }}\n"), ("values.yaml", "db: {}\n")]);
+    let e = render(d.path()).unwrap_err();
+    assert!(e.ends_with("error calling required: db.host is required"), "{e}");
+    let ok = render_with(d.path(), || opts().values_yaml("db: {host: x}").unwrap()).unwrap();
+    assert!(ok.contains("a: x"));
+}
+
+#[test]
+fn schema_violations_list_every_failing_path() {
+    let schema = r#"{"type":"object","required":["name"],"properties":{
+        "replicas":{"type":"integer","minimum":1},
+        "image":{"type":"object","properties":{"tag":{"type":"string","pattern":"^v"}}}}}"#;
+    let d = chart_dir(&[("templates/a.yaml", "a: 1\n"), ("values.schema.json", schema), ("values.yaml", "replicas: 0\nimage: {tag: latest}\n")]);
+    let e = render(d.path()).unwrap_err();
+    assert!(e.starts_with("values don't meet the specifications of the schema(s) in the following chart(s):\nt:\n"), "{e}");
+    for path in ["at '': missing property 'name'", "at '/replicas': minimum", "at '/image/tag': 'latest' does not match pattern"] {
+        assert!(e.contains(path), "{path} missing from {e}");
+    }
+    let ok = render_with(d.path(), || {
+        let mut o = opts();
+        o.skip_schema_validation = true;
+        o
+    });
+    assert!(ok.is_ok());
+}
+
+#[test]
+fn include_recursion_is_bounded() {
+    let d = chart_dir(&[("templates/a.yaml", "{{ define \"loop\" }}{{ include \"loop\" . }}{{ end }}a: {{ include \"loop\" . }}\n")]);
+    let e = render(d.path()).unwrap_err();
+    assert!(e.contains("rendering template has a nested reference name: loop: unable to execute template"), "{}", &e[e.len().saturating_sub(300)..]);
+    let d = chart_dir(&[("templates/a.yaml", "{{ define \"t\" }}{{ template \"t\" . }}{{ end }}{{ template \"t\" . }}\n")]);
+    let e = render(d.path()).unwrap_err();
+    assert!(e.contains("exceeded maximum template depth"), "{}", &e[e.len().saturating_sub(300)..]);
+    let d = chart_dir(&[("templates/a.yaml", "a: {{ tpl .Values.t . }}\n"), ("values.yaml", "t: '{{ tpl .Values.t . }}'\n")]);
+    assert!(render(d.path()).is_err());
+}
+
+#[test]
+fn runaway_output_and_loops_are_bounded() {
+    let d = chart_dir(&[("templates/a.yaml", "{{ range until 1000000 }}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{{ end }}\n")]);
+    let e = render_with(d.path(), || {
+        let mut o = opts();
+        o.limits = Limits { max_output: 1 << 20, ..Limits::default() };
+        o
+    })
+    .unwrap_err();
+    assert!(e.contains("output exceeds 1048576 bytes"), "{e}");
+    let d = chart_dir(&[("templates/a.yaml", "{{ range until 1000000 }}{{ end }}{{ range until 1000000 }}{{ end }}\n")]);
+    let e = render_with(d.path(), || {
+        let mut o = opts();
+        o.limits = Limits { max_steps: 100_000, ..Limits::default() };
+        o
+    })
+    .unwrap_err();
+    assert!(e.contains("evaluation exceeded 100000 steps"), "{e}");
+    let d = chart_dir(&[("templates/a.yaml", "{{ repeat 1000000000 \"x\" }}\n")]);
+    assert!(render(d.path()).unwrap_err().contains("Repeat output length overflow"));
+}
+
+#[test]
+fn bad_chart_metadata_and_dependencies() {
+    let d = chart_dir(&[("templates/a.yaml", "a: 1\n")]);
+    std::fs::write(d.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: not-semver\n").unwrap();
+    assert_eq!(render(d.path()).unwrap_err(), "validation: chart.metadata.version \"not-semver\" is invalid");
+    std::fs::write(d.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 1.0.0\ndependencies:\n- name: sub\n  version: 1.x\n").unwrap();
+    assert!(render(d.path()).unwrap_err().ends_with("found in Chart.yaml, but missing in charts/ directory: sub"));
+    std::fs::write(d.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 1.0.0\ntype: library\n").unwrap();
+    assert_eq!(render(d.path()).unwrap_err(), "library charts are not installable");
+    std::fs::write(d.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 1.0.0\nkubeVersion: '<1.20'\n").unwrap();
+    assert!(render(d.path()).unwrap_err().starts_with("chart requires kubeVersion: <1.20 which is incompatible"));
+}
+
+#[test]
+fn manifests_that_are_not_yaml_fail() {
+    let d = chart_dir(&[("templates/a.yaml", "a: [unclosed\n")]);
+    assert!(render(d.path()).unwrap_err().starts_with("YAML parse error on t/templates/a.yaml"));
+    let d = chart_dir(&[("templates/a.yaml", "just text\n")]);
+    assert!(render(d.path()).unwrap_err().contains("cannot unmarshal string into Go value of type releaseutil.SimpleHead"));
+}
+
+#[test]
+fn archives_cannot_escape_and_symlinks_stay_inside() {
+    // A .tgz entry climbing out of the chart is refused.
+    let mut tgz = Vec::new();
+    {
+        let gz = flate2::write::GzEncoder::new(&mut tgz, flate2::Compression::fast());
+        let mut ar = tar::Builder::new(gz);
+        let mut add = |path: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            ar.append_data(&mut h, path, data).unwrap();
+        };
+        add("t/Chart.yaml", b"apiVersion: v2\nname: t\nversion: 0.1.0\n");
+        ar.into_inner().unwrap().finish().unwrap();
+    }
+    assert!(chart::load_archive(&tgz, "ok.tgz").is_ok());
+    let mut raw = tgz.clone();
+    raw.clear();
+    {
+        let gz = flate2::write::GzEncoder::new(&mut raw, flate2::Compression::fast());
+        let mut ar = tar::Builder::new(gz);
+        let data = b"x";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        // Written by hand: tar::Builder refuses ".." itself.
+        h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"t/../../evil\0");
+        h.set_cksum();
+        ar.append(&h, &data[..]).unwrap();
+        ar.into_inner().unwrap().finish().unwrap();
+    }
+    let e = chart::load_archive(&raw, "evil.tgz").unwrap_err().to_string();
+    assert!(e.contains("illegally references parent directory"), "{e}");
+
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "s").unwrap();
+    let d = chart_dir(&[("templates/a.yaml", "a: 1\n")]);
+    std::os::unix::fs::symlink(outside.path().join("secret"), d.path().join("leak")).unwrap();
+    let e = render(d.path()).unwrap_err();
+    assert!(e.contains("leak: symlink points outside the chart"), "{e}");
+}
+
+#[test]
+fn garbage_templates_never_panic() {
+    let seeds = [
+        "{{", "}}", "{{ ( }}", "{{ ) }}", "{{ $x := }}", "{{ range $a, $b, $c := . }}{{ end }}", "{{ else }}", "{{ end }}",
+        "{{ define }}", "{{ template }}", "{{ 0x }}", "{{ 1e }}", "{{ '' }}", "{{ \"\\q\" }}", "{{ .a.b.c.d | printf \"%*.*d\" 1 }}",
+        "{{ index . 1 2 3 }}", "{{ slice \"abc\" 2 1 }}", "{{ printf \"%\" }}", "{{ len 3 }}", "{{ call . }}", "{{/* unclosed",
+        "{{- -}}", "{{ break }}", "{{ range 5 }}{{ continue }}{{ end }}", "{{ with $x := 1 }}{{ $x = 2 }}{{ end }}{{ $x }}",
+    ];
+    for s in seeds {
+        for cut in 0..=s.len() {
+            if !s.is_char_boundary(cut) {
+                continue;
+            }
+            let t = &s[..cut];
+            let _ = gitops_helm::with_render_stack(|| gitops_helm::funcs::render_case(t, gitops_helm::template::Value::Nil));
+        }
+    }
+}
