@@ -604,63 +604,43 @@ fn parse_heads(docs: &[(String, String)]) -> Vec<Head> {
     })
 }
 
-/// The fields of Helm's `SimpleHead`, with the type errors Go's decoder reports.
+/// The fields of Helm's `SimpleHead`, read as `sigs.k8s.io/yaml` reads them into a struct: scalars
+/// become strings for string fields, only a mapping or list where a string belongs is an error.
 fn simple_head(v: &serde_json::Value) -> Result<(String, Vec<(String, String)>), String> {
     use serde_json::Value as J;
+    fn text(v: &J, field: &str) -> Result<String, String> {
+        match v {
+            J::Null => Ok(String::new()),
+            J::String(s) => Ok(s.clone()),
+            J::Number(n) => Ok(n.to_string()),
+            J::Bool(b) => Ok(b.to_string()),
+            other => Err(format!("json: cannot unmarshal {} into Go struct field {field} of type string", super::json_kind(other))),
+        }
+    }
     let o = match v {
         J::Null => return Ok((String::new(), Vec::new())),
         J::Object(o) => o,
-        other => {
-            return Err(format!(
-                "json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead",
-                super::json_kind(other)
-            ));
-        }
+        other => return Err(format!("json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead", super::json_kind(other))),
     };
     let kind = match o.get("kind") {
-        Some(J::String(s)) => s.clone(),
-        None | Some(J::Null) => String::new(),
-        Some(other) => {
-            return Err(format!(
-                "json: cannot unmarshal {} into Go struct field SimpleHead.kind of type string",
-                super::json_kind(other)
-            ));
-        }
+        Some(k) => text(k, "SimpleHead.kind")?,
+        None => String::new(),
     };
-    if let Some(av) = o.get("apiVersion")
-        && !matches!(av, J::String(_) | J::Null)
-    {
-        return Err(format!(
-            "json: cannot unmarshal {} into Go struct field SimpleHead.apiVersion of type string",
-            super::json_kind(av)
-        ));
+    if let Some(av) = o.get("apiVersion") {
+        text(av, "SimpleHead.apiVersion")?;
     }
     let mut annotations = Vec::new();
     match o.get("metadata") {
         None | Some(J::Null) => {}
         Some(J::Object(m)) => {
-            if let Some(n) = m.get("name")
-                && !matches!(n, J::String(_) | J::Null)
-            {
-                return Err(format!(
-                    "json: cannot unmarshal {} into Go struct field .metadata.name of type string",
-                    super::json_kind(n)
-                ));
+            if let Some(n) = m.get("name") {
+                text(n, ".metadata.name")?;
             }
             match m.get("annotations") {
                 None | Some(J::Null) => {}
                 Some(J::Object(a)) => {
                     for (k, v) in a {
-                        match v {
-                            J::String(s) => annotations.push((k.clone(), s.clone())),
-                            J::Null => annotations.push((k.clone(), String::new())),
-                            other => {
-                                return Err(format!(
-                                    "json: cannot unmarshal {} into Go struct field .metadata.annotations of type string",
-                                    super::json_kind(other)
-                                ));
-                            }
-                        }
+                        annotations.push((k.clone(), text(v, ".metadata.annotations")?));
                     }
                 }
                 Some(other) => {
@@ -671,12 +651,7 @@ fn simple_head(v: &serde_json::Value) -> Result<(String, Vec<(String, String)>),
                 }
             }
         }
-        Some(other) => {
-            return Err(format!(
-                "json: cannot unmarshal {} into Go struct field SimpleHead.metadata of type struct",
-                super::json_kind(other)
-            ));
-        }
+        Some(other) => return Err(format!("json: cannot unmarshal {} into Go struct field SimpleHead.metadata of type struct", super::json_kind(other))),
     }
     Ok((kind, annotations))
 }
