@@ -7,7 +7,11 @@ use gitops_helm::template::Limits;
 
 fn chart_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 0.1.0\n").unwrap();
+    std::fs::write(
+        dir.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: t\nversion: 0.1.0\n",
+    )
+    .unwrap();
     for (name, text) in files {
         let p = dir.path().join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -36,12 +40,22 @@ fn opts() -> RenderOptions {
 fn syntax_errors_name_file_and_line() {
     let d = chart_dir(&[("templates/a.yaml", "a: 1\nb: {{ .Values.x \n")]);
     let e = render(d.path()).unwrap_err();
-    assert_eq!(e, "parse error at (t/templates/a.yaml:3): unclosed action started at t/templates/a.yaml:2");
+    assert_eq!(
+        e,
+        "parse error at (t/templates/a.yaml:3): unclosed action started at t/templates/a.yaml:2"
+    );
     let d = chart_dir(&[("templates/a.yaml", "a: {{ .Values.x | nosuchfunc }}\n")]);
     let e = render(d.path()).unwrap_err();
-    assert_eq!(e, "parse error at (t/templates/a.yaml:1): function \"nosuchfunc\" not defined");
+    assert_eq!(
+        e,
+        "parse error at (t/templates/a.yaml:1): function \"nosuchfunc\" not defined"
+    );
     let d = chart_dir(&[("templates/a.yaml", "{{ if .Values.x }}\nno end\n")]);
-    assert!(render(d.path()).unwrap_err().starts_with("parse error at (t/templates/a.yaml:"));
+    assert!(
+        render(d.path())
+            .unwrap_err()
+            .starts_with("parse error at (t/templates/a.yaml:")
+    );
 }
 
 #[test]
@@ -56,7 +70,13 @@ fn execution_errors_name_file_line_and_column() {
 
 #[test]
 fn required_values_fail_with_their_message() {
-    let d = chart_dir(&[("templates/a.yaml", "a: {{ required \"db.host is required\" .Values.db.host }}\n"), ("values.yaml", "db: {}\n")]);
+    let d = chart_dir(&[
+        (
+            "templates/a.yaml",
+            "a: {{ required \"db.host is required\" .Values.db.host }}\n",
+        ),
+        ("values.yaml", "db: {}\n"),
+    ]);
     let e = render(d.path()).unwrap_err();
     assert!(e.ends_with("error calling required: db.host is required"), "{e}");
     let ok = render_with(d.path(), || opts().values_yaml("db: {host: x}").unwrap()).unwrap();
@@ -68,10 +88,23 @@ fn schema_violations_list_every_failing_path() {
     let schema = r#"{"type":"object","required":["name"],"properties":{
         "replicas":{"type":"integer","minimum":1},
         "image":{"type":"object","properties":{"tag":{"type":"string","pattern":"^v"}}}}}"#;
-    let d = chart_dir(&[("templates/a.yaml", "a: 1\n"), ("values.schema.json", schema), ("values.yaml", "replicas: 0\nimage: {tag: latest}\n")]);
+    let d = chart_dir(&[
+        ("templates/a.yaml", "a: 1\n"),
+        ("values.schema.json", schema),
+        ("values.yaml", "replicas: 0\nimage: {tag: latest}\n"),
+    ]);
     let e = render(d.path()).unwrap_err();
-    assert!(e.starts_with("values don't meet the specifications of the schema(s) in the following chart(s):\nt:\n"), "{e}");
-    for path in ["at '': missing property 'name'", "at '/replicas': minimum", "at '/image/tag': 'latest' does not match pattern"] {
+    assert!(
+        e.starts_with(
+            "values don't meet the specifications of the schema(s) in the following chart(s):\nt:\n"
+        ),
+        "{e}"
+    );
+    for path in [
+        "at '': missing property 'name'",
+        "at '/replicas': minimum",
+        "at '/image/tag': 'latest' does not match pattern",
+    ] {
         assert!(e.contains(path), "{path} missing from {e}");
     }
     let ok = render_with(d.path(), || {
@@ -84,57 +117,128 @@ fn schema_violations_list_every_failing_path() {
 
 #[test]
 fn include_recursion_is_bounded() {
-    let d = chart_dir(&[("templates/a.yaml", "{{ define \"loop\" }}{{ include \"loop\" . }}{{ end }}a: {{ include \"loop\" . }}\n")]);
+    let d = chart_dir(&[(
+        "templates/a.yaml",
+        "{{ define \"loop\" }}{{ include \"loop\" . }}{{ end }}a: {{ include \"loop\" . }}\n",
+    )]);
     let e = render(d.path()).unwrap_err();
-    assert!(e.contains("rendering template has a nested reference name: loop: unable to execute template"), "{}", &e[e.len().saturating_sub(300)..]);
-    let d = chart_dir(&[("templates/a.yaml", "{{ define \"t\" }}{{ template \"t\" . }}{{ end }}{{ template \"t\" . }}\n")]);
+    assert!(
+        e.contains("rendering template has a nested reference name: loop: unable to execute template"),
+        "{}",
+        &e[e.len().saturating_sub(300)..]
+    );
+    let d = chart_dir(&[(
+        "templates/a.yaml",
+        "{{ define \"t\" }}{{ template \"t\" . }}{{ end }}{{ template \"t\" . }}\n",
+    )]);
     let e = render(d.path()).unwrap_err();
-    assert!(e.contains("exceeded maximum template depth"), "{}", &e[e.len().saturating_sub(300)..]);
-    let d = chart_dir(&[("templates/a.yaml", "a: {{ tpl .Values.t . }}\n"), ("values.yaml", "t: '{{ tpl .Values.t . }}'\n")]);
+    assert!(
+        e.contains("exceeded maximum template depth"),
+        "{}",
+        &e[e.len().saturating_sub(300)..]
+    );
+    let d = chart_dir(&[
+        ("templates/a.yaml", "a: {{ tpl .Values.t . }}\n"),
+        ("values.yaml", "t: '{{ tpl .Values.t . }}'\n"),
+    ]);
     assert!(render(d.path()).is_err());
 }
 
 #[test]
 fn runaway_output_and_loops_are_bounded() {
-    let d = chart_dir(&[("templates/a.yaml", "{{ range until 1000000 }}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{{ end }}\n")]);
+    let d = chart_dir(&[(
+        "templates/a.yaml",
+        "{{ range until 1000000 }}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{{ end }}\n",
+    )]);
     let e = render_with(d.path(), || {
         let mut o = opts();
-        o.limits = Limits { max_output: 1 << 20, ..Limits::default() };
+        o.limits = Limits {
+            max_output: 1 << 20,
+            ..Limits::default()
+        };
         o
     })
     .unwrap_err();
     assert!(e.contains("output exceeds 1048576 bytes"), "{e}");
-    let d = chart_dir(&[("templates/a.yaml", "{{ range until 1000000 }}{{ end }}{{ range until 1000000 }}{{ end }}\n")]);
+    let d = chart_dir(&[(
+        "templates/a.yaml",
+        "{{ range until 1000000 }}{{ end }}{{ range until 1000000 }}{{ end }}\n",
+    )]);
     let e = render_with(d.path(), || {
         let mut o = opts();
-        o.limits = Limits { max_steps: 100_000, ..Limits::default() };
+        o.limits = Limits {
+            max_steps: 100_000,
+            ..Limits::default()
+        };
         o
     })
     .unwrap_err();
     assert!(e.contains("evaluation exceeded 100000 steps"), "{e}");
     let d = chart_dir(&[("templates/a.yaml", "{{ repeat 1000000000 \"x\" }}\n")]);
-    assert!(render(d.path()).unwrap_err().contains("Repeat output length overflow"));
+    assert!(
+        render(d.path())
+            .unwrap_err()
+            .contains("Repeat output length overflow")
+    );
 }
 
 #[test]
 fn bad_chart_metadata_and_dependencies() {
     let d = chart_dir(&[("templates/a.yaml", "a: 1\n")]);
-    std::fs::write(d.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: not-semver\n").unwrap();
-    assert_eq!(render(d.path()).unwrap_err(), "validation: chart.metadata.version \"not-semver\" is invalid");
-    std::fs::write(d.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 1.0.0\ndependencies:\n- name: sub\n  version: 1.x\n").unwrap();
-    assert!(render(d.path()).unwrap_err().ends_with("found in Chart.yaml, but missing in charts/ directory: sub"));
-    std::fs::write(d.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 1.0.0\ntype: library\n").unwrap();
-    assert_eq!(render(d.path()).unwrap_err(), "library charts are not installable");
-    std::fs::write(d.path().join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 1.0.0\nkubeVersion: '<1.20'\n").unwrap();
-    assert!(render(d.path()).unwrap_err().starts_with("chart requires kubeVersion: <1.20 which is incompatible"));
+    std::fs::write(
+        d.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: t\nversion: not-semver\n",
+    )
+    .unwrap();
+    assert_eq!(
+        render(d.path()).unwrap_err(),
+        "validation: chart.metadata.version \"not-semver\" is invalid"
+    );
+    std::fs::write(
+        d.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: t\nversion: 1.0.0\ndependencies:\n- name: sub\n  version: 1.x\n",
+    )
+    .unwrap();
+    assert!(
+        render(d.path())
+            .unwrap_err()
+            .ends_with("found in Chart.yaml, but missing in charts/ directory: sub")
+    );
+    std::fs::write(
+        d.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: t\nversion: 1.0.0\ntype: library\n",
+    )
+    .unwrap();
+    assert_eq!(
+        render(d.path()).unwrap_err(),
+        "library charts are not installable"
+    );
+    std::fs::write(
+        d.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: t\nversion: 1.0.0\nkubeVersion: '<1.20'\n",
+    )
+    .unwrap();
+    assert!(
+        render(d.path())
+            .unwrap_err()
+            .starts_with("chart requires kubeVersion: <1.20 which is incompatible")
+    );
 }
 
 #[test]
 fn manifests_that_are_not_yaml_fail() {
     let d = chart_dir(&[("templates/a.yaml", "a: [unclosed\n")]);
-    assert!(render(d.path()).unwrap_err().starts_with("YAML parse error on t/templates/a.yaml"));
+    assert!(
+        render(d.path())
+            .unwrap_err()
+            .starts_with("YAML parse error on t/templates/a.yaml")
+    );
     let d = chart_dir(&[("templates/a.yaml", "just text\n")]);
-    assert!(render(d.path()).unwrap_err().contains("cannot unmarshal string into Go value of type releaseutil.SimpleHead"));
+    assert!(
+        render(d.path())
+            .unwrap_err()
+            .contains("cannot unmarshal string into Go value of type releaseutil.SimpleHead")
+    );
 }
 
 #[test]
@@ -184,10 +288,31 @@ fn archives_cannot_escape_and_symlinks_stay_inside() {
 #[test]
 fn garbage_templates_never_panic() {
     let seeds = [
-        "{{", "}}", "{{ ( }}", "{{ ) }}", "{{ $x := }}", "{{ range $a, $b, $c := . }}{{ end }}", "{{ else }}", "{{ end }}",
-        "{{ define }}", "{{ template }}", "{{ 0x }}", "{{ 1e }}", "{{ '' }}", "{{ \"\\q\" }}", "{{ .a.b.c.d | printf \"%*.*d\" 1 }}",
-        "{{ index . 1 2 3 }}", "{{ slice \"abc\" 2 1 }}", "{{ printf \"%\" }}", "{{ len 3 }}", "{{ call . }}", "{{/* unclosed",
-        "{{- -}}", "{{ break }}", "{{ range 5 }}{{ continue }}{{ end }}", "{{ with $x := 1 }}{{ $x = 2 }}{{ end }}{{ $x }}",
+        "{{",
+        "}}",
+        "{{ ( }}",
+        "{{ ) }}",
+        "{{ $x := }}",
+        "{{ range $a, $b, $c := . }}{{ end }}",
+        "{{ else }}",
+        "{{ end }}",
+        "{{ define }}",
+        "{{ template }}",
+        "{{ 0x }}",
+        "{{ 1e }}",
+        "{{ '' }}",
+        "{{ \"\\q\" }}",
+        "{{ .a.b.c.d | printf \"%*.*d\" 1 }}",
+        "{{ index . 1 2 3 }}",
+        "{{ slice \"abc\" 2 1 }}",
+        "{{ printf \"%\" }}",
+        "{{ len 3 }}",
+        "{{ call . }}",
+        "{{/* unclosed",
+        "{{- -}}",
+        "{{ break }}",
+        "{{ range 5 }}{{ continue }}{{ end }}",
+        "{{ with $x := 1 }}{{ $x = 2 }}{{ end }}{{ $x }}",
     ];
     for s in seeds {
         for cut in 0..=s.len() {
@@ -195,7 +320,9 @@ fn garbage_templates_never_panic() {
                 continue;
             }
             let t = &s[..cut];
-            let _ = gitops_helm::with_render_stack(|| gitops_helm::funcs::render_case(t, gitops_helm::template::Value::Nil));
+            let _ = gitops_helm::with_render_stack(|| {
+                gitops_helm::funcs::render_case(t, gitops_helm::template::Value::Nil)
+            });
         }
     }
 }

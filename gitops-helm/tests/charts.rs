@@ -33,7 +33,7 @@ fn apply_args(mut opts: RenderOptions, args: &[String]) -> Result<RenderOptions,
             "--skip-schema-validation" => opts.skip_schema_validation = true,
             "--set" => chart::parse_set(&value()?, &mut opts.values).map_err(|e| e.to_string())?,
             "--set-string" => {
-                chart::parse_set_string(&value()?, &mut opts.values).map_err(|e| e.to_string())?
+                chart::parse_set_string(&value()?, &mut opts.values).map_err(|e| e.to_string())?;
             }
             "--set-json" => chart::parse_set_json(&value()?, &mut opts.values).map_err(|e| e.to_string())?,
             "--kube-version" => opts.kube_version = value()?,

@@ -14,7 +14,10 @@ fn reference_helm() -> Option<PathBuf> {
         Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm")),
     ];
     candidates.into_iter().flatten().find(|p| {
-        Command::new(p).args(["version", "--short"]).output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("v4.1.4"))
+        Command::new(p)
+            .args(["version", "--short"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("v4.1.4"))
     })
 }
 
@@ -26,12 +29,20 @@ fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, serde_json
                 if k.contains(['.', ',', '=', '[', '\\', ' ']) || k.is_empty() {
                     continue;
                 }
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 leaves(&p, v, out);
             }
         }
-        serde_json::Value::Bool(_) | serde_json::Value::Number(_) => out.push((prefix.to_string(), v.clone())),
-        serde_json::Value::String(s) if !s.contains([',', '{', '}', '\\', '=']) && s.len() < 40 => out.push((prefix.to_string(), v.clone())),
+        serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {
+            out.push((prefix.to_string(), v.clone()));
+        }
+        serde_json::Value::String(s) if !s.contains([',', '{', '}', '\\', '=']) && s.len() < 40 => {
+            out.push((prefix.to_string(), v.clone()));
+        }
         _ => {}
     }
 }
@@ -47,9 +58,20 @@ fn set_overrides_match_helm() {
         eprintln!("skipping: ../shared/conformance/helm is not present");
         return;
     }
-    let cases: usize = std::env::var("GITOPS_HELM_DIFF_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let cases: usize = std::env::var("GITOPS_HELM_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     let home = tempfile::tempdir().unwrap();
-    let charts = ["podinfo", "ingress-nginx", "grafana", "bitnami-redis", "prometheus", "synthetic-subcharts", "bitnami-postgresql"];
+    let charts = [
+        "podinfo",
+        "ingress-nginx",
+        "grafana",
+        "bitnami-redis",
+        "prometheus",
+        "synthetic-subcharts",
+        "bitnami-postgresql",
+    ];
     let mut seed: u64 = 0x2545f4914f6cdd1d;
     let mut rnd = move |n: usize| {
         seed ^= seed << 13;
@@ -61,8 +83,12 @@ fn set_overrides_match_helm() {
     for i in 0..cases {
         let name = charts[i % charts.len()];
         let dir = corpus.join(name);
-        let Ok(text) = std::fs::read_to_string(dir.join("chart/values.yaml")) else { continue };
-        let values: serde_json::Value = gitops_core::yaml::from_str_with(&text, &gitops_helm::funcs::helm_yaml_limits()).unwrap_or_default();
+        let Ok(text) = std::fs::read_to_string(dir.join("chart/values.yaml")) else {
+            continue;
+        };
+        let values: serde_json::Value =
+            gitops_core::yaml::from_str_with(&text, &gitops_helm::funcs::helm_yaml_limits())
+                .unwrap_or_default();
         let mut ls = Vec::new();
         leaves("", &values, &mut ls);
         if ls.is_empty() {
@@ -73,19 +99,33 @@ fn set_overrides_match_helm() {
             let (path, v) = &ls[rnd(ls.len())];
             let new = match v {
                 serde_json::Value::Bool(b) => (!b).to_string(),
-                serde_json::Value::Number(n) => (n.as_f64().unwrap_or(0.0) as i64 + 1 + rnd(5) as i64).to_string(),
+                serde_json::Value::Number(n) => {
+                    (n.as_f64().unwrap_or(0.0) as i64 + 1 + rnd(5) as i64).to_string()
+                }
                 _ => ["changed", "x-y", "01", "true", "null", "1.5"][rnd(6)].to_string(),
             };
             sets.push(format!("{path}={new}"));
         }
-        let case: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
-        let (release, ns) = (case["release"].as_str().unwrap().to_string(), case["namespace"].as_str().unwrap().to_string());
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+        let (release, ns) = (
+            case["release"].as_str().unwrap().to_string(),
+            case["namespace"].as_str().unwrap().to_string(),
+        );
         let values_file = dir.join(case["variants"][0]["values"].as_str().unwrap());
         // The variant's own flags too (podinfo's tests have random names: --skip-tests).
-        let extra: Vec<String> = case["variants"][0]["extra_args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect();
+        let extra: Vec<String> = case["variants"][0]["extra_args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
         let skip_tests = extra.iter().any(|a| a == "--skip-tests");
         let mut cmd = Command::new(&helm);
-        cmd.current_dir(&dir).args(["template", &release, "chart", "-n", &ns, "-f"]).arg(&values_file).args(&extra);
+        cmd.current_dir(&dir)
+            .args(["template", &release, "chart", "-n", &ns, "-f"])
+            .arg(&values_file)
+            .args(&extra);
         for s in &sets {
             cmd.args(["--set", s]);
         }
@@ -99,7 +139,9 @@ fn set_overrides_match_helm() {
         let chart_dir = dir.join("chart");
         let got = gitops_helm::with_render_stack(move || {
             let c = chart::load(&chart_dir).map_err(|e| e.to_string())?;
-            let mut o = RenderOptions::new(&release, &ns).values_yaml(&vtext).map_err(|e| e.to_string())?;
+            let mut o = RenderOptions::new(&release, &ns)
+                .values_yaml(&vtext)
+                .map_err(|e| e.to_string())?;
             o.skip_tests = skip_tests;
             for s in &sets2 {
                 chart::parse_set(s, &mut o.values).map_err(|e| e.to_string())?;
@@ -122,17 +164,34 @@ fn set_overrides_match_helm() {
             let first_diff = match &got {
                 Ok(out) => {
                     let w = String::from_utf8_lossy(&want.stdout);
-                    out.lines().zip(w.lines()).enumerate().find(|(_, (a, b))| a != b).map(|(n, (a, b))| format!("line {}: ours {a:?} helm {b:?}", n + 1)).unwrap_or_else(|| "lengths differ".into())
+                    out.lines()
+                        .zip(w.lines())
+                        .enumerate()
+                        .find(|(_, (a, b))| a != b)
+                        .map(|(n, (a, b))| format!("line {}: ours {a:?} helm {b:?}", n + 1))
+                        .unwrap_or_else(|| "lengths differ".into())
                 }
                 Err(e) => format!("we fail ({e}), helm renders"),
             };
             let helm_err = String::from_utf8_lossy(&want.stderr);
-            failures.push(format!("{name} --set {}: {first_diff} {}", sets.join(" --set "), if want.status.success() { String::new() } else { format!("(helm fails: {})", helm_err.trim()) }));
+            failures.push(format!(
+                "{name} --set {}: {first_diff} {}",
+                sets.join(" --set "),
+                if want.status.success() {
+                    String::new()
+                } else {
+                    format!("(helm fails: {})", helm_err.trim())
+                }
+            ));
         }
     }
     eprintln!("differential: {same}/{total} --set variants identical to helm template v4.1.4");
     for f in &failures {
         eprintln!("  DIFF {f}");
     }
-    assert!(failures.is_empty(), "{} of {total} variants differ from helm", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {total} variants differ from helm",
+        failures.len()
+    );
 }

@@ -133,7 +133,9 @@ fn mutated_corpus_never_panics() {
     for f in ["text_template.jsonl", "sprig.jsonl", "helm_funcs.jsonl"] {
         cases.extend(load(&dir.join(f)));
     }
-    let inserts = ["{{", "}}", "(", ")", "|", "$", ".", "\"", "-", " end ", "range", "index", "0"];
+    let inserts = [
+        "{{", "}}", "(", ")", "|", "$", ".", "\"", "-", " end ", "range", "index", "0",
+    ];
     let mut seed: u64 = 0x9e3779b97f4a7c15;
     let mut next = move || {
         seed ^= seed << 13;
@@ -154,7 +156,9 @@ fn mutated_corpus_never_panics() {
                 match next() % 3 {
                     0 => {
                         let end = (at + 1 + (next() % 4) as usize).min(m.len());
-                        let end = (end..=m.len()).find(|i| m.is_char_boundary(*i)).unwrap_or(m.len());
+                        let end = (end..=m.len())
+                            .find(|i| m.is_char_boundary(*i))
+                            .unwrap_or(m.len());
                         m.replace_range(at..end, "");
                     }
                     1 => m.insert_str(at, inserts[(next() % inserts.len() as u64) as usize]),
@@ -167,9 +171,14 @@ fn mutated_corpus_never_panics() {
                     .stack_size(256 << 20)
                     .spawn_scoped(s, || {
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            let mut set = Templates::new(Rc::new(gitops_helm::funcs::helm_funcs()), MissingKey::Zero);
+                            let mut set =
+                                Templates::new(Rc::new(gitops_helm::funcs::helm_funcs()), MissingKey::Zero);
                             if set.parse("m", &m).is_ok() {
-                                let limits = Limits { max_output: 1 << 20, max_depth: 100, max_steps: 100_000 };
+                                let limits = Limits {
+                                    max_output: 1 << 20,
+                                    max_depth: 100,
+                                    max_steps: 100_000,
+                                };
                                 let _ = execute(&Rc::new(set), "m", Value::from_json(json), limits);
                             }
                         }))
@@ -178,7 +187,11 @@ fn mutated_corpus_never_panics() {
                     .join()
                     .unwrap()
             });
-            assert!(outcome.is_ok(), "panic on mutated template {m:?} (from {})", case.name);
+            assert!(
+                outcome.is_ok(),
+                "panic on mutated template {m:?} (from {})",
+                case.name
+            );
             runs += 1;
         }
     }

@@ -389,7 +389,7 @@ fn collect(
     next.insert(
         "Files".into(),
         Value::Object(Rc::new(Files {
-            files: Rc::new(chart.files.iter().cloned().collect()),
+            files: Rc::new(chart.files.to_vec()),
         })),
     );
     next.insert("Release".into(), release.clone());
@@ -406,9 +406,8 @@ fn collect(
     };
     next.insert("Values".into(), values);
     next.insert("Subcharts".into(), Value::map(Map::new()));
-    let next = match Value::values_map(next) {
-        Value::Map(m) => m,
-        _ => unreachable!(),
+    let Value::Map(next) = Value::values_map(next) else {
+        unreachable!("values_map makes a map")
     };
     let mut subcharts = Map::new();
     for d in &chart.dependencies {
@@ -447,9 +446,9 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<(String,
         cb.cmp(&ca).then_with(|| b.path.cmp(&a.path))
     });
     let mut set = Templates::new(Rc::new(helm_funcs()), MissingKey::Zero);
-    for t in &tpls {
-        set.parse(&t.path, &t.text).map_err(|e| ChartError::Template(helm_parse_error(&e.0)))?;
-    }
+    let texts: Vec<(&str, &str)> = tpls.iter().map(|t| (t.path.as_str(), t.text.as_str())).collect();
+    set.parse_all(&texts)
+        .map_err(|(_, e)| ChartError::Template(helm_parse_error(&e.0)))?;
     let set = Rc::new(set);
     let mut out = Vec::new();
     for t in &tpls {
@@ -477,7 +476,11 @@ fn helm_parse_error(e: &str) -> String {
     while let Some(i) = rest[search..].find(": ") {
         let at = search + i;
         let loc = &rest[..at];
-        if loc.rsplit(':').next().is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit())) {
+        if loc
+            .rsplit(':')
+            .next()
+            .is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+        {
             return format!("parse error at ({loc}): {}", &rest[at + 2..]);
         }
         search = at + 2;
@@ -614,13 +617,21 @@ fn simple_head(v: &serde_json::Value) -> Result<(String, Vec<(String, String)>),
             J::String(s) => Ok(s.clone()),
             J::Number(n) => Ok(n.to_string()),
             J::Bool(b) => Ok(b.to_string()),
-            other => Err(format!("json: cannot unmarshal {} into Go struct field {field} of type string", super::json_kind(other))),
+            other => Err(format!(
+                "json: cannot unmarshal {} into Go struct field {field} of type string",
+                super::json_kind(other)
+            )),
         }
     }
     let o = match v {
         J::Null => return Ok((String::new(), Vec::new())),
         J::Object(o) => o,
-        other => return Err(format!("json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead", super::json_kind(other))),
+        other => {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead",
+                super::json_kind(other)
+            ));
+        }
     };
     let kind = match o.get("kind") {
         Some(k) => text(k, "SimpleHead.kind")?,
@@ -651,7 +662,12 @@ fn simple_head(v: &serde_json::Value) -> Result<(String, Vec<(String, String)>),
                 }
             }
         }
-        Some(other) => return Err(format!("json: cannot unmarshal {} into Go struct field SimpleHead.metadata of type struct", super::json_kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go struct field SimpleHead.metadata of type struct",
+                super::json_kind(other)
+            ));
+        }
     }
     Ok((kind, annotations))
 }

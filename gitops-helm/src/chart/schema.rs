@@ -64,10 +64,10 @@ fn check(root: &J, s: &J, v: &J, path: &str, errs: &mut Vec<String>, depth: usiz
         }
         return;
     };
-    if let Some(J::String(r)) = s.get("$ref") {
-        if let Some(target) = resolve(root, r) {
-            check(root, target, v, path, errs, depth + 1);
-        }
+    if let Some(J::String(r)) = s.get("$ref")
+        && let Some(target) = resolve(root, r)
+    {
+        check(root, target, v, path, errs, depth + 1);
     }
     match s.get("type") {
         Some(J::String(t)) if !type_ok(t, v) => {

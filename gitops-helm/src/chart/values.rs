@@ -261,11 +261,7 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), ChartError>
                     }
                 }
             }
-            if !has_true && has_false {
-                r.enabled = false;
-            } else {
-                r.enabled = true;
-            }
+            r.enabled = has_true || !has_false;
         }
     }
     // Conditions override tags: the first path that holds a bool decides.

@@ -254,13 +254,17 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
         v = &v[i..];
         match tok {
             "2006" => y = num(&mut v, 4, 4)? as i64,
-            "06" => y = 2000 + num(&mut v, 2, 2)? as i64 - if num_peek_century(y) { 0 } else { 0 },
+            "06" => {
+                // Go: 69..99 are 1969..1999, 00..68 are 2000..2068.
+                let yy = num(&mut v, 2, 2)? as i64;
+                y = if yy >= 69 { 1900 + yy } else { 2000 + yy };
+            }
             "01" => mo = num(&mut v, 2, 2)?,
             "1" => mo = num(&mut v, 1, 2)?,
             "02" => d = num(&mut v, 2, 2)?,
             "2" | "_2" => {
                 v = v.trim_start_matches(' ');
-                d = num(&mut v, 1, 2)?
+                d = num(&mut v, 1, 2)?;
             }
             "15" => h = num(&mut v, 1, 2)?,
             "03" | "3" => h = num(&mut v, 1, 2)?,
@@ -341,7 +345,7 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
             h = 0;
         }
     }
-    if !(1..=12).contains(&mo) || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59 {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 59 {
         return Err(format!("parsing time {value:?}: day out of range"));
     }
     let days = days_from_civil(y, mo, d);
@@ -351,10 +355,6 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
         nanos,
         offset: off,
     })
-}
-
-fn num_peek_century(_: i64) -> bool {
-    false
 }
 
 impl Object for Time {

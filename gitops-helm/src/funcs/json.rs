@@ -30,7 +30,7 @@ fn write(out: &mut String, v: &Value, esc: bool, level: Option<usize>, depth: us
         Value::Str(s) => string(out, s, esc),
         Value::Bytes(b) => {
             use base64::Engine as _;
-            string(out, &base64::engine::general_purpose::STANDARD.encode(b), esc)
+            string(out, &base64::engine::general_purpose::STANDARD.encode(b), esc);
         }
         Value::List(l) => {
             if l.is_empty() {

@@ -71,7 +71,8 @@ pub fn helm_yaml_limits() -> gitops_core::yaml::Limits {
 /// Reads YAML as Helm's `fromYaml` does (through JSON: every number a float64). Errors are worded as
 /// go-yaml words them (`yaml: line 2: did not find expected key`), since templates can print them.
 pub fn from_yaml(text: &str) -> Result<Value, String> {
-    let docs = gitops_core::yaml::from_str_multi(text, &helm_yaml_limits()).map_err(|e| go_yaml_error(text, &e))?;
+    let docs =
+        gitops_core::yaml::from_str_multi(text, &helm_yaml_limits()).map_err(|e| go_yaml_error(text, &e))?;
     Ok(docs.first().map(Value::from_json).unwrap_or(Value::Nil))
 }
 
@@ -81,8 +82,17 @@ fn go_yaml_error(text: &str, e: &gitops_core::yaml::YamlError) -> String {
     let full = e.to_string();
     let msg = full.split_once("): ").map_or(full.as_str(), |(_, m)| m);
     let line = e.line().unwrap_or(1);
-    let with_line = |n: u64, m: &str| if n == 0 { format!("yaml: {m}") } else { format!("yaml: line {n}: {m}") };
-    if let Some(b) = msg.strip_prefix("unclosed bracket '").and_then(|r| r.chars().next()) {
+    let with_line = |n: u64, m: &str| {
+        if n == 0 {
+            format!("yaml: {m}")
+        } else {
+            format!("yaml: line {n}: {m}")
+        }
+    };
+    if let Some(b) = msg
+        .strip_prefix("unclosed bracket '")
+        .and_then(|r| r.chars().next())
+    {
         let after = text.rfind(b).map_or("", |i| &text[i + 1..]);
         let close = if b == '[' { ']' } else { '}' };
         return if after.trim().is_empty() {
@@ -92,10 +102,16 @@ fn go_yaml_error(text: &str, e: &gitops_core::yaml::YamlError) -> String {
         };
     }
     if msg.contains("mapping values are not allowed") {
-        return with_line(if line > 1 { line } else { 0 }, "mapping values are not allowed in this context");
+        return with_line(
+            if line > 1 { line } else { 0 },
+            "mapping values are not allowed in this context",
+        );
     }
     if msg.contains("tabs disallowed") || msg.starts_with("unexpected character") {
-        return with_line(if line > 1 { line } else { 0 }, "found character that cannot start any token");
+        return with_line(
+            if line > 1 { line } else { 0 },
+            "found character that cannot start any token",
+        );
     }
     if msg.contains("did not find expected '-' indicator") {
         return with_line(line.saturating_sub(1), "did not find expected '-' indicator");

@@ -866,9 +866,7 @@ fn lists(m: &mut FuncMap) {
     reg(m, "list", &[], Some(Any), |_, a| Ok(Value::list(a)));
     m.insert("tuple", m["list"]);
     reg(m, "append", &[Any, Any], None, |_, a| {
-        let mut l = slice_of(&a[0], "push")
-            .map_err(|e| e.replace("push on", "push on"))?
-            .unwrap_or_default();
+        let mut l = slice_of(&a[0], "push")?.unwrap_or_default();
         l.push(a[1].clone());
         Ok(Value::list(l))
     });
@@ -876,9 +874,7 @@ fn lists(m: &mut FuncMap) {
     m.insert("mustAppend", m["append"]);
     m.insert("mustPush", m["append"]);
     reg(m, "prepend", &[Any, Any], None, |_, a| {
-        let mut l = slice_of(&a[0], "prepend")
-            .map_err(|e| e.replace("prepend on", "prepend on"))?
-            .unwrap_or_default();
+        let mut l = slice_of(&a[0], "prepend")?.unwrap_or_default();
         l.insert(0, a[1].clone());
         Ok(Value::list(l))
     });

@@ -645,8 +645,8 @@ mod tests {
             ("%d", vec![Value::Float(17.0)], "%!d(float64=17)"),
             (
                 "%.2f %e %g",
-                vec![Value::Float(3.14159), Value::Float(1234.5), Value::Float(1e6)],
-                "3.14 1.234500e+03 1e+06",
+                vec![Value::Float(2.71628), Value::Float(1234.5), Value::Float(1e6)],
+                "2.72 1.234500e+03 1e+06",
             ),
             (
                 "%v %v",
@@ -657,8 +657,8 @@ mod tests {
             ("%d", vec![Value::Int(1), Value::str("x")], "1%!(EXTRA string=x)"),
             (
                 "%.3g|%.10g",
-                vec![Value::Float(3.14159), Value::Float(100.0)],
-                "3.14|100",
+                vec![Value::Float(2.71628), Value::Float(100.0)],
+                "2.72|100",
             ),
             (
                 "%6.2f|%-8.3s|",

@@ -1,7 +1,7 @@
 //! Lexer and parser for Go's `text/template` language, with its grammar, scoping rules and error texts
 //! (`template: NAME:LINE: unexpected ...`).
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// A parse error, already in Go's `template: NAME:LINE: MESSAGE` form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,21 +17,21 @@ impl std::error::Error for ParseError {}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
-    Text(Rc<str>),
+    Text(Arc<str>),
     LeftDelim,
     RightDelim,
     Space,
-    Ident(Rc<str>),
-    Field(Rc<str>),
-    Variable(Rc<str>),
+    Ident(Arc<str>),
+    Field(Arc<str>),
+    Variable(Arc<str>),
     Dot,
     Pipe,
     Bool(bool),
-    Number(Rc<str>),
-    Complex(Rc<str>),
-    CharConst(Rc<str>),
-    Str(Rc<str>),
-    RawStr(Rc<str>),
+    Number(Arc<str>),
+    Complex(Arc<str>),
+    CharConst(Arc<str>),
+    Str(Arc<str>),
+    RawStr(Arc<str>),
     Nil,
     Declare,
     Assign,
@@ -175,7 +175,12 @@ impl<'a> Lexer<'a> {
             }
             let start = self.pos;
             let Some(c) = self.peek() else {
-                let opened = self.items.iter().rev().find(|i| i.tok == Tok::LeftDelim).map_or(0, |i| i.pos);
+                let opened = self
+                    .items
+                    .iter()
+                    .rev()
+                    .find(|i| i.tok == Tok::LeftDelim)
+                    .map_or(0, |i| i.pos);
                 let line = 1 + self.input[..opened].matches('\n').count();
                 return Err((start, format!("unclosed action started at {{NAME}}:{line}")));
             };
@@ -671,7 +676,7 @@ pub enum Arg {
     /// A number literal.
     Number(usize, Box<Number>),
     /// A string literal.
-    Str(usize, Rc<str>),
+    Str(usize, Arc<str>),
     /// A function name.
     Ident(usize, String),
     /// `( pipeline )`
@@ -789,7 +794,7 @@ impl std::fmt::Display for Pipe {
 #[derive(Debug, Clone)]
 pub enum Node {
     /// Plain text.
-    Text(Rc<str>),
+    Text(Arc<str>),
     /// `{{pipeline}}`
     Action(usize, Pipe),
     /// `{{if}}`
@@ -812,9 +817,9 @@ pub struct Tree {
     /// The template's name.
     pub name: String,
     /// The name of the text it was parsed from (for error positions).
-    pub parse_name: Rc<str>,
+    pub parse_name: Arc<str>,
     /// The text it was parsed from.
-    pub source: Rc<str>,
+    pub source: Arc<str>,
     /// The body.
     pub root: Vec<Node>,
 }
@@ -841,8 +846,8 @@ impl Tree {
 }
 
 struct Parser<'a> {
-    name: Rc<str>,
-    source: Rc<str>,
+    name: Arc<str>,
+    source: Arc<str>,
     items: Vec<Item>,
     i: usize,
     vars: Vec<String>,
@@ -860,7 +865,7 @@ pub(crate) fn parse(
     text: &str,
     has_func: &dyn Fn(&str) -> bool,
 ) -> Result<(Tree, Vec<Tree>), ParseError> {
-    let source: Rc<str> = text.into();
+    let source: Arc<str> = text.into();
     let items = Lexer {
         input: text,
         pos: 0,
@@ -870,7 +875,10 @@ pub(crate) fn parse(
     .run()
     .map_err(|(pos, msg)| {
         let line = 1 + text[..pos.min(text.len())].matches('\n').count();
-        ParseError(format!("template: {name}:{line}: {}", msg.replace("{NAME}", name)))
+        ParseError(format!(
+            "template: {name}:{line}: {}",
+            msg.replace("{NAME}", name)
+        ))
     })?;
     let mut p = Parser {
         name: name.into(),

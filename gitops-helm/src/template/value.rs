@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// A Go map of string keys, iterated in key order as `text/template` and `fmt` do.
 pub type Map = BTreeMap<String, Value>;
@@ -47,8 +48,8 @@ pub enum Value {
     Float(f64),
     /// Go `complex128` (only from template constants).
     Complex(f64, f64),
-    /// `string`.
-    Str(Rc<str>),
+    /// `string` (shared with parsed templates, which are `Send`).
+    Str(Arc<str>),
     /// `[]byte`.
     Bytes(Rc<[u8]>),
     /// `[]interface{}`.
@@ -100,7 +101,7 @@ impl fmt::Debug for Value {
 
 impl Value {
     /// A string value.
-    pub fn str(s: impl Into<Rc<str>>) -> Value {
+    pub fn str(s: impl Into<Arc<str>>) -> Value {
         Value::Str(s.into())
     }
 
