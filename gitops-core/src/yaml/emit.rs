@@ -21,6 +21,18 @@ pub fn to_string(value: &Value) -> String {
     e.out
 }
 
+/// Serializes one document as go-yaml v3 does with a two-space indent (Helm's `toYamlPretty`): sequences
+/// indented under their key, long strings not folded, and floats (JSON numbers that are not integers) in
+/// Go's shortest `%g` form (`1e+06`). The text ends with a newline.
+pub fn to_string_pretty(value: &Value) -> String {
+    let mut e = Emitter {
+        pretty: true,
+        ..Emitter::default()
+    };
+    e.document(value);
+    e.out
+}
+
 /// Serializes several documents separated by `---` lines, as `kustomize build` prints them.
 pub fn to_string_multi<'a>(values: impl IntoIterator<Item = &'a Value>) -> String {
     let mut out = String::new();
@@ -49,6 +61,8 @@ struct Emitter {
     whitespace: bool,
     /// Whether only indentation has been written on this line (libyaml's `indention`).
     indention: bool,
+    /// go-yaml v3 style with indent 2 ([`to_string_pretty`]).
+    pretty: bool,
 }
 
 impl Emitter {
@@ -114,7 +128,10 @@ impl Emitter {
                 simple_key,
             ),
             Value::Number(n) => {
-                let s = format_number(n);
+                let s = match n.as_f64() {
+                    Some(f) if self.pretty && !n.is_i64() && !n.is_u64() => go_format_g(f),
+                    _ => format_number(n),
+                };
                 self.scalar(&s, Style::Plain, indent, simple_key);
             }
             Value::String(s) => {
@@ -140,8 +157,10 @@ impl Emitter {
             let v = &m[k];
             match v {
                 Value::Object(child) if !child.is_empty() => self.block_mapping(child, indent + BEST_INDENT),
-                // Sequences in a mapping are not indented (go-yaml v2).
-                Value::Array(items) if !items.is_empty() => self.block_sequence(items, indent),
+                // Sequences in a mapping are not indented (go-yaml v2); v3 indents them.
+                Value::Array(items) if !items.is_empty() => {
+                    self.block_sequence(items, if self.pretty { indent + BEST_INDENT } else { indent });
+                }
                 _ => self.flow_or_scalar(v, indent + BEST_INDENT, false),
             }
         }
@@ -192,7 +211,12 @@ impl Emitter {
         while i < chars.len() {
             let c = chars[i];
             if c == ' ' {
-                if allow_breaks && !spaces && self.column > BEST_WIDTH && chars.get(i + 1) != Some(&' ') {
+                if allow_breaks
+                    && !self.pretty
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && chars.get(i + 1) != Some(&' ')
+                {
                     self.write_indent(indent);
                 } else {
                     self.put(c);
@@ -216,6 +240,7 @@ impl Emitter {
         for (i, &c) in chars.iter().enumerate() {
             if c == ' ' {
                 if allow_breaks
+                    && !self.pretty
                     && !spaces
                     && self.column > BEST_WIDTH
                     && i > 0
@@ -282,7 +307,13 @@ impl Emitter {
                 }
                 spaces = false;
             } else if c == ' ' {
-                if allow_breaks && !spaces && self.column > BEST_WIDTH && i > 0 && i < chars.len() - 1 {
+                if allow_breaks
+                    && !self.pretty
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && i > 0
+                    && i < chars.len() - 1
+                {
                     self.write_indent(indent);
                     if chars.get(i + 1) == Some(&' ') {
                         self.put('\\');

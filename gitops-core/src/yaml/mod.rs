@@ -13,7 +13,7 @@ use kube_core::DynamicObject;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use emit::{go_format_g, to_string, to_string_multi};
+pub use emit::{go_format_g, to_string, to_string_multi, to_string_pretty};
 
 /// Bounds on what one parse may consume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

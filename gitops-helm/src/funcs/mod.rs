@@ -59,6 +59,14 @@ pub fn to_yaml(v: &Value) -> Result<String, String> {
     Ok(out.strip_suffix('\n').unwrap_or(&out).to_string())
 }
 
+/// Helm's `toYamlPretty`: go-yaml v3 with a two-space indent on the value itself (no JSON round trip, so
+/// floats keep Go's `%g` form), final newline removed.
+pub fn to_yaml_pretty(v: &Value) -> Result<String, String> {
+    let j = v.to_json_keeping_floats()?;
+    let out = gitops_core::yaml::to_string_pretty(&j);
+    Ok(out.strip_suffix('\n').unwrap_or(&out).to_string())
+}
+
 /// How Helm reads YAML (`sigs.k8s.io/yaml` over go-yaml v2): YAML 1.1 booleans (`yes`, `on`, `y`),
 /// a repeated key replacing the earlier one.
 pub fn helm_yaml_limits() -> gitops_core::yaml::Limits {
@@ -134,7 +142,7 @@ fn helm(m: &mut FuncMap) {
         Ok(Value::str(to_yaml(&a[0])?))
     });
     reg(m, "toYamlPretty", &[Any], None, |_, a| {
-        Ok(Value::str(to_yaml(&a[0]).unwrap_or_default()))
+        Ok(Value::str(to_yaml_pretty(&a[0]).unwrap_or_default()))
     });
     reg(m, "fromYaml", &[Str], None, |_, a| {
         let text = a[0].as_str().unwrap_or_default();

@@ -232,10 +232,16 @@ impl Value {
 
     /// To JSON as Go's `encoding/json` encodes (maps with sorted keys, `[]byte` as base64).
     pub fn to_json(&self) -> Result<serde_json::Value, String> {
-        self.to_json_depth(0)
+        self.to_json_depth(0, false)
     }
 
-    fn to_json_depth(&self, depth: usize) -> Result<serde_json::Value, String> {
+    /// To JSON, float64 values kept as floats even when integral (so a YAML encoder can print them as
+    /// Go prints a float64).
+    pub fn to_json_keeping_floats(&self) -> Result<serde_json::Value, String> {
+        self.to_json_depth(0, true)
+    }
+
+    fn to_json_depth(&self, depth: usize, keep_floats: bool) -> Result<serde_json::Value, String> {
         use serde_json::Value as J;
         if depth > 1000 {
             return Err("json: unsupported value: encountered a cycle".into());
@@ -251,7 +257,7 @@ impl Value {
                         super::fmt::format_float(*f)
                     ));
                 }
-                if f.fract() == 0.0 && f.abs() < 9e18 {
+                if !keep_floats && f.fract() == 0.0 && f.abs() < 9e18 {
                     J::from(*f as i64)
                 } else {
                     serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null)
@@ -265,18 +271,18 @@ impl Value {
             }
             Value::List(l) => J::Array(
                 l.iter()
-                    .map(|v| v.to_json_depth(depth + 1))
+                    .map(|v| v.to_json_depth(depth + 1, keep_floats))
                     .collect::<Result<_, _>>()?,
             ),
             Value::Map(m) => {
                 let m = m.borrow();
                 let mut o = serde_json::Map::new();
                 for (k, v) in m.iter() {
-                    o.insert(k.clone(), v.to_json_depth(depth + 1)?);
+                    o.insert(k.clone(), v.to_json_depth(depth + 1, keep_floats)?);
                 }
                 J::Object(o)
             }
-            Value::Object(o) => o.to_data().to_json_depth(depth + 1)?,
+            Value::Object(o) => o.to_data().to_json_depth(depth + 1, keep_floats)?,
         })
     }
 }
