@@ -12,42 +12,10 @@
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-
-struct Run {
-    wall: Duration,
-    peak_kib: u64,
-    stdout: Vec<u8>,
-}
-
-fn timed(cmd: &[String], dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Run> {
-    let start = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M"])
-        .args(cmd)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .output()
-        .context("running /usr/bin/time")?;
-    let wall = start.elapsed();
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let last = err.lines().last().unwrap_or_default();
-    let peak_kib: u64 = last
-        .trim()
-        .parse()
-        .with_context(|| format!("peak RSS from {last:?}"))?;
-    Ok(Run {
-        wall,
-        peak_kib,
-        stdout: out.stdout,
-    })
-}
+use gitops_benches::timed;
 
 fn median<T: Copy + Ord>(mut v: Vec<T>) -> T {
     v.sort();
@@ -153,11 +121,11 @@ fn main() -> anyhow::Result<()> {
         .context("bitnami-kube-prometheus/default in the corpus")?;
     let (mut gw, mut gm, mut hw, mut hm) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        let g = timed(&cmd(&gitops, big, false), &big.dir, &[])?;
+        let g = timed(&cmd(&gitops, big, false), Some(&big.dir), &[])?;
         if g.stdout != std::fs::read(&big.expected)? {
             bail!("gitops output for {name} differs from Helm's");
         }
-        let hr = timed(&cmd(&helm, big, true), &big.dir, &helm_env)?;
+        let hr = timed(&cmd(&helm, big, true), Some(&big.dir), &helm_env)?;
         gw.push(g.wall);
         gm.push(g.peak_kib);
         hw.push(hr.wall);
@@ -184,11 +152,11 @@ fn main() -> anyhow::Result<()> {
     // (b) the whole corpus.
     let (mut gt, mut ht, mut gpk, mut hpk, mut same) = (Duration::ZERO, Duration::ZERO, 0, 0, 0);
     for (_, v) in &all {
-        let g = timed(&cmd(&gitops, v, false), &v.dir, &[])?;
+        let g = timed(&cmd(&gitops, v, false), Some(&v.dir), &[])?;
         if g.stdout == std::fs::read(&v.expected)? {
             same += 1;
         }
-        let hr = timed(&cmd(&helm, v, true), &v.dir, &helm_env)?;
+        let hr = timed(&cmd(&helm, v, true), Some(&v.dir), &helm_env)?;
         gt += g.wall;
         ht += hr.wall;
         gpk = gpk.max(g.peak_kib);

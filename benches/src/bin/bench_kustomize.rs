@@ -13,36 +13,14 @@
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
 
-struct Run {
-    wall: Duration,
-    peak_kib: u64,
-}
-
 /// Runs `cmd` under `/usr/bin/time` and returns its wall time and peak RSS; fails if it fails.
-fn timed(cmd: &[&str]) -> anyhow::Result<Run> {
-    let start = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M"])
-        .args(cmd)
-        .output()
-        .context("running /usr/bin/time")?;
-    let wall = start.elapsed();
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let last = err.lines().last().unwrap_or_default();
-    let peak: u64 = last
-        .trim()
-        .parse()
-        .with_context(|| format!("peak RSS from {last:?}"))?;
-    Ok(Run { wall, peak_kib: peak })
+fn timed(cmd: &[&str]) -> anyhow::Result<gitops_benches::Run> {
+    gitops_benches::timed(cmd, None, &[])
 }
 
 fn generate(root: &Path, objects: usize, overlays: usize) -> anyhow::Result<Vec<PathBuf>> {
