@@ -557,7 +557,111 @@ fn sort_manifests(files: Vec<(String, String)>) -> Result<(Vec<Manifest>, Vec<Ma
 
 type Head = Result<(String, Vec<(String, String)>), ChartError>;
 
+/// The head of a document from the YAML event stream alone, without building its value: `None` when
+/// the document has anything unusual (not a mapping, aliases, tags, complex keys, type errors, YAML
+/// errors), which the full parse then handles and words.
+fn fast_head(doc: &str) -> Option<(String, Vec<(String, String)>)> {
+    use granit_parser::{Event, Parser};
+    let mut events = Parser::new_from_str(doc).map(|r| r.ok().map(|(e, _)| e));
+    let mut next = || events.next().flatten();
+    // Skips the rest of a node whose first event was `first`.
+    fn skip<'a>(first: &Event<'a>, next: &mut dyn FnMut() -> Option<Event<'a>>) -> Option<()> {
+        let mut depth = match first {
+            Event::MappingStart(..) | Event::SequenceStart(..) => 1usize,
+            Event::Scalar(_, _, _, None) => return Some(()),
+            _ => return None,
+        };
+        while depth > 0 {
+            match next()? {
+                Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
+                Event::MappingEnd | Event::SequenceEnd => depth -= 1,
+                Event::Scalar(_, _, _, None) => {}
+                _ => return None,
+            }
+        }
+        Some(())
+    }
+    fn scalar_text(e: &Event<'_>) -> Option<String> {
+        match e {
+            Event::Scalar(v, granit_parser::ScalarStyle::Plain, _, None)
+                if matches!(&**v, "" | "~" | "null" | "Null" | "NULL") =>
+            {
+                Some(String::new())
+            }
+            Event::Scalar(v, _, _, None) => Some(v.to_string()),
+            _ => None,
+        }
+    }
+    if !matches!(next()?, Event::StreamStart) || !matches!(next()?, Event::DocumentStart(..)) {
+        return None;
+    }
+    let (mut kind, mut annotations) = (String::new(), Vec::new());
+    match next()? {
+        Event::MappingStart(..) => {}
+        _ => return None,
+    }
+    loop {
+        let key = match next()? {
+            Event::MappingEnd => break,
+            Event::Scalar(k, _, _, None) => k,
+            _ => return None,
+        };
+        let value = next()?;
+        match &*key {
+            "kind" => kind = scalar_text(&value)?,
+            "apiVersion" => {
+                scalar_text(&value)?;
+            }
+            "metadata" => {
+                if !matches!(value, Event::MappingStart(..)) {
+                    return None;
+                }
+                annotations.clear();
+                loop {
+                    let k = match next()? {
+                        Event::MappingEnd => break,
+                        Event::Scalar(k, _, _, None) => k,
+                        _ => return None,
+                    };
+                    let v = next()?;
+                    match &*k {
+                        "name" => {
+                            scalar_text(&v)?;
+                        }
+                        "annotations" => {
+                            if !matches!(v, Event::MappingStart(..)) {
+                                return None;
+                            }
+                            annotations.clear();
+                            loop {
+                                let ak = match next()? {
+                                    Event::MappingEnd => break,
+                                    Event::Scalar(k, _, _, None) => k.to_string(),
+                                    _ => return None,
+                                };
+                                let av = next()?;
+                                let text = scalar_text(&av)?;
+                                annotations.retain(|(k, _): &(String, String)| *k != ak);
+                                annotations.push((ak, text));
+                            }
+                        }
+                        _ => skip(&v, &mut next)?,
+                    }
+                }
+            }
+            _ => skip(&value, &mut next)?,
+        }
+    }
+    if !matches!(next()?, Event::DocumentEnd) || !matches!(next()?, Event::StreamEnd) {
+        return None;
+    }
+    Some((kind, annotations))
+}
+
 fn parse_head(path: &str, doc: &str) -> Head {
+    if let Some(h) = fast_head(doc) {
+        return Ok(h);
+    }
     let head = gitops_core::yaml::from_str_multi(doc, &crate::funcs::helm_yaml_limits())
         .map_err(|e| {
             ChartError::Manifest(format!(
