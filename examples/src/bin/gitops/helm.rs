@@ -9,6 +9,8 @@ use gitops_helm::chart::{self, RenderOptions};
 #[derive(Subcommand)]
 pub(crate) enum HelmCommand {
     /// Render a chart locally and print the manifests, as `helm template` does.
+    // Flags may repeat, as Helm's (pflag) do.
+    #[command(args_override_self = true)]
     Template(TemplateArgs),
 }
 
