@@ -2,7 +2,6 @@
 
 use std::rc::Rc;
 
-use super::conv::to_i64;
 use super::reg;
 use crate::template::{FuncMap, Object, Ty::*, Value};
 
@@ -624,7 +623,6 @@ pub(super) fn register(m: &mut FuncMap) {
             "0s".to_string()
         }))
     });
-    let _ = to_i64;
 }
 
 fn add(t: Time, d: i128) -> Time {

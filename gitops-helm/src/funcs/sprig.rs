@@ -285,10 +285,9 @@ fn strings(m: &mut FuncMap) {
     m.insert("mustRegexFindAll", m["regexFindAll"]);
     reg(m, "regexReplaceAll", &[Str, Str, Str], None, |_, a| {
         let re = regex(arg_str(&a, 0))?;
-        Ok(s(&re.replace_all(
-            arg_str(&a, 1),
-            go_expand_template(arg_str(&a, 2)).as_str(),
-        )))
+        // Go's `Regexp.Expand` syntax (`$1`, `$name`, `${name}`, `$$`) is the regex crate's: a name is the
+        // longest run of letters, digits and `_` in both.
+        Ok(s(&re.replace_all(arg_str(&a, 1), arg_str(&a, 2))))
     });
     m.insert("mustRegexReplaceAll", m["regexReplaceAll"]);
     reg(m, "regexReplaceAllLiteral", &[Str, Str, Str], None, |_, a| {
@@ -350,12 +349,6 @@ fn regex(pat: &str) -> Result<regex::Regex, String> {
         c.insert(pat.to_string(), r.clone());
     });
     Ok(r)
-}
-
-/// Go's `Regexp.Expand` template syntax (`$1`, `${name}`) in the `regex` crate's syntax: the same,
-/// except that Go reads `$1a` as the group named `1a`.
-fn go_expand_template(t: &str) -> String {
-    t.to_string()
 }
 
 fn rand_string(n: i64, alphabet: &[u8]) -> Result<Value, String> {

@@ -142,7 +142,6 @@ pub(crate) fn parse(text: &str) -> Result<Value, String> {
     use serde_json::Value as J;
     let mut root = serde_json::Map::new();
     let mut path: Vec<String> = Vec::new();
-    let mut array_table = false;
     for (n, raw) in text.lines().enumerate() {
         let line = strip_comment(raw).trim().to_string();
         if line.is_empty() {
@@ -151,7 +150,6 @@ pub(crate) fn parse(text: &str) -> Result<Value, String> {
         let err = |m: &str| format!("toml: line {}: {m}", n + 1);
         if let Some(h) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
             path = split_key(h).map_err(|e| err(&e))?;
-            array_table = true;
             let (last, parents) = path.split_last().ok_or_else(|| err("empty table name"))?;
             let t = table_at(&mut root, parents).map_err(|e| err(&e))?;
             match t.entry(last.clone()).or_insert_with(|| J::Array(Vec::new())) {
@@ -162,11 +160,9 @@ pub(crate) fn parse(text: &str) -> Result<Value, String> {
         }
         if let Some(h) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             path = split_key(h).map_err(|e| err(&e))?;
-            array_table = false;
             table_at(&mut root, &path).map_err(|e| err(&e))?;
             continue;
         }
-        let _ = array_table;
         let Some(eq) = find_eq(&line) else {
             return Err(err("expected key = value"));
         };
