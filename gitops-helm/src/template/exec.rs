@@ -713,7 +713,7 @@ impl State<'_> {
         &mut self,
         dot: &Value,
         mut receiver: Value,
-        idents: &[String],
+        idents: &[std::sync::Arc<str>],
         args: &[Arg],
         final_: Option<Value>,
     ) -> R<Value> {

@@ -664,9 +664,9 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 #[derive(Debug, Clone)]
 pub enum Arg {
     /// `.A.B`
-    Field(usize, Vec<String>),
+    Field(usize, Vec<Arc<str>>),
     /// `$x.A.B`
-    Variable(usize, String, Vec<String>),
+    Variable(usize, Arc<str>, Vec<Arc<str>>),
     /// `.`
     Dot(usize),
     /// `nil`
@@ -678,11 +678,11 @@ pub enum Arg {
     /// A string literal.
     Str(usize, Arc<str>),
     /// A function name.
-    Ident(usize, String),
+    Ident(usize, Arc<str>),
     /// `( pipeline )`
     Pipe(Box<Pipe>),
     /// `(x).A.B`
-    Chain(usize, Box<Arg>, Vec<String>),
+    Chain(usize, Box<Arg>, Vec<Arc<str>>),
 }
 
 impl Arg {
@@ -1328,7 +1328,7 @@ impl Parser<'_> {
             let pos = self.peek().pos;
             let mut fields = Vec::new();
             while let Tok::Field(f) = &self.peek().tok {
-                fields.push(f.to_string());
+                fields.push(f.clone());
                 self.next();
             }
             return Ok(Some(match node {
@@ -1356,7 +1356,7 @@ impl Parser<'_> {
                 if !(self.has_func)(&name) {
                     return self.err(t.pos, format!("function {name:?} not defined"));
                 }
-                Arg::Ident(t.pos, name.to_string())
+                Arg::Ident(t.pos, name)
             }
             Tok::Dot => Arg::Dot(t.pos),
             Tok::Nil => Arg::Nil(t.pos),
@@ -1365,9 +1365,9 @@ impl Parser<'_> {
                 if !self.vars.iter().any(|x| **x == *v) {
                     return self.err(t.pos, format!("undefined variable {v:?}"));
                 }
-                Arg::Variable(t.pos, v.to_string(), Vec::new())
+                Arg::Variable(t.pos, v, Vec::new())
             }
-            Tok::Field(f) => Arg::Field(t.pos, vec![f.to_string()]),
+            Tok::Field(f) => Arg::Field(t.pos, vec![f]),
             Tok::Bool(b) => Arg::Bool(t.pos, b),
             Tok::CharConst(s) => {
                 let n = Number::parse(&s, true).or_else(|e| self.err(t.pos, e))?;
