@@ -433,7 +433,8 @@ impl State<'_> {
                 }
                 Ok(())
             }
-            Node::If(pos, pipe, list, else_list) | Node::With(pos, pipe, list, else_list) => {
+            Node::If(pos, c) | Node::With(pos, c) => {
+                let (pipe, list, else_list) = &**c;
                 let is_with = matches!(node, Node::With(..));
                 let mark = self.vars.len();
                 self.pos = *pos;
@@ -453,10 +454,12 @@ impl State<'_> {
                 self.vars.truncate(mark);
                 r
             }
-            Node::Range(pos, pipe, list, else_list) => {
+            Node::Range(pos, c) => {
+                let (pipe, list, else_list) = &**c;
                 self.walk_range(out, dot, *pos, pipe, list, else_list.as_deref())
             }
-            Node::Template(pos, name, pipe) => {
+            Node::Template(pos, t) => {
+                let (name, pipe) = &**t;
                 self.pos = *pos;
                 let Some(tree) = self.set.lookup(name) else {
                     return self.errorf(format!("template {name:?} not defined"));

@@ -20,5 +20,5 @@ pub use exec::{
     execute, html_escape, js_escape, query_escape,
 };
 pub(crate) use parse::unquote as unquote_go;
-pub use parse::{ParseError, Tree};
+pub use parse::{Arg, Cmd, Control, Node, Number, ParseError, Pipe, Tree};
 pub use value::{Map, MapCell, Object, Value};

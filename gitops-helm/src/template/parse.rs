@@ -790,21 +790,24 @@ impl std::fmt::Display for Pipe {
     }
 }
 
+/// The pipeline and bodies of `{{if}}`, `{{range}}` and `{{with}}` (boxed: nodes stay small).
+pub type Control = (Pipe, Vec<Node>, Option<Vec<Node>>);
+
 /// A node of the tree.
 #[derive(Debug, Clone)]
 pub enum Node {
     /// Plain text.
     Text(Arc<str>),
     /// `{{pipeline}}`
-    Action(usize, Pipe),
+    Action(usize, Box<Pipe>),
     /// `{{if}}`
-    If(usize, Pipe, Vec<Node>, Option<Vec<Node>>),
+    If(usize, Box<Control>),
     /// `{{range}}`
-    Range(usize, Pipe, Vec<Node>, Option<Vec<Node>>),
+    Range(usize, Box<Control>),
     /// `{{with}}`
-    With(usize, Pipe, Vec<Node>, Option<Vec<Node>>),
+    With(usize, Box<Control>),
     /// `{{template "name" pipeline}}`
-    Template(usize, String, Option<Pipe>),
+    Template(usize, Box<(String, Option<Pipe>)>),
     /// `{{break}}`
     Break(usize),
     /// `{{continue}}`
@@ -1085,7 +1088,7 @@ impl Parser<'_> {
         self.backup();
         let pos = self.peek().pos;
         let pipe = self.pipeline("command", Tok::RightDelim)?;
-        Ok(Parsed::Node(Node::Action(pos, pipe)))
+        Ok(Parsed::Node(Node::Action(pos, Box::new(pipe))))
     }
 
     fn break_control(&mut self, pos: usize, is_break: bool) -> PResult<Node> {
@@ -1173,7 +1176,7 @@ impl Parser<'_> {
         } else {
             None
         };
-        Ok(Node::Template(pos, name, pipe))
+        Ok(Node::Template(pos, Box::new((name, pipe))))
     }
 
     fn block_control(&mut self, pos: usize) -> PResult<Node> {
@@ -1202,7 +1205,7 @@ impl Parser<'_> {
         } else {
             self.defined.push(tree);
         }
-        Ok(Node::Template(pos, name, Some(pipe)))
+        Ok(Node::Template(pos, Box::new((name, Some(pipe)))))
     }
 
     fn pipeline(&mut self, context: &str, end: Tok) -> PResult<Pipe> {
@@ -1405,8 +1408,17 @@ fn make_control(
     else_list: Option<Vec<Node>>,
 ) -> Node {
     match context {
-        "if" => Node::If(pos, pipe, list, else_list),
-        "range" => Node::Range(pos, pipe, list, else_list),
-        _ => Node::With(pos, pipe, list, else_list),
+        "if" => Node::If(pos, Box::new((pipe, list, else_list))),
+        "range" => Node::Range(pos, Box::new((pipe, list, else_list))),
+        _ => Node::With(pos, Box::new((pipe, list, else_list))),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Trees of large charts hold tens of thousands of nodes: keep them small.
+    #[test]
+    fn nodes_stay_small() {
+        assert!(std::mem::size_of::<super::Node>() <= 24);
     }
 }
