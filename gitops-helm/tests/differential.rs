@@ -195,3 +195,59 @@ fn set_overrides_match_helm() {
         failures.len()
     );
 }
+
+/// The built-in objects as templates see them (printed, as JSON and as YAML) match helm's, on a chart
+/// with metadata, dependencies (alias, tags, import-values), annotations and files.
+#[test]
+fn builtin_objects_match_helm() {
+    let Some(helm) = reference_helm() else {
+        eprintln!("skipping: reference helm v4.1.4 not found (scripts/install-reference-tools.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let files: &[(&str, &str)] = &[
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: objs\nversion: 0.1.0\nappVersion: \"1.0\"\ndescription: d\nkeywords: [a, b]\nmaintainers:\n- name: m\n  email: e@x\nsources: [s]\nannotations:\n  x: y\n  n: 3\ndependencies:\n- name: sub\n  version: 0.1.0\n  condition: sub.enabled\n  tags: [t]\n  alias: al\n  import-values: [x, {child: a, parent: b}]\n",
+        ),
+        (
+            "values.yaml",
+            "a: 1\nbig: 1000000\nf: 1.5\nlist: [1, two, null]\n",
+        ),
+        ("files/one.txt", "1\n2\n"),
+        (
+            "charts/sub/Chart.yaml",
+            "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+        ),
+        ("charts/sub/values.yaml", "exports:\n  x: {ex: 1}\na: {k: v}\n"),
+        (
+            "charts/sub/templates/s.yaml",
+            "# {{ .Chart | toJson }}\n# {{ .Chart }}\n# {{ .Values | toJson }}\n# {{ .Template | toJson }}\n",
+        ),
+        (
+            "templates/t.yaml",
+            "# {{ .Chart | toJson }}\n# {{ .Chart }}\n# {{ .Chart.Annotations.x }} {{ .Chart.Name }}\n# {{ .Capabilities | toJson }}\n# {{ .Capabilities.KubeVersion }} {{ .Capabilities.KubeVersion | quote }} {{ .Capabilities.HelmVersion }}\n# {{ .Release | toJson }} {{ .Release }}\n# {{ .Template | toJson }}\n# {{ .Values | toJson }}\n# {{ .Values }}\n# {{ .Values | toYaml | nindent 2 }}\n# {{ .Values | toYamlPretty | nindent 2 }}\n# {{ .Files.Glob \"files/*\" | toJson }} {{ .Files.Lines \"files/one.txt\" }}\n# {{ .Subcharts.al.Values | toJson }}\n",
+        ),
+    ];
+    for (name, text) in files {
+        let p = root.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(&helm);
+    cmd.current_dir(root).args(["template", "rel", ".", "-n", "ns"]);
+    for k in ["HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME"] {
+        cmd.env(k, home.path());
+    }
+    let want = cmd.env("KUBECONFIG", "/dev/null").output().unwrap();
+    assert!(want.status.success(), "{}", String::from_utf8_lossy(&want.stderr));
+    let path = root.to_path_buf();
+    let got = gitops_helm::with_render_stack(move || {
+        let c = chart::load(&path).map_err(|e| e.to_string())?;
+        chart::template(&c, &RenderOptions::new("rel", "ns")).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    assert_eq!(got, String::from_utf8_lossy(&want.stdout));
+}

@@ -145,9 +145,8 @@ pub fn load_archive(data: &[u8], origin: &str) -> Result<Chart, ChartError> {
 }
 
 fn yaml_to_json(text: &str, what: &str) -> Result<serde_json::Value, ChartError> {
-    let docs = gitops_core::yaml::from_str_multi(text, &crate::funcs::helm_yaml_limits())
-        .map_err(|e| ChartError::Load(format!("cannot load {what}: error converting YAML to JSON: {e}")))?;
-    Ok(docs.into_iter().next().unwrap_or(serde_json::Value::Null))
+    crate::funcs::json_from_yaml(text)
+        .map_err(|e| ChartError::Load(format!("cannot load {what}: error converting YAML to JSON: {e}")))
 }
 
 /// Builds a chart from its files (paths relative to the chart root, `/`-separated).
@@ -194,8 +193,12 @@ fn load_entries(files: Vec<(String, FileData)>, origin: &str) -> Result<Chart, C
             }
             "values.yaml" => {
                 let text = String::from_utf8_lossy(&data);
-                let j = yaml_to_json(&text, "values.yaml")?;
-                chart.values = match Value::from_json(&j) {
+                let v = crate::funcs::values_from_yaml(&text).map_err(|e| {
+                    ChartError::Load(format!(
+                        "cannot load values.yaml: error converting YAML to JSON: {e}"
+                    ))
+                })?;
+                chart.values = match v {
                     Value::Map(m) => m.borrow().clone(),
                     Value::Nil => Default::default(),
                     _ => {

@@ -162,34 +162,37 @@ impl Dependency {
         })
     }
 
-    fn to_data(&self) -> Value {
+    /// The dependency as `.Chart.Dependencies` shows it (Go field names, import-values normalized).
+    fn to_value(&self) -> Value {
         let mut m = Map::new();
-        m.insert("name".into(), Value::str(self.name.as_str()));
-        if !self.version.is_empty() {
-            m.insert("version".into(), Value::str(self.version.as_str()));
-        }
-        m.insert("repository".into(), Value::str(self.repository.as_str()));
-        if !self.condition.is_empty() {
-            m.insert("condition".into(), Value::str(self.condition.as_str()));
-        }
-        if !self.tags.is_empty() {
-            m.insert(
-                "tags".into(),
-                Value::list(self.tags.iter().map(|t| Value::str(t.as_str())).collect()),
-            );
-        }
-        if self.enabled {
-            m.insert("enabled".into(), Value::Bool(true));
-        }
-        if !self.import_values.is_empty() {
-            m.insert(
-                "import-values".into(),
-                Value::list(self.import_values.iter().map(Value::from_json).collect()),
-            );
-        }
-        if !self.alias.is_empty() {
-            m.insert("alias".into(), Value::str(self.alias.as_str()));
-        }
+        m.insert("Alias".into(), Value::str(self.alias.as_str()));
+        m.insert("Condition".into(), Value::str(self.condition.as_str()));
+        m.insert("Enabled".into(), Value::Bool(self.enabled));
+        let imports = self
+            .import_values
+            .iter()
+            .map(|iv| {
+                let (child, parent) = match iv {
+                    serde_json::Value::String(s) => (format!("exports.{s}"), ".".to_string()),
+                    other => (
+                        other.get("child").map(json_text).unwrap_or_default(),
+                        other.get("parent").map(json_text).unwrap_or_default(),
+                    ),
+                };
+                let mut p = Map::new();
+                p.insert("child".into(), Value::str(child));
+                p.insert("parent".into(), Value::str(parent));
+                Value::map(p)
+            })
+            .collect();
+        m.insert("ImportValues".into(), Value::list(imports));
+        m.insert("Name".into(), Value::str(self.name.as_str()));
+        m.insert("Repository".into(), Value::str(self.repository.as_str()));
+        m.insert(
+            "Tags".into(),
+            Value::list(self.tags.iter().map(|t| Value::str(t.as_str())).collect()),
+        );
+        m.insert("Version".into(), Value::str(self.version.as_str()));
         Value::map(m)
     }
 }
@@ -325,86 +328,103 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-/// `.Chart` in templates: Go's `*chart.Metadata`, fields by their Go names.
-#[derive(Debug)]
-pub(crate) struct ChartObject(pub(crate) Metadata);
-
-const META_FIELDS: &[(&str, &str)] = &[
-    ("Name", "name"),
-    ("Home", "home"),
-    ("Sources", "sources"),
-    ("Version", "version"),
-    ("Description", "description"),
-    ("Keywords", "keywords"),
-    ("Maintainers", "maintainers"),
-    ("Icon", "icon"),
-    ("APIVersion", "apiVersion"),
-    ("Condition", "condition"),
-    ("Tags", "tags"),
-    ("AppVersion", "appVersion"),
-    ("Deprecated", "deprecated"),
-    ("Annotations", "annotations"),
-    ("KubeVersion", "kubeVersion"),
-    ("Dependencies", "dependencies"),
-    ("Type", "type"),
-];
-
-impl Object for ChartObject {
-    fn type_name(&self) -> &str {
-        "*chart.Metadata"
-    }
-
-    fn field(&self, name: &str) -> Option<Value> {
-        let (_, key) = META_FIELDS.iter().find(|(g, _)| *g == name)?;
-        let m = &self.0;
-        Some(match *key {
-            "name" => Value::str(m.name.as_str()),
-            "version" => Value::str(m.version.as_str()),
-            "apiVersion" => Value::str(m.api_version.as_str()),
-            "appVersion" => Value::str(m.app_version.as_str()),
-            "kubeVersion" => Value::str(m.kube_version.as_str()),
-            "type" => Value::str(m.chart_type.as_str()),
-            "dependencies" => Value::list(m.dependencies.iter().map(Dependency::to_data).collect()),
-            "deprecated" => Value::Bool(m.raw.get("deprecated").and_then(|v| v.as_bool()).unwrap_or(false)),
-            k => match m.raw.get(k) {
-                Some(v) if !v.is_null() => Value::from_json(v),
-                _ => match k {
-                    "sources" | "keywords" | "maintainers" => Value::Nil,
-                    "annotations" => Value::Nil,
-                    _ => Value::str(""),
-                },
-            },
+/// `.Chart` in templates: Helm v4 hands templates a map of the metadata under Go field names (plus
+/// `IsRoot`), with empty lists rather than nulls and annotations as strings.
+pub(crate) fn chart_value(m: &Metadata, is_root: bool) -> Value {
+    let raw = |k: &str| m.raw.get(k).filter(|v| !v.is_null());
+    let text = |k: &str| -> Value {
+        Value::str(match raw(k) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => String::new(),
         })
-    }
+    };
+    let strings = |k: &str| -> Value {
+        let items = raw(k)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().map(|x| Value::str(json_text(x))).collect())
+            .unwrap_or_default();
+        Value::list(items)
+    };
+    let mut out = Map::new();
+    out.insert("APIVersion".into(), Value::str(m.api_version.as_str()));
+    out.insert(
+        "Annotations".into(),
+        match raw("annotations").and_then(|a| a.as_object()) {
+            Some(a) => Value::map(
+                a.iter()
+                    .map(|(k, v)| (k.clone(), Value::str(json_text(v))))
+                    .collect(),
+            ),
+            None => Value::Object(Rc::new(NilStringMap)),
+        },
+    );
+    out.insert("AppVersion".into(), Value::str(m.app_version.as_str()));
+    out.insert("Condition".into(), text("condition"));
+    out.insert(
+        "Dependencies".into(),
+        Value::list(m.dependencies.iter().map(Dependency::to_value).collect()),
+    );
+    out.insert(
+        "Deprecated".into(),
+        Value::Bool(raw("deprecated").and_then(|v| v.as_bool()).unwrap_or(false)),
+    );
+    out.insert("Description".into(), text("description"));
+    out.insert("Home".into(), text("home"));
+    out.insert("Icon".into(), text("icon"));
+    out.insert("IsRoot".into(), Value::Bool(is_root));
+    out.insert("Keywords".into(), strings("keywords"));
+    out.insert("KubeVersion".into(), Value::str(m.kube_version.as_str()));
+    let maintainers = raw("maintainers").and_then(|v| v.as_array()).map(|a| {
+        a.iter()
+            .map(|mt| {
+                let f = |k: &str| Value::str(mt.get(k).map(json_text).unwrap_or_default());
+                let mut mm = Map::new();
+                mm.insert("Email".into(), f("email"));
+                mm.insert("Name".into(), f("name"));
+                mm.insert("URL".into(), f("url"));
+                Value::map(mm)
+            })
+            .collect()
+    });
+    out.insert("Maintainers".into(), Value::list(maintainers.unwrap_or_default()));
+    out.insert("Name".into(), Value::str(m.name.as_str()));
+    out.insert("Sources".into(), strings("sources"));
+    out.insert("Tags".into(), text("tags"));
+    out.insert("Type".into(), Value::str(m.chart_type.as_str()));
+    out.insert("Version".into(), Value::str(m.version.as_str()));
+    Value::map(out)
+}
 
+/// A YAML scalar as Go's string fields see it after sigs.k8s.io/yaml (`y` was read as `true`).
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        v => v.to_string(),
+    }
+}
+
+/// A nil `map[string]string` (Chart.yaml without annotations): prints `map[]`, encodes as `null`.
+struct NilStringMap;
+
+impl Object for NilStringMap {
+    fn type_name(&self) -> &str {
+        "map[string]string"
+    }
+    fn field(&self, _name: &str) -> Option<Value> {
+        Some(Value::str(""))
+    }
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        Some(Vec::new())
+    }
+    fn truthy(&self) -> bool {
+        false
+    }
     fn display(&self) -> String {
-        crate::template::fmt::sprint_value(&self.to_data())
+        "map[]".into()
     }
-
     fn to_data(&self) -> Value {
-        let mut out = Map::new();
-        for (_, key) in META_FIELDS {
-            let Some(v) = self.field(
-                META_FIELDS
-                    .iter()
-                    .find(|(_, k)| k == key)
-                    .map(|(g, _)| *g)
-                    .unwrap_or_default(),
-            ) else {
-                continue;
-            };
-            let keep = match &v {
-                Value::Str(s) => !s.is_empty(),
-                Value::Bool(b) => *b,
-                Value::Nil => false,
-                Value::List(l) => !l.is_empty(),
-                Value::Map(m) => !m.borrow().is_empty(),
-                _ => true,
-            };
-            if keep || *key == "name" || *key == "version" {
-                out.insert((*key).to_string(), v);
-            }
-        }
-        Value::map(out)
+        Value::Nil
     }
 }

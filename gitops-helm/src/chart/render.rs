@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::values::{coalesce_chart, merge_values, process_dependencies};
-use super::{Chart, ChartError, ChartObject, FileData};
+use super::{Chart, ChartError, FileData, chart_value};
 use crate::funcs::helm_funcs;
 use crate::template::{Limits, Map, MapCell, MissingKey, Object, Templates, Value};
 
@@ -60,15 +60,15 @@ impl RenderOptions {
 
     /// Adds a values file's content (merged over earlier ones, as `-f` does).
     pub fn values_yaml(mut self, text: &str) -> Result<RenderOptions, ChartError> {
-        let j = gitops_core::yaml::from_str_multi(text, &crate::funcs::helm_yaml_limits()).map_err(|e| {
+        let v = crate::funcs::values_from_yaml(text).map_err(|e| {
             ChartError::Values(format!(
                 "failed to parse values: error converting YAML to JSON: {e}"
             ))
         })?;
-        let m = match j.into_iter().next().map(|v| Value::from_json(&v)) {
-            Some(Value::Map(m)) => m.borrow().clone(),
-            None | Some(Value::Nil) => Map::new(),
-            Some(_) => {
+        let m = match v {
+            Value::Map(m) => m.borrow().clone(),
+            Value::Nil => Map::new(),
+            _ => {
                 return Err(ChartError::Values(
                     "failed to parse values: values must be a map".into(),
                 ));
@@ -181,11 +181,11 @@ const DEFAULT_API_VERSIONS: &[&str] = &[
     "batch/v1",
     "batch/v1beta1",
     "certificates.k8s.io/v1",
-    "certificates.k8s.io/v1alpha1",
     "certificates.k8s.io/v1beta1",
-    "coordination.k8s.io/v1",
+    "certificates.k8s.io/v1alpha1",
     "coordination.k8s.io/v1alpha2",
     "coordination.k8s.io/v1beta1",
+    "coordination.k8s.io/v1",
     "discovery.k8s.io/v1",
     "discovery.k8s.io/v1beta1",
     "events.k8s.io/v1",
@@ -203,21 +203,21 @@ const DEFAULT_API_VERSIONS: &[&str] = &[
     "policy/v1",
     "policy/v1beta1",
     "rbac.authorization.k8s.io/v1",
-    "rbac.authorization.k8s.io/v1alpha1",
     "rbac.authorization.k8s.io/v1beta1",
+    "rbac.authorization.k8s.io/v1alpha1",
     "resource.k8s.io/v1",
-    "resource.k8s.io/v1alpha3",
-    "resource.k8s.io/v1beta1",
     "resource.k8s.io/v1beta2",
-    "scheduling.k8s.io/v1",
+    "resource.k8s.io/v1beta1",
+    "resource.k8s.io/v1alpha3",
     "scheduling.k8s.io/v1alpha1",
     "scheduling.k8s.io/v1beta1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1beta1",
     "storage.k8s.io/v1",
     "storage.k8s.io/v1alpha1",
-    "storage.k8s.io/v1beta1",
-    "storagemigration.k8s.io/v1alpha1",
-    "apiextensions.k8s.io/v1",
+    "storagemigration.k8s.io/v1beta1",
     "apiextensions.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1",
 ];
 
 /// Renders a chart and prints it exactly as `helm template` does.
@@ -382,10 +382,7 @@ fn collect(
     out: &mut Vec<Renderable>,
 ) -> Value {
     let mut next = Map::new();
-    next.insert(
-        "Chart".into(),
-        Value::Object(Rc::new(ChartObject(chart.metadata.clone()))),
-    );
+    next.insert("Chart".into(), chart_value(&chart.metadata, parent.is_none()));
     next.insert(
         "Files".into(),
         Value::Object(Rc::new(Files {
@@ -914,11 +911,6 @@ impl Capabilities {
         let version = format!("v{v}");
         let mut apis: Vec<String> = DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect();
         apis.extend(extra.iter().cloned());
-        let mut helm = Map::new();
-        helm.insert("Version".into(), Value::str("v4.1.4"));
-        helm.insert("GitCommit".into(), Value::str(""));
-        helm.insert("GitTreeState".into(), Value::str(""));
-        helm.insert("GoVersion".into(), Value::str("go1.25.9"));
         Capabilities {
             kube: Value::Object(Rc::new(KubeVersion {
                 version,
@@ -926,7 +918,7 @@ impl Capabilities {
                 minor,
             })),
             apis: Value::Object(Rc::new(VersionSet(apis))),
-            helm: Value::map(helm),
+            helm: Value::Object(Rc::new(HelmVersion)),
         }
     }
 }
@@ -947,12 +939,72 @@ impl Object for Capabilities {
         use crate::template::fmt::sprint_value as p;
         format!("&{{{} {} {}}}", p(&self.kube), p(&self.apis), p(&self.helm))
     }
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        Some(vec![
+            ("KubeVersion".into(), self.kube.clone()),
+            ("APIVersions".into(), self.apis.clone()),
+            ("HelmVersion".into(), self.helm.clone()),
+        ])
+    }
     fn to_data(&self) -> Value {
         let mut m = Map::new();
         m.insert("KubeVersion".into(), self.kube.clone());
         m.insert("APIVersions".into(), self.apis.clone());
         m.insert("HelmVersion".into(), self.helm.clone());
         Value::map(m)
+    }
+}
+
+/// `.Capabilities.HelmVersion`: the build of Helm this renders like.
+struct HelmVersion;
+
+const HELM_VERSION_FIELDS: &[(&str, &str, &str)] = &[
+    ("Version", "version", "v4.1.4"),
+    (
+        "GitCommit",
+        "git_commit",
+        "05fa37973dc9e42b76e1d2883494c87174b6074f",
+    ),
+    ("GitTreeState", "git_tree_state", "clean"),
+    ("GoVersion", "go_version", "go1.25.9"),
+    ("KubeClientVersion", "kube_client_version", "v1.35"),
+];
+
+impl Object for HelmVersion {
+    fn type_name(&self) -> &str {
+        "version.BuildInfo"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        HELM_VERSION_FIELDS
+            .iter()
+            .find(|(f, _, _)| *f == name)
+            .map(|(_, _, v)| Value::str(*v))
+    }
+    fn display(&self) -> String {
+        format!(
+            "{{{}}}",
+            HELM_VERSION_FIELDS
+                .iter()
+                .map(|(_, _, v)| *v)
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    }
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        Some(
+            HELM_VERSION_FIELDS
+                .iter()
+                .map(|(_, j, v)| ((*j).to_string(), Value::str(*v)))
+                .collect(),
+        )
+    }
+    fn to_data(&self) -> Value {
+        Value::map(
+            HELM_VERSION_FIELDS
+                .iter()
+                .map(|(_, j, v)| ((*j).to_string(), Value::str(*v)))
+                .collect(),
+        )
     }
 }
 
@@ -983,11 +1035,18 @@ impl Object for KubeVersion {
     fn print(&self) -> String {
         self.version.clone()
     }
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
+        Some(vec![
+            ("Version".into(), Value::str(self.version.as_str())),
+            ("Major".into(), Value::str(self.major.as_str())),
+            ("Minor".into(), Value::str(self.minor.as_str())),
+        ])
+    }
     fn to_data(&self) -> Value {
         let mut m = Map::new();
-        m.insert("version".into(), Value::str(self.version.as_str()));
-        m.insert("major".into(), Value::str(self.major.as_str()));
-        m.insert("minor".into(), Value::str(self.minor.as_str()));
+        m.insert("Version".into(), Value::str(self.version.as_str()));
+        m.insert("Major".into(), Value::str(self.major.as_str()));
+        m.insert("Minor".into(), Value::str(self.minor.as_str()));
         Value::map(m)
     }
 }

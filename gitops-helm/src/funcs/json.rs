@@ -70,7 +70,26 @@ fn write(out: &mut String, v: &Value, esc: bool, level: Option<usize>, depth: us
             newline(out, level);
             out.push('}');
         }
-        Value::Object(o) => write(out, &o.to_data(), esc, level, depth + 1)?,
+        Value::Object(o) => match o.json_fields() {
+            Some(fields) if !fields.is_empty() => {
+                out.push('{');
+                for (i, (k, e)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    newline(out, level.map(|l| l + 1));
+                    string(out, k, esc);
+                    out.push(':');
+                    if level.is_some() {
+                        out.push(' ');
+                    }
+                    write(out, e, esc, level.map(|l| l + 1), depth + 1)?;
+                }
+                newline(out, level);
+                out.push('}');
+            }
+            _ => write(out, &o.to_data(), esc, level, depth + 1)?,
+        },
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod json;
 mod sha1;
 mod sprig;
 mod toml;
+mod yaml;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -67,6 +68,16 @@ pub fn to_yaml_pretty(v: &Value) -> Result<String, String> {
     Ok(out.strip_suffix('\n').unwrap_or(&out).to_string())
 }
 
+/// Reads a values document (the first of the stream) as Helm does.
+pub(crate) fn values_from_yaml(text: &str) -> Result<Value, gitops_core::yaml::YamlError> {
+    yaml::parse(text)
+}
+
+/// Reads a metadata document (Chart.yaml) as JSON with Helm's key strings.
+pub(crate) fn json_from_yaml(text: &str) -> Result<serde_json::Value, gitops_core::yaml::YamlError> {
+    yaml::parse_json(text)
+}
+
 /// How Helm reads YAML (`sigs.k8s.io/yaml` over go-yaml v2): YAML 1.1 booleans (`yes`, `on`, `y`),
 /// a repeated key replacing the earlier one.
 pub fn helm_yaml_limits() -> gitops_core::yaml::Limits {
@@ -79,9 +90,7 @@ pub fn helm_yaml_limits() -> gitops_core::yaml::Limits {
 /// Reads YAML as Helm's `fromYaml` does (through JSON: every number a float64). Errors are worded as
 /// go-yaml words them (`yaml: line 2: did not find expected key`), since templates can print them.
 pub fn from_yaml(text: &str) -> Result<Value, String> {
-    let docs =
-        gitops_core::yaml::from_str_multi(text, &helm_yaml_limits()).map_err(|e| go_yaml_error(text, &e))?;
-    Ok(docs.first().map(Value::from_json).unwrap_or(Value::Nil))
+    yaml::parse(text).map_err(|e| go_yaml_error(text, &e))
 }
 
 /// go-yaml v2's wording of a YAML error: scanner errors name the (1-based) line unless it is the first,

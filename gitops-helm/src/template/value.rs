@@ -83,8 +83,17 @@ pub trait Object {
     fn print(&self) -> String {
         self.display()
     }
+    /// Go's truth of the value (a nil map is false).
+    fn truthy(&self) -> bool {
+        true
+    }
     /// Key/value pairs when the Go value is a map or slice (for `range`, `len` and `index`).
     fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        None
+    }
+    /// A Go struct's fields in declaration order with their JSON names (what `encoding/json` writes);
+    /// `None` to encode [`Object::to_data`].
+    fn json_fields(&self) -> Option<Vec<(String, Value)>> {
         None
     }
     /// The value as plain data, for `toYaml`/`toJson`.
@@ -182,7 +191,7 @@ impl Value {
             Value::Bytes(b) => !b.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.borrow().is_empty(),
-            Value::Object(_) => true,
+            Value::Object(o) => o.truthy(),
         }
     }
 

@@ -1,0 +1,188 @@
+//! Reading YAML into template values as Helm does (`sigs.k8s.io/yaml` over go-yaml v2): YAML 1.1
+//! scalars, every number a float64, and map keys that YAML reads as booleans or numbers turned into
+//! their Go string form (`on:` is the key `"true"`, `01:` the key `"1"`).
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::template::{Map, Value};
+
+/// A YAML node as the parser typed it, before Helm's JSON round trip.
+enum Node {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Node, E> {
+        Ok(Node::Bool(b))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Int(v as i128))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Int(v as i128))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Node, E> {
+        Ok(Node::Int(v))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Node, E> {
+        Ok(Node::Float(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut out = Vec::new();
+        while let Some(n) = seq.next_element()? {
+            out.push(n);
+        }
+        Ok(Node::Seq(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut out = Vec::new();
+        while let Some((k, v)) = map.next_entry()? {
+            out.push((k, v));
+        }
+        Ok(Node::Map(out))
+    }
+}
+
+fn key_string(k: &Node) -> Result<String, String> {
+    Ok(match k {
+        Node::Str(s) => s.clone(),
+        Node::Bool(b) => b.to_string(),
+        Node::Int(i) => i.to_string(),
+        // go-yaml's float-to-string, at 32-bit precision as sigs.k8s.io/yaml does for keys.
+        Node::Float(f) => {
+            if f.is_nan() {
+                ".nan".into()
+            } else if f.is_infinite() {
+                if *f > 0.0 { ".inf".into() } else { "-.inf".into() }
+            } else {
+                gitops_core::yaml::go_format_g(f64::from(*f as f32))
+            }
+        }
+        Node::Null => return Err("unsupported map key of type: <nil>".into()),
+        Node::Seq(_) | Node::Map(_) => return Err("unsupported map key: a collection".into()),
+    })
+}
+
+fn to_value(n: Node) -> Result<Value, String> {
+    Ok(match n {
+        Node::Null => Value::Nil,
+        Node::Bool(b) => Value::Bool(b),
+        Node::Int(i) => Value::Float(i as f64),
+        Node::Float(f) => Value::Float(f),
+        Node::Str(s) => Value::str(s),
+        Node::Seq(items) => Value::list(items.into_iter().map(to_value).collect::<Result<_, _>>()?),
+        Node::Map(entries) => {
+            let mut m = Map::new();
+            for (k, v) in entries {
+                m.insert(key_string(&k)?, to_value(v)?);
+            }
+            Value::map(m)
+        }
+    })
+}
+
+fn to_json(n: Node) -> Result<serde_json::Value, String> {
+    use serde_json::Value as J;
+    Ok(match n {
+        Node::Null => J::Null,
+        Node::Bool(b) => J::Bool(b),
+        Node::Int(i) => match i64::try_from(i) {
+            Ok(i) => J::from(i),
+            Err(_) => serde_json::Number::from_f64(i as f64).map_or(J::Null, J::Number),
+        },
+        Node::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+        Node::Str(s) => J::String(s),
+        Node::Seq(items) => J::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
+        Node::Map(entries) => {
+            let mut m = serde_json::Map::new();
+            for (k, v) in entries {
+                m.insert(key_string(&k)?, to_json(v)?);
+            }
+            J::Object(m)
+        }
+    })
+}
+
+/// The first document of `text` as JSON with Helm's key strings, numbers kept as written (Chart.yaml,
+/// requirements.yaml).
+pub(crate) fn parse_json(text: &str) -> Result<serde_json::Value, gitops_core::yaml::YamlError> {
+    let limits = super::helm_yaml_limits();
+    let first = || -> Result<serde_json::Value, gitops_core::yaml::YamlError> {
+        Ok(gitops_core::yaml::from_str_multi(text, &limits)?
+            .into_iter()
+            .next()
+            .unwrap_or(serde_json::Value::Null))
+    };
+    match gitops_core::yaml::from_str_with::<Option<Node>>(text, &limits) {
+        Ok(Some(n)) => to_json(n).or_else(|_| first()),
+        Ok(None) => Ok(serde_json::Value::Null),
+        Err(_) => first(),
+    }
+}
+
+/// The first document of `text` as template values, read as Helm reads values files and `fromYaml`
+/// input.
+pub(crate) fn parse(text: &str) -> Result<Value, gitops_core::yaml::YamlError> {
+    let limits = super::helm_yaml_limits();
+    match gitops_core::yaml::from_str_with::<Option<Node>>(text, &limits) {
+        Ok(Some(n)) => to_value(n).or_else(|_| first_document(text, &limits)),
+        Ok(None) => Ok(Value::Nil),
+        // Several documents (Helm reads the first), or an error worded by the general reader.
+        Err(_) => first_document(text, &limits),
+    }
+}
+
+fn first_document(
+    text: &str,
+    limits: &gitops_core::yaml::Limits,
+) -> Result<Value, gitops_core::yaml::YamlError> {
+    let docs = gitops_core::yaml::from_str_multi(text, limits)?;
+    Ok(docs.first().map(Value::from_json).unwrap_or(Value::Nil))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_become_go_strings() {
+        let v = super::parse("on: 1\nn: 2\n01: 3\n1.50: 4\nplain: 5\n\"on\": 6\n").unwrap();
+        let j = crate::funcs::to_go_json(&v, false, false).unwrap();
+        assert_eq!(j, r#"{"1":3,"1.5":4,"false":2,"on":6,"plain":5,"true":1}"#);
+    }
+}
