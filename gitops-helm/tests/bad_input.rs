@@ -180,6 +180,14 @@ fn runaway_output_and_loops_are_bounded() {
             .unwrap_err()
             .contains("Repeat output length overflow")
     );
+    // Intermediate strings are bounded too, before any output is written.
+    let d = chart_dir(&[("templates/a.yaml", "{{ indent 65536 (repeat 100000 \"\\n\") }}\n")]);
+    assert!(render(d.path()).unwrap_err().contains("indent: result of"));
+    let d = chart_dir(&[(
+        "templates/a.yaml",
+        "{{ replace \"\" (repeat 100000 \"y\") (repeat 100000 \"x\") }}\n",
+    )]);
+    assert!(render(d.path()).unwrap_err().contains("replace: result of"));
 }
 
 #[test]

@@ -190,13 +190,13 @@ fn strings(m: &mut FuncMap) {
             .join(" ")))
     });
     reg(m, "indent", &[Int, Str], None, |_, a| {
-        Ok(s(&indent(arg_int(&a, 0), arg_str(&a, 1))))
+        Ok(s(&indent(arg_int(&a, 0), arg_str(&a, 1))?))
     });
     reg(m, "nindent", &[Int, Str], None, |_, a| {
-        Ok(s(&format!("\n{}", indent(arg_int(&a, 0), arg_str(&a, 1)))))
+        Ok(s(&format!("\n{}", indent(arg_int(&a, 0), arg_str(&a, 1))?)))
     });
     reg(m, "replace", &[Str, Str, Str], None, |_, a| {
-        Ok(s(&go_replace(arg_str(&a, 2), arg_str(&a, 0), arg_str(&a, 1))))
+        Ok(s(&go_replace(arg_str(&a, 2), arg_str(&a, 0), arg_str(&a, 1))?))
     });
     reg(m, "plural", &[Str, Str, Int], None, |_, a| {
         Ok(if arg_int(&a, 2) == 1 {
@@ -396,13 +396,39 @@ fn untitle(v: &str) -> String {
     out
 }
 
-fn indent(n: i64, v: &str) -> String {
-    let pad = " ".repeat(n.clamp(0, 1 << 16) as usize);
-    format!("{pad}{}", v.replace('\n', &format!("\n{pad}")))
+/// The largest string one function call may build (a template cannot make the renderer allocate
+/// without bound before the output limit sees it).
+const MAX_STRING: u128 = 64 << 20;
+
+fn check_size(bytes: u128, what: &str) -> Result<(), String> {
+    if bytes > MAX_STRING {
+        return Err(format!(
+            "{what}: result of {bytes} bytes exceeds the limit of {MAX_STRING}"
+        ));
+    }
+    Ok(())
+}
+
+fn indent(n: i64, v: &str) -> Result<String, String> {
+    let n = n.max(0) as u128;
+    let lines = v.bytes().filter(|b| *b == b'\n').count() as u128 + 1;
+    check_size(v.len() as u128 + n * lines, "indent")?;
+    let pad = " ".repeat(n as usize);
+    Ok(format!("{pad}{}", v.replace('\n', &format!("\n{pad}"))))
 }
 
 /// `strings.Replace(s, old, new, -1)`, where an empty `old` matches between every rune.
-fn go_replace(v: &str, old: &str, new: &str) -> String {
+fn go_replace(v: &str, old: &str, new: &str) -> Result<String, String> {
+    let count = if old.is_empty() {
+        v.chars().count() as u128 + 1
+    } else {
+        v.matches(old).count() as u128
+    };
+    check_size(v.len() as u128 + count * new.len() as u128, "replace")?;
+    Ok(go_replace_unchecked(v, old, new))
+}
+
+fn go_replace_unchecked(v: &str, old: &str, new: &str) -> String {
     if old.is_empty() {
         let mut out = String::from(new);
         for c in v.chars() {
@@ -765,7 +791,7 @@ fn go_min(a: f64, b: f64) -> f64 {
 
 fn until_step(start: i64, stop: i64, step: i64) -> Result<Value, String> {
     let mut v = Vec::new();
-    let limit = 10_000_000;
+    let limit = 1_000_000;
     if stop < start {
         if step >= 0 {
             return Ok(Value::list(v));
