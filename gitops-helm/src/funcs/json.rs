@@ -48,49 +48,54 @@ fn write(out: &mut String, v: &Value, esc: bool, level: Option<usize>, depth: us
             newline(out, level);
             out.push(']');
         }
-        Value::Map(m) => {
-            let m = m.borrow();
-            if m.is_empty() {
-                out.push_str("{}");
-                return Ok(());
-            }
-            out.push('{');
-            for (i, (k, e)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, level.map(|l| l + 1));
-                string(out, k, esc);
-                out.push(':');
-                if level.is_some() {
-                    out.push(' ');
-                }
-                write(out, e, esc, level.map(|l| l + 1), depth + 1)?;
-            }
-            newline(out, level);
-            out.push('}');
-        }
+        Value::Map(m) => object(
+            out,
+            m.borrow().iter().map(|(k, v)| (k.as_str(), v)),
+            esc,
+            level,
+            depth,
+        )?,
         Value::Object(o) => match o.json_fields() {
-            Some(fields) if !fields.is_empty() => {
-                out.push('{');
-                for (i, (k, e)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    newline(out, level.map(|l| l + 1));
-                    string(out, k, esc);
-                    out.push(':');
-                    if level.is_some() {
-                        out.push(' ');
-                    }
-                    write(out, e, esc, level.map(|l| l + 1), depth + 1)?;
-                }
-                newline(out, level);
-                out.push('}');
-            }
+            Some(fields) if !fields.is_empty() => object(
+                out,
+                fields.iter().map(|(k, v)| (k.as_str(), v)),
+                esc,
+                level,
+                depth,
+            )?,
             _ => write(out, &o.to_data(), esc, level, depth + 1)?,
         },
     }
+    Ok(())
+}
+
+/// A JSON object of `entries` in the order given (sorted map keys, or a struct's field order).
+fn object<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (&'a str, &'a Value)>,
+    esc: bool,
+    level: Option<usize>,
+    depth: usize,
+) -> Result<(), String> {
+    out.push('{');
+    let mut any = false;
+    for (i, (k, e)) in entries.enumerate() {
+        any = true;
+        if i > 0 {
+            out.push(',');
+        }
+        newline(out, level.map(|l| l + 1));
+        string(out, k, esc);
+        out.push(':');
+        if level.is_some() {
+            out.push(' ');
+        }
+        write(out, e, esc, level.map(|l| l + 1), depth + 1)?;
+    }
+    if any {
+        newline(out, level);
+    }
+    out.push('}');
     Ok(())
 }
 

@@ -140,41 +140,33 @@ fn to_json(n: Node) -> Result<serde_json::Value, String> {
     })
 }
 
+/// Reads the first document of `text` through [`Node`] (Helm's key strings) and `convert`; several
+/// documents, a YAML error (worded by the general reader) or an unsupported key go through the general
+/// reader and `from_json` instead.
+fn read<T>(
+    text: &str,
+    convert: fn(Node) -> Result<T, String>,
+    from_json: fn(Option<&serde_json::Value>) -> T,
+) -> Result<T, gitops_core::yaml::YamlError> {
+    let limits = super::helm_yaml_limits();
+    let general = || gitops_core::yaml::from_str_multi(text, &limits).map(|docs| from_json(docs.first()));
+    match gitops_core::yaml::from_str_with::<Option<Node>>(text, &limits) {
+        Ok(Some(n)) => convert(n).or_else(|_| general()),
+        Ok(None) => Ok(from_json(None)),
+        Err(_) => general(),
+    }
+}
+
 /// The first document of `text` as JSON with Helm's key strings, numbers kept as written (Chart.yaml,
 /// requirements.yaml).
 pub(crate) fn parse_json(text: &str) -> Result<serde_json::Value, gitops_core::yaml::YamlError> {
-    let limits = super::helm_yaml_limits();
-    let first = || -> Result<serde_json::Value, gitops_core::yaml::YamlError> {
-        Ok(gitops_core::yaml::from_str_multi(text, &limits)?
-            .into_iter()
-            .next()
-            .unwrap_or(serde_json::Value::Null))
-    };
-    match gitops_core::yaml::from_str_with::<Option<Node>>(text, &limits) {
-        Ok(Some(n)) => to_json(n).or_else(|_| first()),
-        Ok(None) => Ok(serde_json::Value::Null),
-        Err(_) => first(),
-    }
+    read(text, to_json, |j| j.cloned().unwrap_or(serde_json::Value::Null))
 }
 
 /// The first document of `text` as template values, read as Helm reads values files and `fromYaml`
 /// input.
 pub(crate) fn parse(text: &str) -> Result<Value, gitops_core::yaml::YamlError> {
-    let limits = super::helm_yaml_limits();
-    match gitops_core::yaml::from_str_with::<Option<Node>>(text, &limits) {
-        Ok(Some(n)) => to_value(n).or_else(|_| first_document(text, &limits)),
-        Ok(None) => Ok(Value::Nil),
-        // Several documents (Helm reads the first), or an error worded by the general reader.
-        Err(_) => first_document(text, &limits),
-    }
-}
-
-fn first_document(
-    text: &str,
-    limits: &gitops_core::yaml::Limits,
-) -> Result<Value, gitops_core::yaml::YamlError> {
-    let docs = gitops_core::yaml::from_str_multi(text, limits)?;
-    Ok(docs.first().map(Value::from_json).unwrap_or(Value::Nil))
+    read(text, to_value, |j| j.map(Value::from_json).unwrap_or(Value::Nil))
 }
 
 #[cfg(test)]

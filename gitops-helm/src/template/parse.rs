@@ -220,26 +220,7 @@ impl<'a> Lexer<'a> {
                     self.emit(Tok::Pipe, start);
                 }
                 '"' => {
-                    self.pos += 1;
-                    loop {
-                        match self.peek() {
-                            Some('\\') => {
-                                self.pos += 1;
-                                match self.peek() {
-                                    Some('\n') | None => {
-                                        return Err((start, "unterminated quoted string".into()));
-                                    }
-                                    Some(c) => self.pos += c.len_utf8(),
-                                }
-                            }
-                            Some('\n') | None => return Err((start, "unterminated quoted string".into())),
-                            Some('"') => {
-                                self.pos += 1;
-                                break;
-                            }
-                            Some(c) => self.pos += c.len_utf8(),
-                        }
-                    }
+                    self.scan_quoted(start, '"', "unterminated quoted string")?;
                     let raw = &self.input[start..self.pos];
                     let s = unquote(raw).map_err(|e| (start, e))?;
                     self.emit(Tok::Str(s.into()), start);
@@ -267,28 +248,7 @@ impl<'a> Lexer<'a> {
                     self.emit(Tok::Variable(self.input[start..self.pos].into()), start);
                 }
                 '\'' => {
-                    self.pos += 1;
-                    loop {
-                        match self.peek() {
-                            Some('\\') => {
-                                self.pos += 1;
-                                match self.peek() {
-                                    Some('\n') | None => {
-                                        return Err((start, "unterminated character constant".into()));
-                                    }
-                                    Some(c) => self.pos += c.len_utf8(),
-                                }
-                            }
-                            Some('\n') | None => {
-                                return Err((start, "unterminated character constant".into()));
-                            }
-                            Some('\'') => {
-                                self.pos += 1;
-                                break;
-                            }
-                            Some(c) => self.pos += c.len_utf8(),
-                        }
-                    }
+                    self.scan_quoted(start, '\'', "unterminated character constant")?;
                     self.emit(Tok::CharConst(self.input[start..self.pos].into()), start);
                 }
                 '.' => {
@@ -347,6 +307,28 @@ impl<'a> Lexer<'a> {
                     self.emit(Tok::Char(c), start);
                 }
                 c => return Err((start, format!("unrecognized character in action: {}", go_rune(c)))),
+            }
+        }
+    }
+
+    /// Moves past a `"..."` or `'...'` literal (escapes honoured, no line breaks) that starts at `start`.
+    fn scan_quoted(&mut self, start: usize, quote: char, unterminated: &str) -> LexResult<()> {
+        self.pos += 1;
+        loop {
+            match self.peek() {
+                Some('\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some('\n') | None => return Err((start, unterminated.into())),
+                        Some(c) => self.pos += c.len_utf8(),
+                    }
+                }
+                Some('\n') | None => return Err((start, unterminated.into())),
+                Some(c) if c == quote => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(c) => self.pos += c.len_utf8(),
             }
         }
     }
