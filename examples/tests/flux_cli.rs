@@ -1,6 +1,6 @@
-//! The flux-like verbs end to end: CRDs installed with `gitops apply`, the source-controller and the
-//! kustomize-controller (`gitops controllers --only ...`) running as two processes against the embedded
-//! API server, and create / reconcile / get / suspend / resume / build driving them.
+//! The flux-like verbs end to end: CRDs installed with `gitops apply`, the `source-controller` and
+//! `kustomize-controller` binaries running as processes against the embedded API server, and create /
+//! reconcile / get / suspend / resume / build driving them; the controllers' metrics and probes scraped.
 
 #![allow(missing_docs)]
 
@@ -79,18 +79,13 @@ async fn create_reconcile_get_suspend_resume_build() {
         assert!(ok, "{out}{err}");
         // source-controller and kustomize-controller as two processes with their own storage: artifacts
         // travel over HTTP between them.
-        let spawn = |only: &str, log: &str| {
+        let spawn = |bin: &str, log: &str| {
             Kill(
-                Command::new(env!("CARGO_BIN_EXE_gitops"))
-                    .args([
-                        "controllers",
-                        "--only",
-                        only,
-                        "--leader-election-namespace",
-                        "default",
-                    ])
+                Command::new(bin)
+                    .args(["--leader-election-namespace", "default"])
+                    .args(["--metrics-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0"])
                     .args(["--storage-addr", "127.0.0.1:0", "--storage-path"])
-                    .arg(tmp.path().join(only))
+                    .arg(tmp.path().join(format!("{log}.storage")))
                     .arg("--kubeconfig")
                     .arg(&kc)
                     .stderr(std::fs::File::create(tmp.path().join(log)).unwrap())
@@ -98,10 +93,10 @@ async fn create_reconcile_get_suspend_resume_build() {
                     .unwrap(),
             )
         };
-        let _sources = spawn("source-controller", "sources.log");
-        let _kustomizations = spawn("kustomize-controller", "ks-1.log");
+        let _sources = spawn(env!("CARGO_BIN_EXE_source-controller"), "sources.log");
+        let _kustomizations = spawn(env!("CARGO_BIN_EXE_kustomize-controller"), "ks-1.log");
         // A second kustomize-controller replica waits for the Lease instead of working too.
-        let _standby = spawn("kustomize-controller", "ks-2.log");
+        let _standby = spawn(env!("CARGO_BIN_EXE_kustomize-controller"), "ks-2.log");
 
         let (ok, _, err) = gitops(
             &kc,
@@ -265,5 +260,57 @@ async fn create_reconcile_get_suspend_resume_build() {
             })
             .count();
         assert_eq!(leading, 1);
+
+        // Metrics and probes, as Prometheus and the kubelet read them.
+        let log = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+        let (leader, standby) = if log("ks-1.log").contains("\nleading\n") {
+            ("ks-1.log", "ks-2.log")
+        } else {
+            ("ks-2.log", "ks-1.log")
+        };
+        let (status, metrics) = get(&log(leader), "metrics", "/metrics");
+        assert_eq!(status, 200);
+        for want in [
+            "gotk_reconcile_duration_seconds_count{kind=\"Kustomization\",name=\"app\",namespace=\"flux-system\"} ",
+            "controller_runtime_reconcile_total{controller=\"kustomization\",result=\"requeue_after\"} ",
+            "controller_runtime_max_concurrent_reconciles{controller=\"kustomization\"} 8",
+            "process_resident_memory_bytes ",
+        ] {
+            assert!(metrics.contains(want), "no {want} in\n{metrics}");
+        }
+        assert!(!metrics.contains("GitRepository"), "{metrics}");
+        let (_, metrics) = get(&log("sources.log"), "metrics", "/metrics");
+        assert!(
+            metrics.contains("gotk_reconcile_duration_seconds_count{kind=\"GitRepository\",name=\"app\",namespace=\"flux-system\"} "),
+            "{metrics}"
+        );
+        assert_eq!(get(&log(leader), "health probes", "/readyz").0, 200);
+        assert_eq!(get(&log(standby), "health probes", "/healthz").0, 200);
+        // The standby has not started its controllers, so it is alive but not ready.
+        assert_eq!(get(&log(standby), "health probes", "/readyz").0, 503);
     });
+}
+
+/// GETs `path` from the address a controller's log says it serves `what` at: (status, body).
+fn get(log: &str, what: &str, path: &str) -> (u16, String) {
+    use std::io::Read as _;
+    let prefix = format!("serving {what} at http://");
+    let addr = log
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {what} address in\n{log}"));
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }

@@ -20,6 +20,7 @@ mod digest;
 mod error;
 mod event;
 pub mod labels;
+pub mod metrics;
 mod notify;
 mod object_ref;
 mod revision;

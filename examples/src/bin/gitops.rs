@@ -120,28 +120,11 @@ enum Command {
     },
     /// Run the source and kustomize controllers in this process against a cluster, serving artifacts.
     Controllers {
-        /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config or the in-cluster config).
-        #[arg(long)]
-        kubeconfig: Option<PathBuf>,
-        /// Where artifacts and the unpacked-artifact cache live.
-        #[arg(long, default_value = "/tmp/gitops-controllers")]
-        storage_path: PathBuf,
-        /// Address the artifact server listens on.
-        #[arg(long, default_value = "127.0.0.1:9090")]
-        storage_addr: String,
-        /// Address written into artifact URLs (default: the listening address).
-        #[arg(long)]
-        storage_adv_addr: Option<String>,
         /// Run only the source-controller or only the kustomize-controller.
         #[arg(long, value_enum)]
         only: Option<flux::Only>,
-        /// Refuse sources and dependencies in other namespaces (multi-tenancy lockdown).
-        #[arg(long)]
-        no_cross_namespace_refs: bool,
-        /// Only work while holding the Lease `gitops-controllers` (or `gitops-<only>`) in this namespace,
-        /// so that one of several replicas is active.
-        #[arg(long)]
-        leader_election_namespace: Option<String>,
+        #[command(flatten)]
+        flags: gitops_examples::controllers::Flags,
     },
     /// Print what `gitops apply` would change, Secret values masked; exit status 1 when something would.
     #[command(args_conflicts_with_subcommands = true)]
@@ -605,25 +588,14 @@ fn main() -> ExitCode {
                         kustomization_file,
                     },
             } => flux::build_kustomization(&path, kustomization_file.as_deref()),
-            Command::Controllers {
-                kubeconfig,
-                storage_path,
-                storage_addr,
-                storage_adv_addr,
-                only,
-                no_cross_namespace_refs,
-                leader_election_namespace,
-            } => {
-                flux::controllers(flux::ControllersArgs {
-                    kubeconfig,
-                    storage_dir: storage_path,
-                    storage_addr,
-                    storage_adv_addr,
-                    only,
-                    no_cross_namespace_refs,
-                    leader_election_namespace,
-                })
-                .await
+            Command::Controllers { only, flags } => {
+                use gitops_kustomize::controller::Role;
+                let role = match only {
+                    None => Role::All,
+                    Some(flux::Only::SourceController) => Role::Sources,
+                    Some(flux::Only::KustomizeController) => Role::Kustomizations,
+                };
+                gitops_examples::controllers::run(flags, role).await
             }
             Command::Demo {
                 keep_running,

@@ -29,6 +29,7 @@ use kube::{
 use serde_json::{Value, json};
 
 pub mod lease;
+pub mod ops;
 mod runner;
 
 pub use runner::{Controllers, Role};

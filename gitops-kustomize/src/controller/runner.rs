@@ -14,6 +14,7 @@ use std::{
 };
 
 use futures::{StreamExt as _, stream};
+use gitops_core::metrics::{Metrics, Outcome};
 use gitops_source::{
     api::GitRepository,
     controller::{GitRepositoryReconciler, REQUESTED_AT},
@@ -27,6 +28,10 @@ use tokio::sync::{Notify, watch};
 
 use super::{ArtifactCache, KustomizationReconciler, ReconcileError};
 use crate::api::Kustomization;
+
+/// controller-runtime's names of the two controllers, the `controller` label of their metrics.
+const GIT_CONTROLLER: &str = "gitrepository";
+const KS_CONTROLLER: &str = "kustomization";
 
 /// Spreads requeues as Flux's `--interval-jitter-percentage` (5 %) does, so that objects created together
 /// do not reconcile in lockstep forever: `d` scaled by a factor in [0.95, 1.05), drawn from the object's
@@ -67,6 +72,8 @@ pub struct Controllers {
     tick: Duration,
     concurrency: usize,
     role: Role,
+    metrics: Metrics,
+    readiness: super::ops::Readiness,
 }
 
 /// Which reconcilers a [`Controllers`] runs.
@@ -108,6 +115,8 @@ impl Controllers {
             tick,
             concurrency: 8,
             role: Role::All,
+            metrics: Metrics::new(),
+            readiness: super::ops::Readiness::new(),
         }
     }
 
@@ -146,8 +155,30 @@ impl Controllers {
         self
     }
 
+    /// Records reconciles into `metrics` (Flux's `gotk_reconcile_duration_seconds` and controller-runtime's
+    /// series), to be served by [`super::ops::serve`].
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Sets `readiness` once the caches of the watched kinds are filled (the `/readyz` probe).
+    #[must_use]
+    pub fn with_readiness(mut self, readiness: super::ops::Readiness) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
     /// Runs until `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        if self.role != Role::Kustomizations {
+            self.metrics.max_concurrent(GIT_CONTROLLER, 1);
+        }
+        if self.role != Role::Sources {
+            self.metrics
+                .max_concurrent(KS_CONTROLLER, self.concurrency as u64);
+        }
         // `wake` rouses the Kustomization loop on any change of either kind (a new artifact, a
         // dependency turning Ready); `source_wake` rouses the source loop on GitRepository changes.
         let wake = Arc::new(Notify::new());
@@ -174,7 +205,7 @@ impl Controllers {
             }
         };
         tokio::select! {
-            () = ready => {}
+            () = ready => self.readiness.set(true),
             _ = stop.changed() => {}
         }
         // The two controllers run side by side: a long round of Kustomizations never delays a source poll.
@@ -221,7 +252,13 @@ impl Controllers {
         seen_by_key: &mut HashMap<(String, String), Seen>,
         now: Instant,
     ) {
-        for cached in store.state() {
+        let state = store.state();
+        self.metrics.retain("GitRepository", |ns, name| {
+            state.iter().any(|r| {
+                r.metadata.namespace.as_deref() == Some(ns) && r.metadata.name.as_deref() == Some(name)
+            })
+        });
+        for cached in state {
             let key = (cached.namespace().unwrap_or_default(), cached.name_any());
             let seen = seen_by_key.entry(key.clone()).or_default();
             let requested = cached.annotations().get(REQUESTED_AT);
@@ -240,7 +277,24 @@ impl Controllers {
             };
             let requested = repo.annotations().get(REQUESTED_AT).cloned();
             // Failures are in the object's status and events; the log only traces them.
-            let next = match self.git.reconcile(&repo).await {
+            self.metrics.active(GIT_CONTROLLER, 1);
+            let started = Instant::now();
+            let result = self.git.reconcile(&repo).await;
+            let outcome = if result.is_ok() {
+                Outcome::Requeue
+            } else {
+                Outcome::Error
+            };
+            self.metrics.record(
+                GIT_CONTROLLER,
+                "GitRepository",
+                &key.0,
+                &key.1,
+                started.elapsed(),
+                outcome,
+            );
+            self.metrics.active(GIT_CONTROLLER, -1);
+            let next = match result {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::info!("GitRepository {}/{}: {e}", key.0, key.1);
@@ -272,6 +326,11 @@ impl Controllers {
             })
             .collect();
         let mut cached_all = store.state();
+        self.metrics.retain("Kustomization", |ns, name| {
+            cached_all.iter().any(|k| {
+                k.metadata.namespace.as_deref() == Some(ns) && k.metadata.name.as_deref() == Some(name)
+            })
+        });
         // A stable order (namespace, name), so that reconciles happen in the same order every time.
         cached_all.sort_by_key(|k| (k.namespace(), k.name_any()));
         let mut work = Vec::new();
@@ -294,6 +353,7 @@ impl Controllers {
                 continue;
             }
             let reconciler = self.kustomize.clone();
+            let metrics = self.metrics.clone();
             let api = Api::<Kustomization>::namespaced(self.client.clone(), &key.0);
             work.push(async move {
                 // The previous inventory must be the one last written, not a cached copy.
@@ -305,7 +365,23 @@ impl Controllers {
                         return None;
                     }
                 };
+                metrics.active(KS_CONTROLLER, 1);
+                let started = Instant::now();
                 let r = reconciler.reconcile(&ks).await;
+                // Waiting on a dependency is a requeue in Flux, not a failure.
+                let outcome = match &r {
+                    Ok(_) | Err(ReconcileError::DependencyNotReady(_)) => Outcome::Requeue,
+                    Err(_) => Outcome::Error,
+                };
+                metrics.record(
+                    KS_CONTROLLER,
+                    "Kustomization",
+                    &key.0,
+                    &key.1,
+                    started.elapsed(),
+                    outcome,
+                );
+                metrics.active(KS_CONTROLLER, -1);
                 Some((key, ks, r))
             });
         }

@@ -122,17 +122,7 @@ fn flatten(docs: Vec<Value>) -> anyhow::Result<Vec<Value>> {
 
 /// The client configuration from `kubeconfig`, or the default one.
 pub(crate) async fn config(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Config> {
-    let config = match kubeconfig {
-        Some(p) => {
-            let kc =
-                kube::config::Kubeconfig::read_from(p).with_context(|| format!("reading {}", p.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("loading {}", p.display()))?
-        }
-        None => kube::Config::infer().await.context("finding a kubeconfig")?,
-    };
-    Ok(config)
+    gitops_examples::kube_config(kubeconfig).await
 }
 
 pub(crate) async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {

@@ -2,7 +2,7 @@
 //! all-in-one `controllers` mode.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -542,80 +542,4 @@ pub(crate) enum Only {
     SourceController,
     /// The kustomize-controller (Kustomizations; artifacts fetched over HTTP).
     KustomizeController,
-}
-
-/// What `controllers` runs with.
-pub(crate) struct ControllersArgs {
-    pub(crate) kubeconfig: Option<PathBuf>,
-    pub(crate) storage_dir: PathBuf,
-    pub(crate) storage_addr: String,
-    pub(crate) storage_adv_addr: Option<String>,
-    pub(crate) only: Option<Only>,
-    pub(crate) no_cross_namespace_refs: bool,
-    pub(crate) leader_election_namespace: Option<String>,
-}
-
-/// `controllers`: the source and kustomize controllers in one process against any cluster, with the
-/// artifact server (or one of them, with `only`), optionally behind leader election.
-pub(crate) async fn controllers(args: ControllersArgs) -> anyhow::Result<()> {
-    use gitops_kustomize::controller::{Role, lease};
-    let client_config = crate::apply::config(args.kubeconfig.as_deref()).await?;
-    let client = kube::Client::try_from(client_config.clone()).context("creating the Kubernetes client")?;
-    let (role, lease_name) = match args.only {
-        None => (Role::All, "gitops-controllers"),
-        Some(Only::SourceController) => (Role::Sources, "gitops-source-controller"),
-        Some(Only::KustomizeController) => (Role::Kustomizations, "gitops-kustomize-controller"),
-    };
-    let leadership = match &args.leader_election_namespace {
-        Some(ns) => {
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-            let identity = format!("{host}_{}", std::process::id());
-            eprintln!("waiting for Lease {ns}/{lease_name} as {identity}");
-            let l = lease::acquire(client.clone(), lease::LeaseConfig::new(ns, lease_name, identity))
-                .await
-                .with_context(|| format!("leader election on Lease {ns}/{lease_name}"))?;
-            eprintln!("leading");
-            Some(l)
-        }
-        None => None,
-    };
-    let listener = tokio::net::TcpListener::bind(&args.storage_addr)
-        .await
-        .with_context(|| format!("binding the artifact server to {}", args.storage_addr))?;
-    let adv = match &args.storage_adv_addr {
-        Some(a) => a.clone(),
-        None => listener.local_addr()?.to_string(),
-    };
-    let storage = gitops_source::storage::Storage::new(args.storage_dir.join("artifacts"), &adv)?;
-    let serving = storage.clone();
-    tokio::spawn(async move { gitops_source::server::serve(listener, serving).await });
-    eprintln!("serving artifacts at {}", storage.url_of(""));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let controllers = gitops_kustomize::controller::Controllers::new(
-        client,
-        storage,
-        &args.storage_dir.join("cache"),
-        Duration::from_millis(200),
-    )
-    .with_role(role)
-    .with_no_cross_namespace_refs(args.no_cross_namespace_refs)
-    .with_client_config(client_config);
-    let running = tokio::spawn(controllers.run(stop_rx));
-    eprintln!("controllers running ({role:?}; Ctrl-C to stop)");
-    let mut lost = leadership.as_ref().map(lease::Leadership::lost);
-    let lost_leadership = async {
-        match lost.as_mut() {
-            Some(rx) => {
-                let _ = rx.wait_for(|l| *l).await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    let result = tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(anyhow::Error::from),
-        () = lost_leadership => Err(anyhow::anyhow!("leadership lost")),
-    };
-    let _ = stop_tx.send(true);
-    let _ = running.await;
-    result
 }
