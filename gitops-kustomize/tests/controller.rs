@@ -1,5 +1,9 @@
 //! The Kustomization reconciler end to end on the embedded API server, with a real Git repository served
 //! over HTTP and the GitRepository reconciler: dependsOn, health, suspend, requestedAt, bad paths.
+//!
+//! With `GITOPS_E2E_KUBECONFIG` naming a kubeconfig, the same tests run against that cluster instead
+//! (each in a namespace of its own, deleted afterwards); the few that inspect the embedded server itself
+//! say so and skip. The reconcilers and the Git server run in this process either way.
 
 #![allow(missing_docs)]
 
@@ -22,17 +26,29 @@ use kube::{
 use serde_json::{Value, json};
 
 struct Env {
-    server: TestApiServer,
+    /// The embedded server, or `None` on a real cluster.
+    server: Option<TestApiServer>,
     client: Client,
+    /// The namespace this test works in: its objects, Kustomizations and GitRepository.
+    ns: String,
     git: GitServer,
     sources: GitRepositoryReconciler,
     kustomize: KustomizationReconciler,
     _tmp: tempfile::TempDir,
 }
 
-const CM: &str =
-    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\n  namespace: default\ndata:\n  v: \"1\"\n";
-const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\n  annotations: {testkit.gitops-rs.io/simulate: fail}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx}]}\n";
+/// Objects carry no namespace: every Kustomization of these tests sets `targetNamespace` to the test's.
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\ndata:\n  v: \"1\"\n";
+/// A Deployment that fails: on the embedded server by its simulation annotation, on a real cluster by an
+/// image that cannot be pulled and a progress deadline of 2 s.
+const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations: {testkit.gitops-rs.io/simulate: fail}\nspec:\n  replicas: 1\n  progressDeadlineSeconds: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: registry.invalid/none:0}]}\n";
+
+static NEXT_NS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Whether the tests run against a real cluster (`GITOPS_E2E_KUBECONFIG`).
+fn real_cluster() -> Option<std::path::PathBuf> {
+    std::env::var_os("GITOPS_E2E_KUBECONFIG").map(Into::into)
+}
 
 async fn env() -> Option<Env> {
     env_with(true).await
@@ -48,9 +64,15 @@ async fn env_with(local: bool) -> Option<Env> {
             return None;
         }
     };
-    let server = TestApiServer::start().await.unwrap();
-    server.simulate_workloads(true);
-    let kc = kube::config::Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
+    let (server, kc) = match real_cluster() {
+        Some(path) => (None, kube::config::Kubeconfig::read_from(&path).unwrap()),
+        None => {
+            let server = TestApiServer::start().await.unwrap();
+            server.simulate_workloads(true);
+            let kc = kube::config::Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
+            (Some(server), kc)
+        }
+    };
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .unwrap();
@@ -59,8 +81,28 @@ async fn env_with(local: bool) -> Option<Env> {
         k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     > = Api::all(client.clone());
     for crd in [gitrepository_crd(), kustomization_crd()] {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(
+            &name,
+            &PatchParams::apply("gitops-e2e").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap();
+        crds.wait_established(&name).await;
     }
+    let ns = format!(
+        "e2e-{}-{}",
+        std::process::id(),
+        NEXT_NS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
     git.write("infra/cm.yaml", &CM.replace("NAME", "infra")).unwrap();
     git.write("app/cm.yaml", &CM.replace("NAME", "app")).unwrap();
     git.write("sick/deploy.yaml", DEPLOY).unwrap();
@@ -81,6 +123,7 @@ async fn env_with(local: bool) -> Option<Env> {
             .with_poll_interval(Duration::from_millis(50)),
         server,
         client,
+        ns,
         git,
         _tmp: tmp,
     };
@@ -95,28 +138,95 @@ async fn env_with(local: bool) -> Option<Env> {
     Some(env)
 }
 
+/// Waiting for a CRD to serve, as a real API server needs a moment for.
+trait WaitEstablished {
+    async fn wait_established(&self, name: &str);
+}
+
+impl WaitEstablished
+    for Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
+    async fn wait_established(&self, name: &str) {
+        for _ in 0..100 {
+            let crd = self.get(name).await.unwrap();
+            let established = crd
+                .status
+                .and_then(|s| s.conditions)
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+            if established {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("CRD {name} not established after 10 s");
+    }
+}
+
+/// On a real cluster, the test's namespace goes with it; Kustomizations first lose their finalizers,
+/// since no controller is left to remove them.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if self.server.is_some() {
+            return;
+        }
+        let (client, ns) = (self.client.clone(), self.ns.clone());
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let api = Api::<Kustomization>::namespaced(client.clone(), &ns);
+                for ks in api
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items)
+                    .unwrap_or_default()
+                {
+                    let name = ks.metadata.name.unwrap_or_default();
+                    let unfinalize = json!({"metadata": {"finalizers": null}});
+                    let _ = api
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&unfinalize))
+                        .await;
+                }
+                let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(client)
+                    .delete(&ns, &Default::default())
+                    .await;
+            });
+        });
+    }
+}
+
 impl Env {
+    /// The embedded server, for the tests that inspect it; `None` (after saying so) on a real cluster.
+    fn embedded(&self, test: &str) -> Option<&TestApiServer> {
+        if self.server.is_none() {
+            eprintln!("skipping {test} on a real cluster: it inspects the embedded server");
+        }
+        self.server.as_ref()
+    }
+
     async fn put(&self, api_version: &str, kind: &str, name: &str, spec: Value) {
         let (g, v) = api_version.split_once('/').unwrap();
         let ar = kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(g, v, kind));
-        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(self.client.clone(), "default", &ar);
-        let obj = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": "default"}, "spec": spec});
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(self.client.clone(), &self.ns, &ar);
+        let obj = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": self.ns}, "spec": spec});
         api.patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&obj))
             .await
             .unwrap();
     }
 
     async fn sync_source(&self) {
-        let repo = Api::<GitRepository>::namespaced(self.client.clone(), "default")
-            .get("repo")
-            .await
-            .unwrap();
+        let repo = self.repo().await;
         self.sources.reconcile(&repo).await.unwrap();
     }
 
+    async fn repo(&self) -> GitRepository {
+        Api::<GitRepository>::namespaced(self.client.clone(), &self.ns)
+            .get("repo")
+            .await
+            .unwrap()
+    }
+
     async fn ks(&self, name: &str, spec: Value) -> Kustomization {
-        let mut full =
-            json!({"interval": "10m", "prune": true, "sourceRef": {"kind": "GitRepository", "name": "repo"}});
+        let mut full = json!({"interval": "10m", "prune": true, "targetNamespace": self.ns,
+                              "sourceRef": {"kind": "GitRepository", "name": "repo"}});
         for (k, v) in spec.as_object().unwrap() {
             full[k] = v.clone();
         }
@@ -126,10 +236,11 @@ impl Env {
     }
 
     async fn get(&self, name: &str) -> Kustomization {
-        Api::<Kustomization>::namespaced(self.client.clone(), "default")
-            .get(name)
-            .await
-            .unwrap()
+        self.kustomizations().get(name).await.unwrap()
+    }
+
+    fn kustomizations(&self) -> Api<Kustomization> {
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     async fn reconcile(&self, name: &str) -> Result<Duration, ReconcileError> {
@@ -148,7 +259,7 @@ impl Env {
     }
 
     async fn cm(&self, name: &str) -> Option<k8s_openapi::api::core::v1::ConfigMap> {
-        Api::namespaced(self.client.clone(), "default")
+        Api::namespaced(self.client.clone(), &self.ns)
             .get_opt(name)
             .await
             .unwrap()
@@ -172,7 +283,10 @@ async fn commit_applied_new_revision_reapplied_removed_file_pruned() {
         "app"
     );
     let st = env.get("app").await.status.unwrap();
-    assert_eq!(st.inventory.unwrap().entries[0].id, "default_app__ConfigMap");
+    assert_eq!(
+        st.inventory.unwrap().entries[0].id,
+        format!("{}_app__ConfigMap", env.ns)
+    );
     assert_eq!(st.last_applied_revision, st.last_attempted_revision);
 
     env.git
@@ -220,7 +334,7 @@ async fn depends_on_waits_for_the_dependency() {
         (status.as_str(), reason.as_str()),
         ("False", "DependencyNotReady")
     );
-    assert_eq!(message, "dependency 'default/infra' is not ready");
+    assert_eq!(message, format!("dependency '{}/infra' is not ready", env.ns));
     assert!(env.cm("app").await.is_none());
     env.reconcile("infra").await.unwrap();
     env.reconcile("app").await.unwrap();
@@ -236,7 +350,10 @@ async fn failing_health_is_reported_with_its_reason() {
     assert!(matches!(e, ReconcileError::Failed(_)), "{e:?}");
     let (status, reason, message) = env.ready("sick").await;
     assert_eq!((status.as_str(), reason.as_str()), ("False", "HealthCheckFailed"));
-    assert!(message.contains("Deployment/default/web failed"), "{message}");
+    assert!(
+        message.contains(&format!("Deployment/{}/web failed", env.ns)),
+        "{message}"
+    );
     // Applied, just unhealthy; the revision was attempted but not recorded as applied.
     let st = env.get("sick").await.status.unwrap();
     assert!(st.last_attempted_revision.is_some() && st.last_applied_revision.is_none());
@@ -253,7 +370,7 @@ async fn suspend_resume_and_requested_at() {
     );
     assert!(env.cm("app").await.is_none());
     env.ks("app", json!({"path": "./app", "suspend": false})).await;
-    Api::<Kustomization>::namespaced(env.client.clone(), "default")
+    env.kustomizations()
         .patch(
             "app",
             &PatchParams::default(),
@@ -308,7 +425,6 @@ async fn a_bad_path_stalls_and_changes_nothing() {
         env.reconcile("app").await.unwrap_err(),
         ReconcileError::Stalled(_)
     ));
-    let _ = &env.server;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -318,11 +434,7 @@ async fn artifacts_are_downloaded_and_their_digest_checked() {
     env.reconcile("app").await.unwrap();
     assert!(env.cm("app").await.is_some());
     // The stored file is swapped for another; a fresh cache downloads it and refuses it.
-    let repo = Api::<GitRepository>::namespaced(env.client.clone(), "default")
-        .get("repo")
-        .await
-        .unwrap();
-    let artifact = repo.status.unwrap().artifact.unwrap();
+    let artifact = env.repo().await.status.unwrap().artifact.unwrap();
     let path = env.sources.storage().local_path(&artifact);
     std::fs::write(&path, b"not the artifact").unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -359,7 +471,10 @@ async fn health_check_exprs_decide_health_with_cel() {
     env.reconcile("app").await.unwrap_err();
     let (status, reason, message) = env.ready("app").await;
     assert_eq!((status.as_str(), reason.as_str()), ("False", "HealthCheckFailed"));
-    assert!(message.contains("ConfigMap/default/app failed"), "{message}");
+    assert!(
+        message.contains(&format!("ConfigMap/{}/app failed", env.ns)),
+        "{message}"
+    );
 
     env.ks(
         "app",
@@ -375,8 +490,8 @@ async fn health_check_exprs_decide_health_with_cel() {
     assert!(message.contains("invalid current expression"), "{message}");
 }
 
-async fn events(client: &Client) -> Vec<k8s_openapi::api::core::v1::Event> {
-    Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default")
+async fn events(env: &Env) -> Vec<k8s_openapi::api::core::v1::Event> {
+    Api::<k8s_openapi::api::core::v1::Event>::namespaced(env.client.clone(), &env.ns)
         .list(&Default::default())
         .await
         .unwrap()
@@ -388,12 +503,15 @@ async fn events_carry_the_revision() {
     let Some(env) = env().await else { return };
     env.ks("app", json!({"path": "./app"})).await;
     env.reconcile("app").await.unwrap();
-    let evs = events(&env.client).await;
+    let evs = events(&env).await;
     assert_eq!(evs.len(), 1, "{evs:?}");
     let e = &evs[0];
     assert_eq!(e.type_.as_deref(), Some("Normal"));
     assert_eq!(e.reason.as_deref(), Some("ReconciliationSucceeded"));
-    assert_eq!(e.message.as_deref(), Some("ConfigMap/default/app created"));
+    assert_eq!(
+        e.message.as_deref(),
+        Some(format!("ConfigMap/{}/app created", env.ns).as_str())
+    );
     assert_eq!(e.involved_object.kind.as_deref(), Some("Kustomization"));
     let rev = env
         .get("app")
@@ -408,11 +526,11 @@ async fn events_carry_the_revision() {
     );
     // Nothing changed: no new event.
     env.reconcile("app").await.unwrap();
-    assert_eq!(events(&env.client).await.len(), 1);
+    assert_eq!(events(&env).await.len(), 1);
     // A failure is a Warning with the reason.
     env.ks("app", json!({"path": "./nowhere"})).await;
     env.reconcile("app").await.unwrap_err();
-    let evs = events(&env.client).await;
+    let evs = events(&env).await;
     let w = evs
         .iter()
         .find(|e| e.type_.as_deref() == Some("Warning"))
@@ -447,9 +565,9 @@ async fn cross_namespace_references_can_be_locked_down() {
 async fn a_kubeconfig_secret_targets_a_remote_cluster() {
     let Some(env) = env().await else { return };
     let remote = TestApiServer::start().await.unwrap();
-    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "remote", "namespace": "default"},
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "remote", "namespace": env.ns},
                         "stringData": {"value": remote.kubeconfig()}});
-    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), "default")
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &env.ns)
         .create(&PostParams::default(), &serde_json::from_value(secret).unwrap())
         .await
         .unwrap();
@@ -458,8 +576,6 @@ async fn a_kubeconfig_secret_targets_a_remote_cluster() {
         json!({"path": "./app", "kubeConfig": {"secretRef": {"name": "remote"}}}),
     )
     .await;
-    env.reconcile("app").await.unwrap();
-    assert!(env.cm("app").await.is_none(), "not applied to the local cluster");
     let kc = kube::config::Kubeconfig::from_yaml(&remote.kubeconfig()).unwrap();
     let rc = Client::try_from(
         kube::Config::from_custom_kubeconfig(kc, &Default::default())
@@ -467,8 +583,17 @@ async fn a_kubeconfig_secret_targets_a_remote_cluster() {
             .unwrap(),
     )
     .unwrap();
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(rc.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": env.ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    env.reconcile("app").await.unwrap();
+    assert!(env.cm("app").await.is_none(), "not applied to the local cluster");
     let cm: Option<k8s_openapi::api::core::v1::ConfigMap> =
-        Api::namespaced(rc, "default").get_opt("app").await.unwrap();
+        Api::namespaced(rc, &env.ns).get_opt("app").await.unwrap();
     assert!(cm.is_some(), "applied to the remote cluster");
 }
 
@@ -514,7 +639,7 @@ async fn one_replica_leads_and_another_takes_over_when_it_stops() {
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_kustomization_follows_its_deletion_policy() {
     let Some(env) = env().await else { return };
-    let api = Api::<Kustomization>::namespaced(env.client.clone(), "default");
+    let api = env.kustomizations();
     // MirrorPrune (the default) with prune: the objects go with the Kustomization.
     env.ks("app", json!({"path": "./app"})).await;
     env.reconcile("app").await.unwrap();
@@ -544,13 +669,16 @@ async fn deleting_a_kustomization_follows_its_deletion_policy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn service_account_name_is_impersonated() {
     let Some(env) = env().await else { return };
+    let Some(server) = env.embedded("service_account_name_is_impersonated") else {
+        return;
+    };
     env.ks("app", json!({"path": "./app", "serviceAccountName": "deployer"}))
         .await;
     // Without its client configuration the controller cannot impersonate: it says so and stalls.
     let e = env.reconcile("app").await.unwrap_err();
     assert!(matches!(e, ReconcileError::Stalled(_)), "{e:?}");
     assert!(env.cm("app").await.is_none());
-    let kc = kube::config::Kubeconfig::from_yaml(&env.server.kubeconfig()).unwrap();
+    let kc = kube::config::Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .unwrap();
@@ -564,8 +692,8 @@ async fn service_account_name_is_impersonated() {
     reconciler.reconcile(&env.get("app").await).await.unwrap();
     assert!(env.cm("app").await.is_some());
     assert_eq!(
-        env.server.impersonated_users(),
-        ["system:serviceaccount:default:deployer"]
+        server.impersonated_users(),
+        [format!("system:serviceaccount:{}:deployer", env.ns)]
     );
 }
 
@@ -575,7 +703,7 @@ async fn sops_encrypted_objects_never_reach_the_cluster() {
     env.git
         .write(
             "secret/s.yaml",
-            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: default\ndata:\n  password: ENC[AES256_GCM,data:abc,iv:def,tag:ghi,type:str]\nsops:\n  mac: ENC[AES256_GCM,data:xyz,iv:a,tag:b,type:str]\n  version: 3.9.0\n",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: ENC[AES256_GCM,data:abc,iv:def,tag:ghi,type:str]\nsops:\n  mac: ENC[AES256_GCM,data:xyz,iv:a,tag:b,type:str]\n  version: 3.9.0\n",
         )
         .unwrap();
     env.git.commit("encrypted").unwrap();
@@ -589,9 +717,12 @@ async fn sops_encrypted_objects_never_reach_the_cluster() {
     assert_eq!(reason, "BuildFailed");
     assert_eq!(
         message,
-        "Secret/default/db is SOPS encrypted, configuring decryption is required for this secret to be reconciled"
+        format!(
+            "Secret/{}/db is SOPS encrypted, configuring decryption is required for this secret to be reconciled",
+            env.ns
+        )
     );
-    let secret: Option<k8s_openapi::api::core::v1::Secret> = Api::namespaced(env.client.clone(), "default")
+    let secret: Option<k8s_openapi::api::core::v1::Secret> = Api::namespaced(env.client.clone(), &env.ns)
         .get_opt("db")
         .await
         .unwrap();
