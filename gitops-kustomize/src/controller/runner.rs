@@ -253,11 +253,7 @@ impl Controllers {
         now: Instant,
     ) {
         let state = store.state();
-        self.metrics.retain("GitRepository", |ns, name| {
-            state.iter().any(|r| {
-                r.metadata.namespace.as_deref() == Some(ns) && r.metadata.name.as_deref() == Some(name)
-            })
-        });
+        forget_deleted(&self.metrics, "GitRepository", &state);
         for cached in state {
             let key = (cached.namespace().unwrap_or_default(), cached.name_any());
             let seen = seen_by_key.entry(key.clone()).or_default();
@@ -326,11 +322,7 @@ impl Controllers {
             })
             .collect();
         let mut cached_all = store.state();
-        self.metrics.retain("Kustomization", |ns, name| {
-            cached_all.iter().any(|k| {
-                k.metadata.namespace.as_deref() == Some(ns) && k.metadata.name.as_deref() == Some(name)
-            })
-        });
+        forget_deleted(&self.metrics, "Kustomization", &cached_all);
         // A stable order (namespace, name), so that reconciles happen in the same order every time.
         cached_all.sort_by_key(|k| (k.namespace(), k.name_any()));
         let mut work = Vec::new();
@@ -412,6 +404,21 @@ impl Controllers {
             );
         }
     }
+}
+
+/// Drops the metric series of `kind` objects no longer in `cached`.
+fn forget_deleted<K: kube::Resource>(metrics: &Metrics, kind: &str, cached: &[Arc<K>]) {
+    let present: std::collections::HashSet<(&str, &str)> = cached
+        .iter()
+        .map(|o| {
+            let m = o.meta();
+            (
+                m.namespace.as_deref().unwrap_or_default(),
+                m.name.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
+    metrics.retain(kind, |ns, name| present.contains(&(ns, name)));
 }
 
 /// Keeps `writer`'s store in sync with a watch of `api`, waking the loops on every change.
