@@ -40,7 +40,10 @@
 mod builtin;
 pub mod flux_crds;
 pub mod git;
+mod openapi;
+mod openapi_tables;
 mod proto;
+mod proto_tables;
 mod registry;
 mod schema;
 mod server;

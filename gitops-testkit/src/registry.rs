@@ -57,6 +57,10 @@ pub(crate) fn short_names(plural: &str) -> &'static [&'static str] {
         "events" => &["ev"],
         "cronjobs" => &["cj"],
         "nodes" => &["no"],
+        "resourcequotas" => &["quota"],
+        "limitranges" => &["limits"],
+        "replicationcontrollers" => &["rc"],
+        "certificatesigningrequests" => &["csr"],
         _ => &[],
     }
 }

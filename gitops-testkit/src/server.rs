@@ -445,9 +445,10 @@ fn openapi_index(st: &State) -> Value {
     json!({ "paths": paths })
 }
 
-/// A minimal OpenAPI v3 document for one group version: the operations with their group-version-kind and
-/// the query parameters clients probe for (`fieldValidation`, `dryRun`, `fieldManager`), so kubectl uses
-/// server-side field validation. Schemas are not served yet.
+/// The OpenAPI v3 document of one group version: the operations with their group-version-kind and the
+/// query parameters clients probe for (`fieldValidation`, `dryRun`, `fieldManager`, so kubectl uses
+/// server-side field validation), and the schemas of its kinds, built-in or custom, with every definition
+/// they refer to (descriptions left out).
 fn openapi_doc(st: &State, gv_path: &str) -> Option<Value> {
     let (group, version) = match gv_path.split('/').collect::<Vec<_>>().as_slice() {
         ["api", v] => (String::new(), (*v).to_owned()),
@@ -484,59 +485,94 @@ fn openapi_doc(st: &State, gv_path: &str) -> Option<Value> {
             json!({ "get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete") }),
         );
     }
-    let schemas = crd_schemas(st, &group, &version);
+    let mut schemas =
+        crate::openapi::builtin_schemas(crate::openapi::Dialect::V3, |g, v| g == group && v == version);
+    let custom = crd_schemas(st, crate::openapi::Dialect::V3, |g, v| g == group && v == version);
+    if !custom.is_empty() {
+        schemas.extend(
+            crate::openapi::builtin_schemas(crate::openapi::Dialect::V3, |g, v| g.is_empty() && v == "v1")
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("io.k8s.apimachinery.pkg.apis.meta.v1.")),
+        );
+        schemas.extend(custom);
+    }
     any.then(|| json!({ "openapi": "3.0.0", "info": { "title": "Kubernetes", "version": "v1.35.0" }, "paths": paths, "components": { "schemas": schemas } }))
 }
 
-/// The schemas of the custom resources served at `group/version`, named as the API server names them
-/// (`<reversed group>.<version>.<Kind>`), so that `kubectl explain` works for them. `metadata` is a plain
-/// object here, where the real server refers to `ObjectMeta`.
-fn crd_schemas(st: &State, group: &str, version: &str) -> Map<String, Value> {
+/// `/openapi/v2`: one Swagger 2.0 document with the schemas of every kind served, built-in and custom.
+fn openapi_v2(st: &State) -> Value {
+    let served: std::collections::HashSet<(String, String)> =
+        resources(st).into_iter().map(|r| (r.group, r.version)).collect();
+    let mut defs = crate::openapi::builtin_schemas(crate::openapi::Dialect::V2, |g, v| {
+        served.contains(&(g.to_owned(), v.to_owned()))
+    });
+    defs.extend(crd_schemas(st, crate::openapi::Dialect::V2, |_, _| true));
+    json!({ "swagger": "2.0", "info": { "title": "Kubernetes", "version": "v1.35.0" }, "paths": {}, "definitions": defs })
+}
+
+/// The schemas of the custom resources served at the group versions `keep` selects, named as the API
+/// server names them (`<reversed group>.<version>.<Kind>`), so that `kubectl explain` works for them;
+/// `metadata` refers to `ObjectMeta` as on a real server.
+fn crd_schemas(
+    st: &State,
+    dialect: crate::openapi::Dialect,
+    keep: impl Fn(&str, &str) -> bool,
+) -> Map<String, Value> {
     let mut out = Map::new();
-    if group.is_empty() {
-        return out;
-    }
     let s = st.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for (k, crd) in &s.objects {
-        if k.plural != "customresourcedefinitions"
-            || crd.pointer("/spec/group").and_then(Value::as_str) != Some(group)
-        {
+        if k.plural != "customresourcedefinitions" {
             continue;
         }
-        let Some(v) = crd
-            .pointer("/spec/versions")
-            .and_then(Value::as_array)
-            .and_then(|vs| vs.iter().find(|v| v["name"] == version && v["served"] == true))
-        else {
-            continue;
-        };
-        let kind = crd
-            .pointer("/spec/names/kind")
+        let group = crd
+            .pointer("/spec/group")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let mut schema = v
-            .pointer("/schema/openAPIV3Schema")
-            .cloned()
-            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
-        if let Some(m) = schema.as_object_mut() {
-            let props = m.entry("properties").or_insert_with(|| json!({}));
-            if let Some(p) = props.as_object_mut() {
-                p.entry("apiVersion").or_insert_with(|| json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
-                p.entry("kind").or_insert_with(|| json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
-                p.insert(
-                    "metadata".into(),
-                    json!({"type": "object", "description": "Standard object's metadata."}),
-                );
-            }
-            m.insert(
-                "x-kubernetes-group-version-kind".into(),
-                json!([{ "group": group, "version": version, "kind": kind }]),
-            );
+        for v in crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|v| v["served"] == true && v["name"].as_str().is_some_and(|n| keep(group, n)))
+        {
+            let version = v["name"].as_str().unwrap_or_default();
+            let (name, schema) = openapi_definition(crd, group, version, v, dialect);
+            out.insert(name, schema);
         }
-        let reversed: Vec<&str> = group.split('.').rev().collect();
-        out.insert(format!("{}.{version}.{kind}", reversed.join(".")), schema);
     }
     out
+}
+
+/// One served version of a CRD as an OpenAPI definition: `(name, schema)`.
+fn openapi_definition(
+    crd: &Value,
+    group: &str,
+    version: &str,
+    v: &Value,
+    dialect: crate::openapi::Dialect,
+) -> (String, Value) {
+    let kind = crd
+        .pointer("/spec/names/kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut schema = v
+        .pointer("/schema/openAPIV3Schema")
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+    if let Some(m) = schema.as_object_mut() {
+        let props = m.entry("properties").or_insert_with(|| json!({}));
+        if let Some(p) = props.as_object_mut() {
+            p.entry("apiVersion").or_insert_with(|| json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
+            p.entry("kind").or_insert_with(|| json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
+            p.insert("metadata".into(), crate::openapi::object_meta_property(dialect));
+        }
+        m.insert(
+            "x-kubernetes-group-version-kind".into(),
+            json!([{ "group": group, "version": version, "kind": kind }]),
+        );
+    }
+    let reversed: Vec<&str> = group.split('.').rev().collect();
+    (format!("{}.{version}.{kind}", reversed.join(".")), schema)
 }
 
 /// A parsed resource path.
@@ -631,6 +667,27 @@ fn handle(st: &Arc<State>, method: &Method, uri: &Uri, headers: &HeaderMap, body
         }
         ["apis"] => return ok_json(StatusCode::OK, &groups(st)),
         ["openapi", "v3"] => return ok_json(StatusCode::OK, &openapi_index(st)),
+        ["openapi", "v2"] => {
+            // The document is served as JSON only: a client that takes nothing but gnostic's protobuf
+            // form (kubectl's `--output=plaintext-openapiv2`) is told so instead of handed bytes it
+            // cannot parse.
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("*/*");
+            if !accept.split(',').any(|a| {
+                let a = a.split(';').next().unwrap_or("").trim();
+                a == "*/*" || a == "application/*" || a == "application/json"
+            }) {
+                return status(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "NotAcceptable",
+                    format!("only application/json is supported for /openapi/v2 (accept: {accept:?})"),
+                    json!({}),
+                );
+            }
+            return ok_json(StatusCode::OK, &openapi_v2(st));
+        }
         ["openapi", "v3", rest @ ..] => {
             let gv = rest.join("/");
             return match openapi_doc(st, &gv) {

@@ -471,7 +471,167 @@ mod kubectl {
                 &["-n", "made", "create", "serviceaccount", "robot"][..],
                 "serviceaccount/robot created",
             ),
+            // Every built-in kind decodes from protobuf: a pointer set to zero stays, omitempty zeros go.
+            (
+                &[
+                    "-n",
+                    "made",
+                    "create",
+                    "deployment",
+                    "web",
+                    "--image=nginx",
+                    "--replicas=0",
+                    "--port=80",
+                ][..],
+                "deployment.apps/web created",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "get",
+                    "deploy",
+                    "web",
+                    "-o",
+                    "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.selector.matchLabels.app}",
+                ][..],
+                "0 80 web",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "create",
+                    "job",
+                    "once",
+                    "--image=busybox",
+                    "--",
+                    "echo",
+                    "hi",
+                ][..],
+                "job.batch/once created",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "get",
+                    "job",
+                    "once",
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[0].command}",
+                ][..],
+                "[\"echo\",\"hi\"]",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "create",
+                    "service",
+                    "clusterip",
+                    "front",
+                    "--tcp=80:8080",
+                ][..],
+                "service/front created",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "get",
+                    "svc",
+                    "front",
+                    "-o",
+                    "jsonpath={.spec.ports[0].targetPort}",
+                ][..],
+                "8080",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "create",
+                    "role",
+                    "reader",
+                    "--verb=get,list",
+                    "--resource=pods",
+                ][..],
+                "role.rbac.authorization.k8s.io/reader created",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "create",
+                    "pdb",
+                    "budget",
+                    "--selector=app=web",
+                    "--min-available=50%",
+                ][..],
+                "poddisruptionbudget.policy/budget created",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "get",
+                    "pdb",
+                    "budget",
+                    "-o",
+                    "jsonpath={.spec.minAvailable}",
+                ][..],
+                "50%",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "run",
+                    "one",
+                    "--image=nginx",
+                    "--env=A=b",
+                    "--labels=x=y",
+                ][..],
+                "pod/one created",
+            ),
+            (
+                &["-n", "made", "create", "quota", "q", "--hard=cpu=1,pods=2"][..],
+                "resourcequota/q created",
+            ),
+            (
+                &[
+                    "-n",
+                    "made",
+                    "get",
+                    "quota",
+                    "q",
+                    "-o",
+                    "jsonpath={.spec.hard.cpu}",
+                ][..],
+                "1",
+            ),
             (&["delete", "ns", "made"][..], "deleted"),
+            // explain reads the built-in schemas through OpenAPI v3.
+            (
+                &["explain", "deployment.spec.replicas"][..],
+                "FIELD: replicas <integer>",
+            ),
+            (
+                &["explain", "pods.spec.containers"][..],
+                "FIELD: containers <[]Container>",
+            ),
+            (
+                &["explain", "pods.spec.containers"][..],
+                "name\t<string> -required-",
+            ),
+            (
+                &[
+                    "explain",
+                    "cronjobs.spec.jobTemplate.spec.template.spec.volumes.emptyDir",
+                ][..],
+                "medium\t<string>",
+            ),
         ] {
             let (ok, out) = k2(args);
             assert!(ok && out.contains(want), "kubectl {args:?}: {out}");
@@ -1028,5 +1188,65 @@ async fn aggregated_discovery_lists_every_resource_in_one_response() {
             .unwrap()
             .iter()
             .any(|r| r["resource"] == "configmaps")
+    );
+}
+
+#[tokio::test]
+async fn openapi_documents_carry_built_in_and_custom_schemas() {
+    let s = TestApiServer::start().await.unwrap();
+    let (code, v3) = req(&s, "GET", "/openapi/v3/apis/apps/v1", "", "").await;
+    assert_eq!(code, 200);
+    let schemas = &v3["components"]["schemas"];
+    assert_eq!(
+        schemas["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"][0]["kind"],
+        "Deployment"
+    );
+    assert_eq!(
+        schemas["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["template"]["allOf"][0]["$ref"],
+        "#/components/schemas/io.k8s.api.core.v1.PodTemplateSpec"
+    );
+    // Every reference resolves inside the document.
+    let text = v3.to_string();
+    for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = r.split('"').next().unwrap();
+        assert!(schemas.get(name).is_some(), "dangling reference {name}");
+    }
+
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object"}}}}}]}
+    });
+    let (code, _) = req(
+        &s,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        &crd.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let (_, v3) = req(&s, "GET", "/openapi/v3/apis/example.com/v1", "", "").await;
+    let widget = &v3["components"]["schemas"]["com.example.v1.Widget"];
+    assert_eq!(
+        widget["properties"]["metadata"]["allOf"][0]["$ref"],
+        "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
+    assert!(v3["components"]["schemas"]["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"].is_object());
+
+    let (code, v2) = req(&s, "GET", "/openapi/v2", "", "").await;
+    assert_eq!(code, 200);
+    assert_eq!(v2["swagger"], "2.0");
+    let defs = &v2["definitions"];
+    assert_eq!(
+        defs["io.k8s.api.core.v1.Pod"]["properties"]["spec"]["$ref"],
+        "#/definitions/io.k8s.api.core.v1.PodSpec"
+    );
+    assert_eq!(
+        defs["com.example.v1.Widget"]["properties"]["metadata"]["$ref"],
+        "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
     );
 }
