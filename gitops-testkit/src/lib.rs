@@ -27,14 +27,16 @@
 //! health checks (kstatus, `kubectl wait`) have something real to wait for. The annotation
 //! `testkit.gitops-rs.io/simulate: fail` or `pending` makes a workload fail or stay progressing.
 //!
-//! Built-in kinds get part of the API's defaulting: ports' `protocol` (also on applied configurations, as
-//! it keys their lists), and a Service's type, target ports and a stable, immutable cluster IP.
+//! Built-in kinds get the API's defaulting for what tests and controllers look at: ports' `protocol` (also
+//! on applied configurations, as it keys their lists), a Service's type, target ports and a stable,
+//! immutable cluster IP, Secrets' type, and the workloads' defaults (a Deployment's replicas, strategy,
+//! history and progress deadline, StatefulSet, DaemonSet, Job and CronJob policies, pod templates'
+//! restart, DNS and scheduler settings, containers' pull policy and termination message, probes' timings,
+//! volume modes). Every built-in kind is accepted as protobuf, and the OpenAPI v3 and v2 documents carry
+//! the built-in schemas (without descriptions), so kubectl's generators and `kubectl explain` work.
 //!
-//! Not yet: the rest of the built-in defaulting (a Deployment's strategy, a Pod's restart policy...),
-//! transition rules inside list items, OpenAPI schemas of built-in kinds, protobuf request bodies beyond Namespace, ConfigMap,
-//! Secret and ServiceAccount (so `kubectl create namespace|configmap|secret|serviceaccount` work, while
-//! `kubectl create deployment` and the other generators get 415; `kubectl apply` and `create -f` send JSON
-//! and work for every kind), Pods and the other controllers (ReplicaSets are not created for Deployments).
+//! Not yet: defaulting of other kinds, transition rules inside list items, Pods and the other controllers
+//! (ReplicaSets are not created for Deployments).
 
 #[rustfmt::skip]
 mod builtin;

@@ -1236,7 +1236,195 @@ fn default_builtin(
     if t.res.group.is_empty() && t.res.kind == "Service" {
         service_defaults(s, t, obj, old, name)?;
     }
+    workload_defaults(t, obj);
     Ok(())
+}
+
+/// Inserts `key: value` into the object at `ptr` (when it is one) unless the key is there.
+fn default_at(obj: &mut Value, ptr: &str, key: &str, value: Value) {
+    if let Some(m) = obj.pointer_mut(ptr).and_then(Value::as_object_mut) {
+        m.entry(key).or_insert(value);
+    }
+}
+
+/// The defaults of k8s.io/kubernetes' `pkg/apis/{core,apps,batch}/v1/defaults.go` for workloads and the
+/// pod templates they hold, so that objects read back look as on a real cluster (and dry-run results
+/// carry the same fields a real API server adds).
+fn workload_defaults(t: &Target, obj: &mut Value) {
+    let (group, kind) = (t.res.group.as_str(), t.res.kind.as_str());
+    if let Some((_, _, ptr)) = POD_SPECS.iter().find(|(g, k, _)| *g == group && *k == kind)
+        && let Some(spec) = obj.pointer_mut(ptr)
+    {
+        pod_spec_defaults(spec);
+        if kind == "Pod" {
+            default_at(obj, "/spec", "enableServiceLinks", json!(true));
+        }
+    }
+    let rolling = |max_unavailable: Value, max_surge: Value| json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": max_unavailable, "maxSurge": max_surge}});
+    match (group, kind) {
+        ("apps", "Deployment") => {
+            default_at(obj, "/spec", "replicas", json!(1));
+            default_at(obj, "/spec", "revisionHistoryLimit", json!(10));
+            default_at(obj, "/spec", "progressDeadlineSeconds", json!(600));
+            default_at(obj, "/spec", "strategy", rolling(json!("25%"), json!("25%")));
+            if obj.pointer("/spec/strategy/type").is_none() {
+                default_at(obj, "/spec/strategy", "type", json!("RollingUpdate"));
+            }
+            if obj.pointer("/spec/strategy/type") == Some(&json!("RollingUpdate")) {
+                default_at(obj, "/spec/strategy", "rollingUpdate", json!({}));
+                default_at(
+                    obj,
+                    "/spec/strategy/rollingUpdate",
+                    "maxUnavailable",
+                    json!("25%"),
+                );
+                default_at(obj, "/spec/strategy/rollingUpdate", "maxSurge", json!("25%"));
+            }
+        }
+        ("apps", "StatefulSet") => {
+            default_at(obj, "/spec", "replicas", json!(1));
+            default_at(obj, "/spec", "revisionHistoryLimit", json!(10));
+            default_at(obj, "/spec", "podManagementPolicy", json!("OrderedReady"));
+            default_at(obj, "/spec", "updateStrategy", json!({"type": "RollingUpdate"}));
+            if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
+                default_at(
+                    obj,
+                    "/spec/updateStrategy",
+                    "rollingUpdate",
+                    json!({"partition": 0}),
+                );
+            }
+            default_at(
+                obj,
+                "/spec",
+                "persistentVolumeClaimRetentionPolicy",
+                json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+            );
+            for pvc in obj
+                .pointer_mut("/spec/volumeClaimTemplates")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                default_at(pvc, "/spec", "volumeMode", json!("Filesystem"));
+            }
+        }
+        ("apps", "DaemonSet") => {
+            default_at(obj, "/spec", "revisionHistoryLimit", json!(10));
+            default_at(obj, "/spec", "updateStrategy", rolling(json!(1), json!(0)));
+            if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
+                default_at(obj, "/spec/updateStrategy", "rollingUpdate", json!({}));
+                default_at(
+                    obj,
+                    "/spec/updateStrategy/rollingUpdate",
+                    "maxUnavailable",
+                    json!(1),
+                );
+                default_at(obj, "/spec/updateStrategy/rollingUpdate", "maxSurge", json!(0));
+            }
+        }
+        ("apps", "ReplicaSet") => default_at(obj, "/spec", "replicas", json!(1)),
+        ("batch", "Job") => job_spec_defaults(obj.pointer_mut("/spec")),
+        ("batch", "CronJob") => {
+            default_at(obj, "/spec", "concurrencyPolicy", json!("Allow"));
+            default_at(obj, "/spec", "suspend", json!(false));
+            default_at(obj, "/spec", "successfulJobsHistoryLimit", json!(3));
+            default_at(obj, "/spec", "failedJobsHistoryLimit", json!(1));
+            job_spec_defaults(obj.pointer_mut("/spec/jobTemplate/spec"));
+        }
+        ("", "PersistentVolumeClaim") => default_at(obj, "/spec", "volumeMode", json!("Filesystem")),
+        _ => {}
+    }
+}
+
+/// A Job's spec: one pod at a time, one completion (when neither is set), six retries, not suspended,
+/// failed pods replaced once terminated (once failed with a pod failure policy).
+fn job_spec_defaults(spec: Option<&mut Value>) {
+    let Some(spec) = spec.and_then(Value::as_object_mut) else {
+        return;
+    };
+    if !spec.contains_key("completions") && !spec.contains_key("parallelism") {
+        spec.insert("completions".into(), json!(1));
+    }
+    spec.entry("parallelism").or_insert(json!(1));
+    spec.entry("backoffLimit").or_insert(json!(6));
+    spec.entry("completionMode").or_insert(json!("NonIndexed"));
+    spec.entry("suspend").or_insert(json!(false));
+    let replacement = if spec.contains_key("podFailurePolicy") {
+        "Failed"
+    } else {
+        "TerminatingOrFailed"
+    };
+    spec.entry("podReplacementPolicy").or_insert(json!(replacement));
+}
+
+/// A pod spec and its containers and volumes.
+fn pod_spec_defaults(spec: &mut Value) {
+    let Some(m) = spec.as_object_mut() else {
+        return;
+    };
+    m.entry("restartPolicy").or_insert(json!("Always"));
+    m.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
+    m.entry("terminationGracePeriodSeconds").or_insert(json!(30));
+    m.entry("securityContext").or_insert(json!({}));
+    m.entry("schedulerName").or_insert(json!("default-scheduler"));
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        for c in m
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+        {
+            c.entry("terminationMessagePath")
+                .or_insert(json!("/dev/termination-log"));
+            c.entry("terminationMessagePolicy").or_insert(json!("File"));
+            if !c.contains_key("imagePullPolicy") {
+                let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+                c.insert("imagePullPolicy".into(), json!(pull_policy(image)));
+            }
+            for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                if let Some(p) = c.get_mut(probe).and_then(Value::as_object_mut) {
+                    p.entry("timeoutSeconds").or_insert(json!(1));
+                    p.entry("periodSeconds").or_insert(json!(10));
+                    p.entry("successThreshold").or_insert(json!(1));
+                    p.entry("failureThreshold").or_insert(json!(3));
+                }
+            }
+            for env in c
+                .get_mut("env")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                default_at(env, "/valueFrom/fieldRef", "apiVersion", json!("v1"));
+            }
+        }
+    }
+    for v in m
+        .get_mut("volumes")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        default_at(v, "/secret", "defaultMode", json!(420));
+        default_at(v, "/configMap", "defaultMode", json!(420));
+        default_at(v, "/projected", "defaultMode", json!(420));
+        default_at(v, "/downwardAPI", "defaultMode", json!(420));
+    }
+}
+
+/// `Always` for an image without a tag or tagged `latest` (and no digest), `IfNotPresent` otherwise.
+fn pull_policy(image: &str) -> &'static str {
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    // A tag follows the last ':' after the last '/' (a registry's port comes before it).
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        Some((_, tag)) if tag != "latest" => "IfNotPresent",
+        _ => "Always",
+    }
 }
 
 /// Defaults list-map keys (port `protocol`s), which server-side apply needs on applied configurations

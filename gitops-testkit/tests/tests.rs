@@ -1250,3 +1250,95 @@ async fn openapi_documents_carry_built_in_and_custom_schemas() {
         "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
     );
 }
+
+#[tokio::test]
+async fn workloads_are_defaulted_as_by_the_api_server() {
+    let s = TestApiServer::start().await.unwrap();
+    let deploy = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {
+            "containers": [
+                {"name": "c", "image": "nginx", "livenessProbe": {"httpGet": {"path": "/", "port": 80}}},
+                {"name": "d", "image": "registry:5000/app:1.2"}
+            ],
+            "volumes": [{"name": "s", "secret": {"secretName": "x"}}]}}}
+    });
+    let (code, v) = req(
+        &s,
+        "POST",
+        "/apis/apps/v1/namespaces/default/deployments",
+        "application/json",
+        &deploy.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    let spec = &v["spec"];
+    assert_eq!(spec["replicas"], 1);
+    assert_eq!(spec["revisionHistoryLimit"], 10);
+    assert_eq!(spec["progressDeadlineSeconds"], 600);
+    assert_eq!(
+        spec["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+    );
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Always");
+    assert_eq!(pod["dnsPolicy"], "ClusterFirst");
+    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+    assert_eq!(pod["schedulerName"], "default-scheduler");
+    assert_eq!(pod["securityContext"], json!({}));
+    assert_eq!(pod["containers"][0]["imagePullPolicy"], "Always");
+    assert_eq!(pod["containers"][1]["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(
+        pod["containers"][0]["terminationMessagePath"],
+        "/dev/termination-log"
+    );
+    assert_eq!(pod["containers"][0]["livenessProbe"]["failureThreshold"], 3);
+    assert_eq!(pod["volumes"][0]["secret"]["defaultMode"], 420);
+    assert!(
+        pod.get("enableServiceLinks").is_none(),
+        "only Pods get enableServiceLinks"
+    );
+
+    // Values given are kept, and a Recreate strategy gets no rolling update parameters.
+    let mut recreate = deploy.clone();
+    recreate["metadata"]["name"] = json!("other");
+    recreate["spec"]["replicas"] = json!(0);
+    recreate["spec"]["strategy"] = json!({"type": "Recreate"});
+    let (_, v) = req(
+        &s,
+        "POST",
+        "/apis/apps/v1/namespaces/default/deployments",
+        "application/json",
+        &recreate.to_string(),
+    )
+    .await;
+    assert_eq!(v["spec"]["replicas"], 0);
+    assert_eq!(v["spec"]["strategy"], json!({"type": "Recreate"}));
+
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cj", "namespace": "default"},
+        "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+            "restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox:1"}]}}}}}
+    });
+    let (code, v) = req(
+        &s,
+        "POST",
+        "/apis/batch/v1/namespaces/default/cronjobs",
+        "application/json",
+        &job.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["spec"]["concurrencyPolicy"], "Allow");
+    assert_eq!(v["spec"]["successfulJobsHistoryLimit"], 3);
+    let js = &v["spec"]["jobTemplate"]["spec"];
+    assert_eq!(
+        (
+            js["completions"].clone(),
+            js["parallelism"].clone(),
+            js["backoffLimit"].clone()
+        ),
+        (json!(1), json!(1), json!(6))
+    );
+    assert_eq!(js["template"]["spec"]["restartPolicy"], "OnFailure");
+}
