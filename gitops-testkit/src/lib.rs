@@ -35,8 +35,8 @@
 //! volume modes). Every built-in kind is accepted as protobuf, and the OpenAPI v3 and v2 documents carry
 //! the built-in schemas (without descriptions), so kubectl's generators and `kubectl explain` work.
 //!
-//! Not yet: defaulting of other kinds, transition rules inside list items, Pods and the other controllers
-//! (ReplicaSets are not created for Deployments).
+//! Not yet: defaulting of other kinds, Pods and the other controllers (ReplicaSets are not created for
+//! Deployments).
 
 #[rustfmt::skip]
 mod builtin;

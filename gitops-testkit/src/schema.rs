@@ -1,8 +1,9 @@
 //! Structural schemas of CustomResourceDefinitions, applied to custom resources as the API server does on
 //! every write: unknown fields are pruned, defaults filled in, then types, `required`, `enum`, lengths and
 //! bounds and `pattern`s are validated, and the CEL rules of `x-kubernetes-validations` evaluated with
-//! `self` bound to the node and, on updates, `oldSelf` to its stored value (transition rules; not inside list
-//! items, which are not correlated). A rule that does not compile or cannot be evaluated here (a missing
+//! `self` bound to the node and, on updates, `oldSelf` to its stored value (transition rules; list items
+//! correlate with their old versions by key in `map` lists and by value in `set` lists, as in the API
+//! server, and map values by key; items of atomic lists have no old version). A rule that does not compile or cannot be evaluated here (a missing
 //! function, a missing field without `has()`) is let through: the embedded server rather accepts an object
 //! than refuses it wrongly.
 
@@ -58,6 +59,27 @@ fn show(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
+    }
+}
+
+/// The old item a list item is the new version of, as the API server correlates them for transition
+/// rules: in a `map` list the one with the same key fields, in a `set` list an equal one; items of atomic
+/// lists have none.
+fn correlated<'a>(schema: &Value, old: &'a [Value], item: &Value) -> Option<&'a Value> {
+    match schema["x-kubernetes-list-type"].as_str() {
+        Some("map") => {
+            let keys: Vec<&str> = schema["x-kubernetes-list-map-keys"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            if keys.is_empty() {
+                return None;
+            }
+            old.iter().find(|o| keys.iter().all(|k| o.get(k) == item.get(k)))
+        }
+        Some("set") => old.iter().find(|o| *o == item),
+        _ => None,
     }
 }
 
@@ -193,9 +215,10 @@ fn walk_value(
                 });
             }
             if let Some(item_schema) = schema.get("items") {
+                let old_items = old.and_then(Value::as_array);
                 for (i, item) in items.iter_mut().enumerate() {
-                    // List items are not correlated with their old versions here.
-                    walk(item_schema, item, None, &format!("{path}[{i}]"), causes);
+                    let before = old_items.and_then(|o| correlated(schema, o, item));
+                    walk(item_schema, item, before, &format!("{path}[{i}]"), causes);
                 }
             }
         }
@@ -376,6 +399,33 @@ mod tests {
                 "{want:?} not in {fields:?}"
             );
         }
+    }
+
+    #[test]
+    fn transition_rules_see_the_correlated_list_item() {
+        let item = json!({"type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer"}},
+                          "x-kubernetes-validations": [{"rule": "self.size >= oldSelf.size", "message": "size may not shrink"}]});
+        let schema = |list_type: &str| {
+            let mut list = json!({"type": "array", "items": item, "x-kubernetes-list-type": list_type});
+            if list_type == "map" {
+                list["x-kubernetes-list-map-keys"] = json!(["name"]);
+            }
+            json!({"type": "object", "properties": {"disks": list}})
+        };
+        let old = json!({"disks": [{"name": "a", "size": 5}, {"name": "b", "size": 1}]});
+        // Reordered and one shrunk: in a map list the rule compares by name.
+        let mut new =
+            json!({"disks": [{"name": "b", "size": 2}, {"name": "a", "size": 4}, {"name": "c", "size": 1}]});
+        let causes = apply(&schema("map"), &mut new, Some(&old));
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        assert_eq!(causes[0].field, "disks[1]");
+        assert!(causes[0].message.contains("size may not shrink"));
+        // An atomic list has no old items to compare with: the rule is not evaluated.
+        let mut new = json!({"disks": [{"name": "a", "size": 1}]});
+        assert!(apply(&schema("atomic"), &mut new, Some(&old)).is_empty());
+        // A set correlates equal items only, so a changed item is new.
+        let mut new = json!({"disks": [{"name": "a", "size": 1}]});
+        assert!(apply(&schema("set"), &mut new, Some(&old)).is_empty());
     }
 
     #[test]
