@@ -175,7 +175,7 @@ pub fn main_of(role: Role, flags: Flags) -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = tokio::runtime::Runtime::new()
+    let result = crate::runtime()
         .map_err(anyhow::Error::from)
         .and_then(|rt| rt.block_on(run(flags, role)));
     match result {

@@ -7,6 +7,20 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+/// The runtime the binaries run on: a worker per core, and at most four threads for blocking work (file
+/// I/O, Git, builds). More would not build faster on the cores there are, and each thread that allocates
+/// at the same time as others may get a malloc arena of its own, which a long-running controller then
+/// carries as fragmentation.
+///
+/// # Errors
+/// The runtime cannot start (no threads).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+}
+
 /// The client configuration from `kubeconfig`, or else from `$KUBECONFIG`, `~/.kube/config` or the
 /// in-cluster service account.
 ///

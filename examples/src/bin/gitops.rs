@@ -465,7 +465,7 @@ fn main() -> ExitCode {
         Command::Helm { command } => return helm::run(command),
         command => Cli { command },
     };
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = match gitops_examples::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");

@@ -437,7 +437,10 @@ where
         + 'static,
 {
     tokio::spawn(async move {
-        reflector(writer, watcher(api, watcher::Config::default()))
+        // The cache only decides what is due; each reconcile reads its object fresh. Managed fields are
+        // most of an object's bytes and never read from the cache, so they are not kept.
+        let stream = watcher(api, watcher::Config::default()).modify(|o| o.meta_mut().managed_fields = None);
+        reflector(writer, stream)
             .default_backoff()
             .for_each(|event| {
                 if let Err(e) = event {
