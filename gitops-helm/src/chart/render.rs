@@ -332,15 +332,15 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartErro
 
     let mut out = Rendered::default();
     let notes_path = format!("{}/templates/NOTES.txt", processed.name());
-    let mut files: Vec<(String, String)> = Vec::new();
-    for (path, text) in rendered {
-        if path.ends_with("NOTES.txt") {
-            if path == notes_path {
-                out.notes = text;
+    let mut files: Vec<(String, Vec<(String, Head)>)> = Vec::new();
+    for file in rendered {
+        if file.path.ends_with("NOTES.txt") {
+            if file.path == notes_path {
+                out.notes = file.text;
             }
             continue;
         }
-        files.push((path, text));
+        files.push((file.path, file.docs));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let (hooks, manifests) = sort_manifests(files)?;
@@ -438,7 +438,17 @@ fn collect(
     Value::Map(next)
 }
 
-fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<(String, String)>, ChartError> {
+/// One executed template: its text and, unless it is NOTES.txt, its documents with their heads.
+struct RenderedFile {
+    path: String,
+    text: String,
+    docs: Vec<(String, Head)>,
+}
+
+/// Executes every template but the partials. Their output is split into documents and the documents'
+/// heads read on a second thread while the next templates execute (execution is single-threaded: values
+/// and templates are shared through `Rc`).
+fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<RenderedFile>, ChartError> {
     // Helm parses (and executes) templates deepest path first, then in reverse lexical order, so a
     // parent chart's definitions, parsed last, override its subcharts'.
     tpls.sort_by(|a, b| {
@@ -450,22 +460,44 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<(String,
     set.parse_all(&texts)
         .map_err(|(_, e)| ChartError::Template(helm_parse_error(&e.0)))?;
     let set = Rc::new(set);
-    let mut out = Vec::new();
-    for t in &tpls {
-        if t.path.rsplit('/').next().unwrap_or(&t.path).starts_with('_') {
-            continue;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+        let heads = scope.spawn(move || {
+            rx.into_iter()
+                .map(|(path, text)| {
+                    let docs = if path.ends_with("NOTES.txt") || text.trim().is_empty() {
+                        Vec::new()
+                    } else {
+                        split_manifests(&text)
+                            .into_iter()
+                            .map(|d| {
+                                let h = parse_head(&path, &d);
+                                (d, h)
+                            })
+                            .collect()
+                    };
+                    RenderedFile { path, text, docs }
+                })
+                .collect::<Vec<_>>()
+        });
+        for t in &tpls {
+            if t.path.rsplit('/').next().unwrap_or(&t.path).starts_with('_') {
+                continue;
+            }
+            let mut tm = Map::new();
+            tm.insert("Name".into(), Value::str(t.path.as_str()));
+            tm.insert("BasePath".into(), Value::str(t.base_path.as_str()));
+            t.vals
+                .borrow_mut()
+                .insert("Template".into(), Value::values_map(tm));
+            let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits)
+                .map_err(ChartError::Template)?;
+            // The receiver lives until every sender is gone: this send cannot fail.
+            let _ = tx.send((t.path.clone(), text.replace("<no value>", "")));
         }
-        let mut tm = Map::new();
-        tm.insert("Name".into(), Value::str(t.path.as_str()));
-        tm.insert("BasePath".into(), Value::str(t.base_path.as_str()));
-        t.vals
-            .borrow_mut()
-            .insert("Template".into(), Value::values_map(tm));
-        let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits)
-            .map_err(ChartError::Template)?;
-        out.push((t.path.clone(), text.replace("<no value>", "")));
-    }
-    Ok(out)
+        drop(tx);
+        Ok(heads.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
 }
 
 /// Helm's form of a parse error: `template: NAME:LINE: MSG` becomes `parse error at (NAME:LINE): MSG`.
@@ -499,22 +531,18 @@ fn split_manifests(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn sort_manifests(files: Vec<(String, String)>) -> Result<(Vec<Manifest>, Vec<Manifest>), ChartError> {
-    let mut docs: Vec<(String, String)> = Vec::new();
-    for (path, content) in files {
-        if path.rsplit('/').next().unwrap_or(&path).starts_with('_') || content.trim().is_empty() {
-            continue;
-        }
-        for doc in split_manifests(&content) {
-            docs.push((path.clone(), doc));
-        }
-    }
-    // Reading each document's head means parsing it as YAML (an invalid document fails the render, as in
-    // Helm); large outputs are parsed on several threads.
-    let heads = parse_heads(&docs);
+/// Helm's `SortManifests`: documents of the files (in path order) with their heads (an invalid document
+/// fails the render, as in Helm), split into hooks and the rest, each sorted in install order.
+fn sort_manifests(
+    files: Vec<(String, Vec<(String, Head)>)>,
+) -> Result<(Vec<Manifest>, Vec<Manifest>), ChartError> {
     let mut hooks = Vec::new();
     let mut generic = Vec::new();
-    for ((path, doc), head) in docs.into_iter().zip(heads) {
+    for (path, doc, head) in files
+        .into_iter()
+        .filter(|(path, _)| !path.rsplit('/').next().unwrap_or(path).starts_with('_'))
+        .flat_map(|(path, docs)| docs.into_iter().map(move |(d, h)| (path.clone(), d, h)))
+    {
         let (kind, annotations) = head?;
         let hook = annotations
             .iter()
@@ -675,39 +703,6 @@ fn parse_head(path: &str, doc: &str) -> Head {
         ChartError::Manifest(format!(
             "YAML parse error on {path}: error unmarshaling JSON: {e}"
         ))
-    })
-}
-
-fn parse_heads(docs: &[(String, String)]) -> Vec<Head> {
-    let total: usize = docs.iter().map(|(_, d)| d.len()).sum();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    if threads < 2 || total < 64 << 10 {
-        return docs.iter().map(|(p, d)| parse_head(p, d)).collect();
-    }
-    // Contiguous chunks of about equal bytes, one per thread, results in order.
-    let per = total.div_ceil(threads);
-    let mut chunks: Vec<&[(String, String)]> = Vec::new();
-    let (mut start, mut acc) = (0, 0);
-    for (i, (_, d)) in docs.iter().enumerate() {
-        acc += d.len();
-        if acc >= per {
-            chunks.push(&docs[start..=i]);
-            start = i + 1;
-            acc = 0;
-        }
-    }
-    if start < docs.len() {
-        chunks.push(&docs[start..]);
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|c| s.spawn(move || c.iter().map(|(p, d)| parse_head(p, d)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
     })
 }
 
