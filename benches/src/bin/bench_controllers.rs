@@ -169,7 +169,14 @@ async fn main() -> anyhow::Result<()> {
         .arg(&kubeconfig)
         .arg("--storage-path")
         .arg(tmp.path().join("controllers"))
-        .args(["--storage-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--health-addr", ""])
+        .args([
+            "--storage-addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--health-addr",
+            "",
+        ])
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()?;

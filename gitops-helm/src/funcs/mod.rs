@@ -6,6 +6,7 @@
 //! comes from a per-thread generator that [`seed_random`] makes reproducible.
 
 mod conv;
+mod crypto;
 mod date;
 mod json;
 mod sha1;

@@ -1444,25 +1444,102 @@ fn misc(m: &mut FuncMap) {
     reg(m, "getHostByName", &[Str], None, |_, _| {
         Err("getHostByName is not available while rendering".into())
     });
-    // Key and certificate generation: known to the parser, so charts that only call them when a value
-    // is unset still render; calling one is an error until they are implemented.
-    for name in [
-        "genCA",
-        "genCAWithKey",
-        "genSelfSignedCert",
-        "genSelfSignedCertWithKey",
-        "genSignedCert",
-        "genSignedCertWithKey",
-        "genPrivateKey",
-        "buildCustomCert",
-        "derivePassword",
-        "htpasswd",
-        "bcrypt",
-    ] {
-        reg(m, name, &[], Some(Any), |_, _| {
-            Err("key, certificate and password-hash generation is not supported by gitops-helm yet; set the value explicitly".into())
-        });
+    crypto_funcs(m);
+    reg(m, "derivePassword", &[], Some(Any), |_, _| {
+        Err("derivePassword is not supported by gitops-helm yet; set the value explicitly".into())
+    });
+}
+
+/// The strings of a `[]interface{}` argument (IPs or DNS names), each checked to be a string.
+fn strings_arg(v: &Value, what: &str) -> Result<Vec<String>, String> {
+    let Value::List(items) = v else {
+        return Ok(Vec::new());
+    };
+    items
+        .iter()
+        .map(|i| match i {
+            Value::Str(s) => Ok(s.to_string()),
+            other => Err(format!(
+                "error {what}: {} is not a string",
+                crate::template::fmt::sprint(std::slice::from_ref(other))
+            )),
+        })
+        .collect()
+}
+
+/// A `certificate` argument: Sprig's struct only, as Go's type check demands.
+fn cert_arg(v: &Value) -> Result<&Value, String> {
+    match v {
+        Value::Object(o) if o.type_name() == "sprig.certificate" => Ok(v),
+        other => Err(format!(
+            "wrong type for value; expected sprig.certificate; got {}",
+            other.type_name()
+        )),
     }
+}
+
+fn crypto_funcs(m: &mut FuncMap) {
+    use super::crypto;
+    reg(m, "genPrivateKey", &[Str], None, |_, a| {
+        crypto::gen_private_key(arg_str(&a, 0))
+    });
+    reg(m, "genCA", &[Str, Int], None, |_, a| {
+        crypto::gen_ca(arg_str(&a, 0), arg_int(&a, 1), None)
+    });
+    reg(m, "genCAWithKey", &[Str, Int, Str], None, |_, a| {
+        crypto::gen_ca(arg_str(&a, 0), arg_int(&a, 1), Some(arg_str(&a, 2)))
+    });
+    reg(m, "genSelfSignedCert", &[Str, List, List, Int], None, |_, a| {
+        let ips = strings_arg(&a[1], "parsing ip")?;
+        let dns = strings_arg(&a[2], "processing alternate dns name")?;
+        crypto::gen_self_signed(arg_str(&a, 0), &ips, &dns, arg_int(&a, 3), None)
+    });
+    reg(
+        m,
+        "genSelfSignedCertWithKey",
+        &[Str, List, List, Int, Str],
+        None,
+        |_, a| {
+            let ips = strings_arg(&a[1], "parsing ip")?;
+            let dns = strings_arg(&a[2], "processing alternate dns name")?;
+            crypto::gen_self_signed(arg_str(&a, 0), &ips, &dns, arg_int(&a, 3), Some(arg_str(&a, 4)))
+        },
+    );
+    reg(m, "genSignedCert", &[Str, List, List, Int, Any], None, |_, a| {
+        let ips = strings_arg(&a[1], "parsing ip")?;
+        let dns = strings_arg(&a[2], "processing alternate dns name")?;
+        crypto::gen_signed(arg_str(&a, 0), &ips, &dns, arg_int(&a, 3), cert_arg(&a[4])?, None)
+    });
+    reg(
+        m,
+        "genSignedCertWithKey",
+        &[Str, List, List, Int, Any, Str],
+        None,
+        |_, a| {
+            let ips = strings_arg(&a[1], "parsing ip")?;
+            let dns = strings_arg(&a[2], "processing alternate dns name")?;
+            crypto::gen_signed(
+                arg_str(&a, 0),
+                &ips,
+                &dns,
+                arg_int(&a, 3),
+                cert_arg(&a[4])?,
+                Some(arg_str(&a, 5)),
+            )
+        },
+    );
+    reg(m, "buildCustomCert", &[Str, Str], None, |_, a| {
+        crypto::build_custom_cert(arg_str(&a, 0), arg_str(&a, 1))
+    });
+    reg(m, "htpasswd", &[Str, Str], None, |_, a| {
+        crypto::htpasswd(arg_str(&a, 0), arg_str(&a, 1)).map(|h| s(&h))
+    });
+    // Go's bcrypt refuses passwords over 72 bytes; Sprig prints the error instead of failing.
+    reg(m, "bcrypt", &[Str], None, |_, a| {
+        Ok(s(&crypto::bcrypt_hash(arg_str(&a, 0)).unwrap_or_else(|e| {
+            format!("failed to encrypt string with bcrypt: {e}")
+        })))
+    });
 }
 
 struct SemverObj(gitops_core::semver::Version);
