@@ -1,16 +1,32 @@
-//! Sprig's date functions over a UTC time value, with Go's layout strings and `Duration` printing.
+//! Sprig's date functions, with Go's layout strings and `Duration` printing. Times carry the offset and
+//! abbreviation of their zone; zones come from the system's time zone database (jiff), `Local` is the
+//! process's zone (`TZ`, `/etc/localtime`), and an unknown zone name falls back to UTC, as in Sprig.
 
 use std::rc::Rc;
 
 use super::reg;
 use crate::template::{FuncMap, Object, Ty::*, Value};
 
-/// A Go `time.Time` (UTC, or a fixed offset).
+/// A Go `time.Time`: an instant with the offset and abbreviation of its zone.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Time {
     secs: i64,
     nanos: u32,
     offset: i32,
+    /// The zone's abbreviation (`EST`), zero-padded; empty for UTC and fixed offsets.
+    abbr: [u8; 8],
+}
+
+/// No abbreviation.
+const NO_ABBR: [u8; 8] = [0; 8];
+
+/// The time zone `name` names: `Local` the process's, `UTC` or an empty name UTC, an unknown name UTC.
+fn zone(name: &str) -> jiff::tz::TimeZone {
+    match name {
+        "Local" => jiff::tz::TimeZone::system(),
+        "" | "UTC" => jiff::tz::TimeZone::UTC,
+        n => jiff::tz::TimeZone::get(n).unwrap_or(jiff::tz::TimeZone::UTC),
+    }
 }
 
 impl Time {
@@ -22,7 +38,33 @@ impl Time {
             secs: d.as_secs() as i64,
             nanos: d.subsec_nanos(),
             offset: 0,
+            abbr: NO_ABBR,
         }
+        .in_zone(&zone("Local"))
+    }
+
+    /// The same instant in `tz` (Go's `t.In(loc)`).
+    fn in_zone(self, tz: &jiff::tz::TimeZone) -> Time {
+        let Ok(ts) = jiff::Timestamp::new(self.secs, 0) else {
+            return self;
+        };
+        let info = tz.to_offset_info(ts);
+        let mut abbr = NO_ABBR;
+        let a = info.abbreviation();
+        // UTC prints as "UTC" without an abbreviation of its own; fixed offsets print nothing.
+        if a.len() <= abbr.len() && !(info.offset().seconds() == 0 && a == "UTC") {
+            abbr[..a.len()].copy_from_slice(a.as_bytes());
+        }
+        Time {
+            offset: info.offset().seconds(),
+            abbr,
+            ..self
+        }
+    }
+
+    fn abbreviation(&self) -> &str {
+        let n = self.abbr.iter().position(|b| *b == 0).unwrap_or(self.abbr.len());
+        std::str::from_utf8(&self.abbr[..n]).unwrap_or_default()
     }
 
     fn civil(&self) -> (i64, u32, u32, u32, u32, u32, u32, u32) {
@@ -183,7 +225,10 @@ fn format(t: Time, layout: &str) -> String {
             "Jan" => out.push_str(&MONTHS[mo as usize - 1][..3]),
             "Monday" => out.push_str(DAYS[wd as usize]),
             "Mon" => out.push_str(&DAYS[wd as usize][..3]),
-            "MST" => out.push_str(if off == 0 { "UTC" } else { "" }),
+            "MST" => out.push_str(match t.abbreviation() {
+                "" if off == 0 => "UTC",
+                a => a,
+            }),
             "2006" => out.push_str(&format!("{y:04}")),
             "06" => out.push_str(&format!("{:02}", y.rem_euclid(100))),
             "01" => out.push_str(&format!("{mo:02}")),
@@ -231,7 +276,10 @@ fn format(t: Time, layout: &str) -> String {
     out
 }
 
-fn parse(layout: &str, value: &str) -> Result<Time, String> {
+/// Go's `time.ParseInLocation(layout, value, loc)`: a value without a zone of its own is a civil time in
+/// `loc`.
+fn parse(layout: &str, value: &str, loc: &jiff::tz::TimeZone) -> Result<Time, String> {
+    let mut zoned = false;
     let err = || format!("parsing time {value:?} as {layout:?}: cannot parse {value:?} as {layout:?}");
     let (mut y, mut mo, mut d, mut h, mut mi, mut s, mut nanos, mut off, mut pm) =
         (1i64, 1u32, 1u32, 0u32, 0u32, 0u32, 0u32, 0i32, None);
@@ -308,6 +356,7 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
                 }
             }
             t if t.starts_with('Z') || t.starts_with('-') => {
+                zoned = true;
                 if t.starts_with('Z')
                     && let Some(r) = v.strip_prefix('Z')
                 {
@@ -348,11 +397,32 @@ fn parse(layout: &str, value: &str) -> Result<Time, String> {
         return Err(format!("parsing time {value:?}: day out of range"));
     }
     let days = days_from_civil(y, mo, d);
-    let secs = days * 86400 + (h * 3600 + mi * 60 + s) as i64 - off as i64;
+    let civil = days * 86400 + (h * 3600 + mi * 60 + s) as i64;
+    if !zoned {
+        // Go's `time.Date`: the zone's offset at the civil time read as UTC, corrected once when the
+        // instant it gives lies in another period (so a time in a DST gap lands before the gap).
+        let offset_at = |secs: i64| {
+            jiff::Timestamp::new(secs, 0)
+                .map(|ts| i64::from(loc.to_offset(ts).seconds()))
+                .unwrap_or(0)
+        };
+        let first = offset_at(civil);
+        let utc = civil - first;
+        let second = offset_at(utc);
+        let secs = if second == first { utc } else { civil - second };
+        let t = Time {
+            secs,
+            nanos,
+            offset: 0,
+            abbr: NO_ABBR,
+        };
+        return Ok(t.in_zone(loc));
+    }
     Ok(Time {
-        secs,
+        secs: civil - off as i64,
         nanos,
         offset: off,
+        abbr: NO_ABBR,
     })
 }
 
@@ -378,7 +448,12 @@ impl Object for Time {
                     .saturating_mul(1_000_000_000)
                     .saturating_add(self.nanos as i64),
             ),
-            "UTC" => Time { offset: 0, ..*self }.value(),
+            "UTC" => Time {
+                offset: 0,
+                abbr: NO_ABBR,
+                ..*self
+            }
+            .value(),
             "String" => Value::str(self.display()),
             _ => return None,
         })
@@ -411,12 +486,14 @@ fn time_arg(v: &Value) -> Option<Time> {
                 secs,
                 nanos,
                 offset: 0,
+                abbr: NO_ABBR,
             })
         }
         Value::Int(i) | Value::I64(i) => Some(Time {
             secs: *i,
             nanos: 0,
             offset: 0,
+            abbr: NO_ABBR,
         }),
         _ => None,
     }
@@ -515,6 +592,7 @@ pub(super) fn register(m: &mut FuncMap) {
         Ok(parse(
             a[0].as_str().unwrap_or_default(),
             a[1].as_str().unwrap_or_default(),
+            &zone("Local"),
         )
         .map(Time::value)
         .unwrap_or_else(|_| {
@@ -522,6 +600,7 @@ pub(super) fn register(m: &mut FuncMap) {
                 secs: -62135596800,
                 nanos: 0,
                 offset: 0,
+                abbr: NO_ABBR,
             }
             .value()
         }))
@@ -530,31 +609,37 @@ pub(super) fn register(m: &mut FuncMap) {
         parse(
             a[0].as_str().unwrap_or_default(),
             a[1].as_str().unwrap_or_default(),
+            &zone("Local"),
         )
         .map(Time::value)
     });
+    // Sprig's `date` is `dateInZone` in `Local`.
     reg(m, "date", &[Str, Any], None, |_, a| {
         Ok(Value::str(format(
-            time_arg(&a[1]).unwrap_or_else(Time::now),
+            time_arg(&a[1]).unwrap_or_else(Time::now).in_zone(&zone("Local")),
             a[0].as_str().unwrap_or_default(),
         )))
     });
     reg(m, "dateInZone", &[Str, Any, Str], None, |_, a| {
         Ok(Value::str(format(
-            time_arg(&a[1]).unwrap_or_else(Time::now),
+            time_arg(&a[1])
+                .unwrap_or_else(Time::now)
+                .in_zone(&zone(a[2].as_str().unwrap_or_default())),
             a[0].as_str().unwrap_or_default(),
         )))
     });
     m.insert("date_in_zone", m["dateInZone"]);
     reg(m, "htmlDate", &[Any], None, |_, a| {
         Ok(Value::str(format(
-            time_arg(&a[0]).unwrap_or_else(Time::now),
+            time_arg(&a[0]).unwrap_or_else(Time::now).in_zone(&zone("Local")),
             "2006-01-02",
         )))
     });
     reg(m, "htmlDateInZone", &[Any, Str], None, |_, a| {
         Ok(Value::str(format(
-            time_arg(&a[0]).unwrap_or_else(Time::now),
+            time_arg(&a[0])
+                .unwrap_or_else(Time::now)
+                .in_zone(&zone(a[1].as_str().unwrap_or_default())),
             "2006-01-02",
         )))
     });
@@ -630,6 +715,6 @@ fn add(t: Time, d: i128) -> Time {
     Time {
         secs: total.div_euclid(1_000_000_000) as i64,
         nanos: total.rem_euclid(1_000_000_000) as u32,
-        offset: t.offset,
+        ..t
     }
 }
