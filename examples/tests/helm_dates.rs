@@ -49,10 +49,20 @@ fn dates_match_helm_in_every_time_zone() {
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("c");
     std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: c\nversion: 0.1.0\n").unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    )
+    .unwrap();
     std::fs::write(chart.join("templates/cm.yaml"), TEMPLATE).unwrap();
     let home = dir.path().join("helm-home");
-    for tz in ["UTC", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "Australia/Lord_Howe"] {
+    for tz in [
+        "UTC",
+        "America/New_York",
+        "Europe/Berlin",
+        "Asia/Tokyo",
+        "Australia/Lord_Howe",
+    ] {
         let want = Command::new(&helm)
             .args(["template", "r"])
             .arg(&chart)

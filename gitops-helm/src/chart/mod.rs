@@ -16,7 +16,7 @@ mod values;
 use std::rc::Rc;
 
 pub use load::{load, load_archive, load_dir, load_files};
-pub use render::{RenderOptions, Rendered, render, template};
+pub use render::{Cluster, ClusterCapabilities, RenderOptions, Rendered, render, template};
 pub use values::{merge_values, parse_set, parse_set_json, parse_set_string};
 
 use crate::template::{Map, Object, Value};

@@ -9,8 +9,47 @@ use super::{Chart, ChartError, FileData, chart_value};
 use crate::funcs::helm_funcs;
 use crate::template::{Limits, Map, MapCell, MissingKey, Object, Templates, Value};
 
+/// The cluster a render reads from (`helm template --dry-run=server`, or a controller rendering a release
+/// against its cluster): live objects for `lookup`, and the server's version and API versions for
+/// `.Capabilities`. Without one, `lookup` returns an empty map and `.Capabilities` holds
+/// `helm template`'s defaults.
+pub trait Cluster: Send + Sync {
+    /// The object `kind` of `api_version` named `name` in `namespace` (empty for cluster-scoped kinds),
+    /// as the API server returns it; `Ok(None)` when there is none. With an empty `name`, the list of
+    /// them (in `namespace`, or everywhere when it is empty), as a `...List` object.
+    ///
+    /// # Errors
+    /// The kind is unknown to the cluster or the request failed; the render fails with the message.
+    fn lookup(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, String>;
+
+    /// The server's version and every API version it serves, as Helm reads them from discovery.
+    ///
+    /// # Errors
+    /// Discovery failed; the render fails with the message.
+    fn capabilities(&self) -> Result<ClusterCapabilities, String>;
+}
+
+/// What a [`Cluster`] reports for `.Capabilities`.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterCapabilities {
+    /// `gitVersion` of the server's `/version` (`v1.35.2`).
+    pub git_version: String,
+    /// `major`, as the server reports it.
+    pub major: String,
+    /// `minor`, as the server reports it (`35`, or `35+` on some distributions).
+    pub minor: String,
+    /// Group versions and `group/version/Kind`s, as Helm's `GetVersionSet` lists them.
+    pub api_versions: Vec<String>,
+}
+
 /// What `helm template` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct RenderOptions {
     /// `.Release.Name`
@@ -37,6 +76,19 @@ pub struct RenderOptions {
     pub revision: i64,
     /// Limits on template execution.
     pub limits: Limits,
+    /// The cluster `lookup` and `.Capabilities` read from; `None`: empty lookups, default capabilities.
+    pub cluster: Option<std::sync::Arc<dyn Cluster>>,
+}
+
+impl std::fmt::Debug for RenderOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderOptions")
+            .field("release_name", &self.release_name)
+            .field("namespace", &self.namespace)
+            .field("kube_version", &self.kube_version)
+            .field("cluster", &self.cluster.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RenderOptions {
@@ -55,7 +107,15 @@ impl RenderOptions {
             is_upgrade: false,
             revision: 1,
             limits: Limits::default(),
+            cluster: None,
         }
+    }
+
+    /// Renders against `cluster`: `lookup` reads its objects, `.Capabilities` its versions.
+    #[must_use]
+    pub fn with_cluster(mut self, cluster: std::sync::Arc<dyn Cluster>) -> RenderOptions {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// Adds a values file's content (merged over earlier ones, as `-f` does).
@@ -283,18 +343,25 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartErro
         return Err(ChartError::MissingDependencies(missing.join(", ")));
     }
     let processed = process_dependencies(chart, &opts.values)?;
+    let cluster_caps = match &opts.cluster {
+        Some(c) => Some(c.capabilities().map_err(ChartError::Invalid)?),
+        None => None,
+    };
+    let kube_version = cluster_caps
+        .as_ref()
+        .map_or(opts.kube_version.as_str(), |c| c.git_version.as_str());
     if !processed.metadata.kube_version.is_empty() {
         let ok = processed
             .metadata
             .kube_version
             .parse::<gitops_core::semver::Constraint>()
             .ok()
-            .zip(opts.kube_version.parse::<gitops_core::semver::Version>().ok())
+            .zip(kube_version.parse::<gitops_core::semver::Version>().ok())
             .is_some_and(|(c, v)| c.matches(&v));
         if !ok {
             return Err(ChartError::Invalid(format!(
                 "chart requires kubeVersion: {} which is incompatible with Kubernetes {}",
-                processed.metadata.kube_version, opts.kube_version
+                processed.metadata.kube_version, kube_version
             )));
         }
     }
@@ -306,7 +373,11 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartErro
             return Err(ChartError::Schema(errors));
         }
     }
-    let caps = Value::Object(Rc::new(Capabilities::new(&opts.kube_version, &opts.api_versions)));
+    let caps = match cluster_caps {
+        Some(c) => Capabilities::of_cluster(c, &opts.api_versions),
+        None => Capabilities::new(&opts.kube_version, &opts.api_versions),
+    };
+    let caps = Value::Object(Rc::new(caps));
     let mut release = Map::new();
     release.insert("Name".into(), Value::str(opts.release_name.as_str()));
     release.insert("Namespace".into(), Value::str(opts.namespace.as_str()));
@@ -328,7 +399,10 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartErro
         &caps,
         &mut tpls,
     );
-    let rendered = execute_all(tpls, opts.limits)?;
+    let rendered = {
+        let _lookup = crate::funcs::LookupGuard::set(opts.cluster.clone());
+        execute_all(tpls, opts.limits)?
+    };
 
     let mut out = Rendered::default();
     let notes_path = format!("{}/templates/NOTES.txt", processed.name());
@@ -914,6 +988,21 @@ impl Capabilities {
                 version,
                 major,
                 minor,
+            })),
+            apis: Value::Object(Rc::new(VersionSet(apis))),
+            helm: Value::Object(Rc::new(HelmVersion)),
+        }
+    }
+
+    /// A cluster's: its version as the server reports it, its API versions (and `--api-versions`).
+    fn of_cluster(c: ClusterCapabilities, extra: &[String]) -> Capabilities {
+        let mut apis = c.api_versions;
+        apis.extend(extra.iter().cloned());
+        Capabilities {
+            kube: Value::Object(Rc::new(KubeVersion {
+                version: c.git_version,
+                major: c.major,
+                minor: c.minor,
             })),
             apis: Value::Object(Rc::new(VersionSet(apis))),
             helm: Value::Object(Rc::new(HelmVersion)),

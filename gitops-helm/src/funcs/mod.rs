@@ -44,7 +44,8 @@ pub(crate) fn rng<T>(f: impl FnOnce(&mut fastrand::Rng) -> T) -> T {
     RNG.with(|r| f(&mut r.borrow_mut()))
 }
 
-/// Helm's function map: Sprig (without `env`/`expandenv`) and Helm's functions. `lookup` returns an
+/// Helm's function map: Sprig (without `env`/`expandenv`) and Helm's functions. `lookup` reads through the
+/// render's [`crate::chart::Cluster`] and otherwise returns an
 /// empty map, as `helm template` does without a cluster.
 pub fn helm_funcs() -> FuncMap {
     let mut m = FuncMap::new();
@@ -238,9 +239,52 @@ fn helm(m: &mut FuncMap) {
             v => Ok(v.clone()),
         }
     });
-    reg(m, "lookup", &[Str, Str, Str, Str], None, |_, _| {
-        Ok(Value::map(Default::default()))
+    reg(m, "lookup", &[Str, Str, Str, Str], None, |_, a| {
+        let Some(source) = LOOKUP.with(|l| l.borrow().clone()) else {
+            return Ok(Value::map(Default::default()));
+        };
+        let arg = |i: usize| a[i].as_str().unwrap_or_default();
+        match source.lookup(arg(0), arg(1), arg(2), arg(3))? {
+            Some(obj) => Ok(from_unstructured(&obj)),
+            None => Ok(Value::map(Default::default())),
+        }
     });
+}
+
+thread_local! {
+    static LOOKUP: RefCell<Option<std::sync::Arc<dyn crate::chart::Cluster>>> = const { RefCell::new(None) };
+}
+
+/// Sets this thread's `lookup` source for as long as it lives (one render).
+pub(crate) struct LookupGuard(Option<std::sync::Arc<dyn crate::chart::Cluster>>);
+
+impl LookupGuard {
+    pub(crate) fn set(source: Option<std::sync::Arc<dyn crate::chart::Cluster>>) -> LookupGuard {
+        LookupGuard(LOOKUP.with(|l| l.replace(source)))
+    }
+}
+
+impl Drop for LookupGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        LOOKUP.with(|l| *l.borrow_mut() = previous);
+    }
+}
+
+/// An object from the API server as client-go's unstructured decoding makes it: integers are int64,
+/// other numbers float64.
+fn from_unstructured(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::I64(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::Array(a) => Value::list(a.iter().map(from_unstructured).collect()),
+        serde_json::Value::Object(o) => {
+            Value::map(o.iter().map(|(k, v)| (k.clone(), from_unstructured(v))).collect())
+        }
+        other => Value::from_json(other),
+    }
 }
 
 fn error_map(e: String) -> Value {

@@ -53,6 +53,15 @@ pub(crate) struct TemplateArgs {
     /// Do not validate values against values.schema.json.
     #[arg(long)]
     skip_schema_validation: bool,
+    /// `client` renders offline; `server` reads the cluster: `lookup` returns its objects and
+    /// `.Capabilities` its version and API versions.
+    #[arg(long, default_value = "client", num_args = 0..=1, default_missing_value = "client",
+          value_parser = ["client", "server", "unset"])]
+    dry_run: String,
+    /// Kubeconfig file for `--dry-run=server` (default: $KUBECONFIG, ~/.kube/config or the in-cluster
+    /// config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
 }
 
 pub(crate) fn run(cmd: HelmCommand) -> ExitCode {
@@ -106,5 +115,124 @@ fn template(args: TemplateArgs) -> Result<String, String> {
     };
     opts.api_versions = args.api_versions;
     opts.skip_schema_validation = args.skip_schema_validation;
+    if args.dry_run == "server" {
+        opts = opts.with_cluster(std::sync::Arc::new(KubeCluster::connect(
+            args.kubeconfig.as_deref(),
+        )?));
+    }
     chart::template(&chart, &opts).map_err(|e| e.to_string())
+}
+
+/// A cluster reached through kube-rs, for `--dry-run=server`. Renders are synchronous, so requests run
+/// on a runtime of their own.
+struct KubeCluster {
+    rt: tokio::runtime::Runtime,
+    client: kube::Client,
+}
+
+impl KubeCluster {
+    fn connect(kubeconfig: Option<&std::path::Path>) -> Result<KubeCluster, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let client = rt.block_on(async {
+            let config = gitops_examples::kube_config(kubeconfig).await?;
+            kube::Client::try_from(config).map_err(anyhow::Error::from)
+        });
+        let client = client.map_err(|e| format!("Kubernetes cluster unreachable: {e:#}"))?;
+        Ok(KubeCluster { rt, client })
+    }
+}
+
+impl gitops_helm::chart::Cluster for KubeCluster {
+    fn lookup(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, String> {
+        use kube::{
+            Api,
+            api::{DynamicObject, ListParams},
+            core::GroupVersionKind,
+            discovery::Scope,
+        };
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        self.rt.block_on(async {
+            let gvk = GroupVersionKind::gvk(group, version, kind);
+            let (ar, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
+                .await
+                .map_err(|e| {
+                    format!("unable to get apiresource from unstructured: {api_version}, Kind={kind}: {e}")
+                })?;
+            let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced && !namespace.is_empty() {
+                Api::namespaced_with(self.client.clone(), namespace, &ar)
+            } else {
+                Api::all_with(self.client.clone(), &ar)
+            };
+            let typed = |mut v: serde_json::Value| {
+                v["apiVersion"] = serde_json::json!(api_version);
+                v["kind"] = serde_json::json!(kind);
+                v
+            };
+            if name.is_empty() {
+                let list = api
+                    .list(&ListParams::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let items = list
+                    .items
+                    .into_iter()
+                    .map(|o| serde_json::to_value(o).map(typed))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                return Ok(Some(serde_json::json!({
+                    "apiVersion": api_version,
+                    "kind": format!("{kind}List"),
+                    "metadata": {"resourceVersion": list.metadata.resource_version.unwrap_or_default()},
+                    "items": items,
+                })));
+            }
+            match api.get_opt(name).await.map_err(|e| e.to_string())? {
+                Some(o) => Ok(Some(typed(serde_json::to_value(o).map_err(|e| e.to_string())?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn capabilities(&self) -> Result<gitops_helm::chart::ClusterCapabilities, String> {
+        self.rt.block_on(async {
+            let info = self
+                .client
+                .apiserver_version()
+                .await
+                .map_err(|e| format!("could not get server version from Kubernetes: {e}"))?;
+            let discovery = kube::Discovery::new(self.client.clone())
+                .run()
+                .await
+                .map_err(|e| format!("could not get apiVersions from Kubernetes: {e}"))?;
+            let mut api_versions = Vec::new();
+            for group in discovery.groups() {
+                for version in group.versions() {
+                    let gv = if group.name().is_empty() {
+                        version.to_owned()
+                    } else {
+                        format!("{}/{version}", group.name())
+                    };
+                    for (ar, _) in group.versioned_resources(version) {
+                        api_versions.push(format!("{gv}/{}", ar.kind));
+                    }
+                    api_versions.push(gv);
+                }
+            }
+            Ok(gitops_helm::chart::ClusterCapabilities {
+                git_version: info.git_version,
+                major: info.major,
+                minor: info.minor,
+                api_versions,
+            })
+        })
+    }
 }
