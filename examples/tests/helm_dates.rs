@@ -4,20 +4,11 @@
 
 #![allow(missing_docs)]
 
-use std::{path::PathBuf, process::Command};
+mod support;
 
-fn reference_helm() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("GITOPS_REFERENCE_HELM").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["version", "--short"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("v4.1.4"))
-    })
-}
+use support::reference_helm;
+
+use std::process::Command;
 
 const TEMPLATE: &str = r#"apiVersion: v1
 kind: ConfigMap
@@ -47,14 +38,7 @@ fn dates_match_helm_in_every_time_zone() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let chart = dir.path().join("c");
-    std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
-    )
-    .unwrap();
-    std::fs::write(chart.join("templates/cm.yaml"), TEMPLATE).unwrap();
+    let chart = support::chart(dir.path(), &[("cm.yaml", TEMPLATE)]);
     let home = dir.path().join("helm-home");
     for tz in [
         "UTC",
@@ -63,14 +47,10 @@ fn dates_match_helm_in_every_time_zone() {
         "Asia/Tokyo",
         "Australia/Lord_Howe",
     ] {
-        let want = Command::new(&helm)
+        let want = support::helm(&helm, &home)
             .args(["template", "r"])
             .arg(&chart)
             .env("TZ", tz)
-            .env("HELM_CONFIG_HOME", &home)
-            .env("HELM_CACHE_HOME", &home)
-            .env("HELM_DATA_HOME", &home)
-            .env("KUBECONFIG", "/dev/null")
             .output()
             .unwrap();
         let got = Command::new(env!("CARGO_BIN_EXE_gitops"))

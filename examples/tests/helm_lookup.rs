@@ -5,22 +5,13 @@
 
 #![allow(missing_docs)]
 
-use std::{path::PathBuf, process::Command};
+mod support;
+
+use support::reference_helm;
+
+use std::process::Command;
 
 use gitops_testkit::TestApiServer;
-
-fn reference_helm() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("GITOPS_REFERENCE_HELM").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["version", "--short"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("v4.1.4"))
-    })
-}
 
 const TEMPLATE: &str = r#"{{- $cm := lookup "v1" "ConfigMap" .Release.Namespace "settings" }}
 {{- $missing := lookup "v1" "Secret" .Release.Namespace "nope" }}
@@ -79,23 +70,13 @@ async fn lookup_and_capabilities_read_the_cluster_as_helm_does() {
         .await
         .unwrap();
 
-    let chart = dir.path().join("c");
-    std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
-    )
-    .unwrap();
-    std::fs::write(chart.join("templates/cm.yaml"), TEMPLATE).unwrap();
+    let chart = support::chart(dir.path(), &[("cm.yaml", TEMPLATE)]);
     let home = dir.path().join("helm-home");
     let (want, got) = tokio::task::block_in_place(|| {
-        let want = Command::new(&helm)
+        let want = support::helm(&helm, &home)
             .args(["template", "r", "--dry-run=server", "--kubeconfig"])
             .arg(&kc)
             .arg(&chart)
-            .env("HELM_CONFIG_HOME", &home)
-            .env("HELM_CACHE_HOME", &home)
-            .env("HELM_DATA_HOME", &home)
             .output()
             .unwrap();
         let got = Command::new(env!("CARGO_BIN_EXE_gitops"))

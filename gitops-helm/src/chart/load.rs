@@ -145,8 +145,12 @@ pub fn load_archive(data: &[u8], origin: &str) -> Result<Chart, ChartError> {
 }
 
 fn yaml_to_json(text: &str, what: &str) -> Result<serde_json::Value, ChartError> {
-    crate::funcs::json_from_yaml(text)
-        .map_err(|e| ChartError::Load(format!("cannot load {what}: error converting YAML to JSON: {e}")))
+    crate::funcs::json_from_yaml(text).map_err(|e| {
+        ChartError::Load(format!(
+            "cannot load {what}: error converting YAML to JSON: {}",
+            crate::funcs::go_yaml_error(text, &e)
+        ))
+    })
 }
 
 /// Builds a chart from its files (paths relative to the chart root, `/`-separated).

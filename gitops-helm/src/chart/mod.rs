@@ -48,9 +48,34 @@ pub enum ChartError {
     /// The rendered output is not a valid manifest stream.
     #[error("{0}")]
     Manifest(String),
-    /// Anything else Helm refuses (library charts, kubeVersion, release names).
+    /// The chart's `kubeVersion` excludes the cluster's.
+    #[error("{0}")]
+    Incompatible(String),
+    /// Anything else Helm refuses (library charts, release names).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl ChartError {
+    /// Whether Helm met this error while rendering a release (templates, manifests, the kubeVersion
+    /// check) rather than before: `helm template` then adds "Use --debug flag to render out invalid
+    /// YAML" to its message.
+    pub fn during_render(&self) -> bool {
+        matches!(
+            self,
+            Self::Template(_) | Self::Manifest(_) | Self::Incompatible(_)
+        )
+    }
+
+    /// The error as `helm template` prints it on stderr: `Error: ...`, with the `--debug` hint for
+    /// errors met while rendering.
+    pub fn cli_text(&self) -> String {
+        if self.during_render() {
+            format!("Error: {self}\n\nUse --debug flag to render out invalid YAML")
+        } else {
+            format!("Error: {self}")
+        }
+    }
 }
 
 /// A loaded chart.

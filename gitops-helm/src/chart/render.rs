@@ -359,7 +359,7 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartErro
             .zip(kube_version.parse::<gitops_core::semver::Version>().ok())
             .is_some_and(|(c, v)| c.matches(&v));
         if !ok {
-            return Err(ChartError::Invalid(format!(
+            return Err(ChartError::Incompatible(format!(
                 "chart requires kubeVersion: {} which is incompatible with Kubernetes {}",
                 processed.metadata.kube_version, kube_version
             )));
@@ -565,13 +565,107 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<Rendered
                 .borrow_mut()
                 .insert("Template".into(), Value::values_map(tm));
             let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits)
-                .map_err(ChartError::Template)?;
+                .map_err(|e| ChartError::Template(helm_exec_error(&t.path, &e)))?;
             // The receiver lives until every sender is gone: this send cannot fail.
             let _ = tx.send((t.path.clone(), text.replace("<no value>", "")));
         }
         drop(tx);
         Ok(heads.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
     })
+}
+
+/// One link of an execution error's chain, as Helm's engine prints it.
+#[derive(PartialEq, Eq)]
+struct TraceableError {
+    location: String,
+    message: String,
+    executed: String,
+}
+
+/// One error of Go's chain (`errors.Unwrap`), parsed as Helm's engine parses it, with the text of the
+/// next one: `error calling F: %w` wraps the function's error, other execution errors wrap nothing
+/// that prints differently. `None` when Helm could not parse it.
+fn parse_exec_link(s: &str) -> Option<(TraceableError, Option<&str>)> {
+    let remainder = s.strip_prefix("template: ")?;
+    if remainder.starts_with("no template ") {
+        let t = TraceableError {
+            location: String::new(),
+            message: s.to_owned(),
+            executed: String::new(),
+        };
+        return Some((t, None));
+    }
+    let cut_chained = |m: &str| m.find(" template:").map_or(m, |i| &m[..i]).to_owned();
+    if let Some((template, after)) = remainder.split_once(": executing ") {
+        let func_and_rest = after.strip_prefix('"')?;
+        let end = func_and_rest.find('"')?;
+        let function = &func_and_rest[..end];
+        let (location, full) = func_and_rest[end + 1..]
+            .strip_prefix(" at <")?
+            .split_once(">: ")?;
+        let next = full
+            .strip_prefix("error calling ")
+            .and_then(|r| r.split_once(": "))
+            .map(|(_, inner)| inner);
+        let t = TraceableError {
+            location: template.to_owned(),
+            message: cut_chained(full),
+            executed: format!("executing \"{function}\" at <{location}>:"),
+        };
+        return Some((t, next));
+    }
+    let sep = remainder.rfind(": ")?;
+    let t = TraceableError {
+        location: remainder[..sep].to_owned(),
+        message: cut_chained(&remainder[sep + 2..]),
+        executed: String::new(),
+    };
+    Some((t, None))
+}
+
+/// Helm's `reformatExecErrorMsg`: `fail` and `required` become `execution error at (FILE:LINE:COL):
+/// MESSAGE`; other errors whose whole chain it can parse become its multi-line trace; the rest stay as
+/// Go printed them.
+fn helm_exec_error(file: &str, e: &str) -> String {
+    use crate::funcs::{HELM_ERR_END, HELM_ERR_START};
+    let tokens: Vec<&str> = e.splitn(3, ": ").collect();
+    if tokens.len() != 3 {
+        return format!("execution error in ({file}): {e}");
+    }
+    if let Some(start) = tokens[2].find(HELM_ERR_START)
+        && let Some(end) = tokens[2].rfind(HELM_ERR_END)
+        && end >= start + HELM_ERR_START.len()
+    {
+        return format!(
+            "execution error at ({}): {}",
+            tokens[1],
+            &tokens[2][start + HELM_ERR_START.len()..end]
+        );
+    }
+    let mut links: Vec<TraceableError> = Vec::new();
+    let mut current = Some(e);
+    while let Some(text) = current {
+        let Some((link, next)) = parse_exec_link(text) else {
+            return e.to_owned();
+        };
+        if links.last() != Some(&link) {
+            links.push(link);
+        }
+        current = next;
+    }
+    let mut out = String::new();
+    for l in &links {
+        if !l.location.is_empty() {
+            out.push_str(&format!("{}\n  ", l.location));
+        }
+        if !l.executed.is_empty() {
+            out.push_str(&format!("{}\n    ", l.executed));
+        }
+        if !l.message.is_empty() {
+            out.push_str(&format!("{}\n", l.message));
+        }
+    }
+    out.trim().to_owned()
 }
 
 /// Helm's form of a parse error: `template: NAME:LINE: MSG` becomes `parse error at (NAME:LINE): MSG`.
@@ -767,7 +861,8 @@ fn parse_head(path: &str, doc: &str) -> Head {
     let head = gitops_core::yaml::from_str_multi(doc, &crate::funcs::helm_yaml_limits())
         .map_err(|e| {
             ChartError::Manifest(format!(
-                "YAML parse error on {path}: error converting YAML to JSON: {e}"
+                "YAML parse error on {path}: error converting YAML to JSON: {}",
+                crate::funcs::go_yaml_error(doc, &e)
             ))
         })?
         .into_iter()
@@ -775,7 +870,7 @@ fn parse_head(path: &str, doc: &str) -> Head {
         .unwrap_or(serde_json::Value::Null);
     simple_head(&head).map_err(|e| {
         ChartError::Manifest(format!(
-            "YAML parse error on {path}: error unmarshaling JSON: {e}"
+            "YAML parse error on {path}: error unmarshaling JSON: while decoding JSON: {e}"
         ))
     })
 }
@@ -801,7 +896,7 @@ fn simple_head(v: &serde_json::Value) -> Result<(String, Vec<(String, String)>),
         J::Object(o) => o,
         other => {
             return Err(format!(
-                "json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead",
+                "json: cannot unmarshal {} into Go value of type util.SimpleHead",
                 super::json_kind(other)
             ));
         }

@@ -329,6 +329,84 @@ pub(crate) fn htpasswd(user: &str, password: &str) -> Result<String, String> {
     })
 }
 
+/// Sprig's `derivePassword`: the Master Password algorithm (scrypt of the password salted with the
+/// user, HMAC-SHA256 of the site and counter, characters picked by a template of the type).
+pub(crate) fn derive_password(counter: u32, kind: &str, password: &str, user: &str, site: &str) -> String {
+    const SEED: &str = "com.lyndir.masterpassword";
+    let templates: &[&str] = match kind {
+        "maximum" => &["anoxxxxxxxxxxxxxxxxx", "axxxxxxxxxxxxxxxxxno"],
+        "long" => &[
+            "CvcvnoCvcvCvcv",
+            "CvcvCvcvnoCvcv",
+            "CvcvCvcvCvcvno",
+            "CvccnoCvcvCvcv",
+            "CvccCvcvnoCvcv",
+            "CvccCvcvCvcvno",
+            "CvcvnoCvccCvcv",
+            "CvcvCvccnoCvcv",
+            "CvcvCvccCvcvno",
+            "CvcvnoCvcvCvcc",
+            "CvcvCvcvnoCvcc",
+            "CvcvCvcvCvccno",
+            "CvccnoCvccCvcv",
+            "CvccCvccnoCvcv",
+            "CvccCvccCvcvno",
+            "CvcvnoCvccCvcc",
+            "CvcvCvccnoCvcc",
+            "CvcvCvccCvccno",
+            "CvccnoCvcvCvcc",
+            "CvccCvcvnoCvcc",
+            "CvccCvcvCvccno",
+        ],
+        "medium" => &["CvcnoCvc", "CvcCvcno"],
+        "short" => &["Cvcn"],
+        "basic" => &["aaanaaan", "aannaaan", "aaannaaa"],
+        "pin" => &["nnnn"],
+        _ => return format!("cannot find password template {kind}"),
+    };
+    let chars = |c: u8| -> &'static [u8] {
+        match c {
+            b'V' => b"AEIOU",
+            b'C' => b"BCDFGHJKLMNPQRSTVWXYZ",
+            b'v' => b"aeiou",
+            b'c' => b"bcdfghjklmnpqrstvwxyz",
+            b'A' => b"AEIOUBCDFGHJKLMNPQRSTVWXYZ",
+            b'a' => b"AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz",
+            b'n' => b"0123456789",
+            b'o' => b"@&%?,=[]_:-+*$#!'^~;()/.",
+            _ => b"AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz0123456789!@#$%^&*()",
+        }
+    };
+    let mut salt = SEED.as_bytes().to_vec();
+    salt.extend_from_slice(&(user.len() as u32).to_be_bytes());
+    salt.extend_from_slice(user.as_bytes());
+    let mut key = [0u8; 64];
+    let Ok(params) = scrypt::Params::new(15, 8, 2) else {
+        return "failed to derive password: invalid scrypt parameters".into();
+    };
+    if let Err(e) = scrypt::scrypt(password.as_bytes(), &salt, &params, &mut key) {
+        return format!("failed to derive password: {e}");
+    }
+    let mut message = SEED.as_bytes().to_vec();
+    message.extend_from_slice(&(site.len() as u32).to_be_bytes());
+    message.extend_from_slice(site.as_bytes());
+    message.extend_from_slice(&counter.to_be_bytes());
+    let seed = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key),
+        &message,
+    );
+    let seed = seed.as_ref();
+    let template = templates[usize::from(seed[0]) % templates.len()].as_bytes();
+    template
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let set = chars(*c);
+            char::from(set[usize::from(seed[i + 1]) % set.len()])
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

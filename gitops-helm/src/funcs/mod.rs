@@ -97,7 +97,7 @@ pub fn from_yaml(text: &str) -> Result<Value, String> {
 
 /// go-yaml v2's wording of a YAML error: scanner errors name the (1-based) line unless it is the first,
 /// parser errors name the line before the problem (go-yaml counts it from 0), as `yaml: line N: ...`.
-fn go_yaml_error(text: &str, e: &gitops_core::yaml::YamlError) -> String {
+pub(crate) fn go_yaml_error(text: &str, e: &gitops_core::yaml::YamlError) -> String {
     let full = e.to_string();
     let msg = full.split_once("): ").map_or(full.as_str(), |(_, m)| m);
     let line = e.line().unwrap_or(1);
@@ -234,8 +234,8 @@ fn helm(m: &mut FuncMap) {
     reg(m, "required", &[Str, Any], None, |_, a| {
         let warn = a[0].as_str().unwrap_or_default();
         match &a[1] {
-            Value::Invalid | Value::Nil => Err(warn.to_string()),
-            Value::Str(s) if s.is_empty() => Err(warn.to_string()),
+            Value::Invalid | Value::Nil => Err(helm_err(warn)),
+            Value::Str(s) if s.is_empty() => Err(helm_err(warn)),
             v => Ok(v.clone()),
         }
     });
@@ -307,8 +307,24 @@ fn json_kind(v: &Value) -> &'static str {
 /// How often one template may be included inside itself (Helm's `recursionMaxNums`).
 const MAX_INCLUDE_RECURSION: usize = 1000;
 
+/// Helm's markers around the message of `fail` and `required`: the chart renderer finds them in the
+/// execution error and reports `execution error at (FILE:LINE:COL): MESSAGE`, as Helm does.
+pub(crate) const HELM_ERR_START: &str = "HELM_ERR_START";
+/// See [`HELM_ERR_START`].
+pub(crate) const HELM_ERR_END: &str = "HELM_ERR_END";
+
+pub(crate) fn helm_err(msg: &str) -> String {
+    format!("{HELM_ERR_START}{msg}{HELM_ERR_END}")
+}
+
 fn include(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
     let name = a[0].as_str().unwrap_or_default().to_string();
+    // Helm's include runs on the root of its template set, which Helm names "gotpl".
+    if st.set.lookup(&name).is_none() {
+        return Err(format!(
+            "template: no template {name:?} associated with template \"gotpl\""
+        ));
+    }
     let count = st.include_counts.entry(name.clone()).or_insert(0);
     if *count > MAX_INCLUDE_RECURSION {
         return Err(format!(
@@ -325,10 +341,11 @@ fn include(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
 
 fn tpl(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
     let text = a[0].as_str().unwrap_or_default();
-    let name = st.template_name().to_string();
+    // Helm parses the text as a new template named after the set's root, "gotpl".
+    let name = "gotpl";
     let mut set = Templates::overlay(st.set.clone());
     let tree = set
-        .parse(&name, text)
+        .parse(name, text)
         .map_err(|e| format!("cannot parse template {text:?}: {e}"))?;
     let out = st
         .execute_in(Rc::new(set), tree, a[1].clone())

@@ -1390,7 +1390,9 @@ fn misc(m: &mut FuncMap) {
     reg(m, "ternary", &[Any, Any, Bool], None, |_, a| {
         Ok(if a[2].truthy() { a[0].clone() } else { a[1].clone() })
     });
-    reg(m, "fail", &[Str], None, |_, a| Err(arg_str(&a, 0).to_string()));
+    reg(m, "fail", &[Str], None, |_, a| {
+        Err(super::helm_err(arg_str(&a, 0)))
+    });
     reg(m, "typeOf", &[Any], None, |_, a| Ok(s(&a[0].type_name())));
     reg(m, "typeIs", &[Str, Any], None, |_, a| {
         Ok(Value::Bool(arg_str(&a, 0) == a[1].type_name()))
@@ -1441,12 +1443,18 @@ fn misc(m: &mut FuncMap) {
     reg(m, "urlJoin", &[Map], None, |_, a| {
         Ok(s(&url_join(&map_arg(&a[0]).borrow())))
     });
-    reg(m, "getHostByName", &[Str], None, |_, _| {
-        Err("getHostByName is not available while rendering".into())
-    });
+    // Helm renders without DNS unless --enable-dns: the function returns an empty string.
+    reg(m, "getHostByName", &[Str], None, |_, _| Ok(s("")));
     crypto_funcs(m);
-    reg(m, "derivePassword", &[], Some(Any), |_, _| {
-        Err("derivePassword is not supported by gitops-helm yet; set the value explicitly".into())
+    // The counter is a uint32: only a constant fits it, as in Go.
+    reg(m, "derivePassword", &[U32, Str, Str, Str, Str], None, |_, a| {
+        Ok(s(&super::crypto::derive_password(
+            arg_int(&a, 0) as u32,
+            arg_str(&a, 1),
+            arg_str(&a, 2),
+            arg_str(&a, 3),
+            arg_str(&a, 4),
+        )))
     });
 }
 

@@ -21,6 +21,8 @@ pub enum Ty {
     Int,
     /// `int64`
     I64,
+    /// `uint32`
+    U32,
     /// `float64`
     Float,
     /// `bool`
@@ -39,6 +41,7 @@ impl Ty {
             Ty::Str => "string",
             Ty::Int => "int",
             Ty::I64 => "int64",
+            Ty::U32 => "uint32",
             Ty::Float => "float64",
             Ty::Bool => "bool",
             Ty::List => "[]interface {}",
@@ -378,18 +381,54 @@ impl State<'_> {
     fn context(&self) -> String {
         // The source text of the action around the error position, as Go shows the node.
         let src = &self.tree.source;
-        let start = self.pos.min(src.len());
+        let mut start = self.pos.min(src.len());
+        // A field or variable chain is positioned at its second field (as in Go's parser); Go shows the
+        // whole node, so the context starts where the chain does.
+        if src.as_bytes().get(start) == Some(&b'.') {
+            while start > 0 {
+                let b = src.as_bytes()[start - 1];
+                if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'$') || b >= 0x80 {
+                    start -= 1;
+                } else {
+                    break;
+                }
+            }
+            while !src.is_char_boundary(start) {
+                start += 1;
+            }
+        }
         let rest = &src[start..];
-        let end = rest.find("}}").unwrap_or(rest.len());
-        let mut s = rest[..end]
+        // The node ends at the action's end, at the end of its command in a pipeline (`|`), or at the
+        // parenthesis closing the pipeline it is in; string literals may hold any of these.
+        let bytes = rest.as_bytes();
+        let (mut i, mut depth, mut quote) = (0, 0usize, None::<u8>);
+        while i < bytes.len() {
+            let b = bytes[i];
+            match quote {
+                Some(q) => {
+                    if b == b'\\' && q != b'`' {
+                        i += 1;
+                    } else if b == q {
+                        quote = None;
+                    }
+                }
+                None => match b {
+                    b'"' | b'`' | b'\'' => quote = Some(b),
+                    b'(' => depth += 1,
+                    b')' if depth == 0 => break,
+                    b')' => depth -= 1,
+                    b'|' if depth == 0 => break,
+                    b'}' if bytes.get(i + 1) == Some(&b'}') => break,
+                    _ => {}
+                },
+            }
+            i += 1;
+        }
+        rest[..i.min(rest.len())]
             .trim_end()
             .trim_end_matches('-')
             .trim_end()
-            .to_string();
-        if s.chars().count() > 20 {
-            s = s.chars().take(20).collect::<String>() + "...";
-        }
-        s
+            .to_string()
     }
 
     fn step(&mut self) -> R<()> {
@@ -462,7 +501,16 @@ impl State<'_> {
                 let (name, pipe) = &**t;
                 self.pos = *pos;
                 let Some(tree) = self.set.lookup(name) else {
-                    return self.errorf(format!("template {name:?} not defined"));
+                    // Go shows the node as it prints it: `{{template "x" .}}`.
+                    let context = match pipe {
+                        Some(p) => format!("{{{{template {name:?} {p}}}}}"),
+                        None => format!("{{{{template {name:?}}}}}"),
+                    };
+                    return Err(Flow::Err(format!(
+                        "template: {}: executing {:?} at <{context}>: template {name:?} not defined",
+                        self.tree.location(self.pos),
+                        self.tree.name,
+                    )));
                 };
                 if self.depth >= self.budget.limits.max_depth {
                     return self.errorf(format!(
@@ -659,8 +707,8 @@ impl State<'_> {
                 if matches!(**node, Arg::Nil(_)) {
                     return self.errorf(format!("indirection through explicit nil in {first}"));
                 }
+                // Go reports errors of the chain where evaluating its operand left off.
                 let v = self.eval_arg(dot, Ty::Raw, node)?;
-                self.pos = first.pos();
                 return self.eval_field_chain(dot, v, fields, &cmd.args, final_);
             }
             Arg::Ident(_, name) => return self.eval_function(dot, name, &cmd.args, final_),
@@ -941,11 +989,22 @@ impl State<'_> {
                         Some(f) => Ok(Value::Float(f)),
                         None => self.errorf(format!("expected float; found {}", n.text)),
                     },
+                    // reflect's SetUint: the constant's low 32 bits.
+                    Ty::U32 => match n.int {
+                        Some(i) if i >= 0 && !n.text.contains(['.', 'e', 'E']) => {
+                            Ok(Value::Int(i64::from(i as u32)))
+                        }
+                        _ => self.errorf(format!("expected unsigned integer; found {}", n.text)),
+                    },
                     _ => self.const_mismatch(ty, arg),
                 };
             }
         };
-        self.pos = arg.pos();
+        // After a parenthesized pipeline (or a chain's operand) Go reports the last node evaluated
+        // inside it.
+        if !matches!(arg, Arg::Pipe(_) | Arg::Chain(..)) {
+            self.pos = arg.pos();
+        }
         self.validate_type(v, ty)
     }
 

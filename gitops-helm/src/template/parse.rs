@@ -1140,17 +1140,18 @@ impl Parser<'_> {
         Ok(make_control(context, pos, pipe, list, else_list))
     }
 
-    fn template_name(&mut self, context: &str) -> PResult<String> {
+    /// The name of a `template` or `block` and its position (Go gives the node that position).
+    fn template_name(&mut self, context: &str) -> PResult<(String, usize)> {
         let t = self.next_non_space();
         match t.tok {
-            Tok::Str(s) | Tok::RawStr(s) => Ok(s.to_string()),
+            Tok::Str(s) | Tok::RawStr(s) => Ok((s.to_string(), t.pos)),
             _ => self.unexpected(&t, context),
         }
     }
 
-    fn template_control(&mut self, pos: usize) -> PResult<Node> {
+    fn template_control(&mut self, _pos: usize) -> PResult<Node> {
         let context = "template clause";
-        let name = self.template_name(context)?;
+        let (name, pos) = self.template_name(context)?;
         let t = self.next_non_space();
         let pipe = if t.tok != Tok::RightDelim {
             self.backup();
@@ -1161,15 +1162,15 @@ impl Parser<'_> {
         Ok(Node::Template(pos, Box::new((name, pipe))))
     }
 
-    fn block_control(&mut self, pos: usize) -> PResult<Node> {
+    fn block_control(&mut self, action_pos: usize) -> PResult<Node> {
         let context = "block clause";
-        let name = self.template_name(context)?;
+        let (name, pos) = self.template_name(context)?;
         let pipe = self.pipeline(context, Tok::RightDelim)?;
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
         let saved_depth = std::mem::replace(&mut self.range_depth, 0);
         let (list, end) = self.item_list()?;
         if !matches!(end, Parsed::End(_)) {
-            return self.err(pos, format!("unexpected {{{{else}}}} in {context}"));
+            return self.err(action_pos, format!("unexpected {{{{else}}}} in {context}"));
         }
         self.vars = saved_vars;
         self.range_depth = saved_depth;
@@ -1181,7 +1182,10 @@ impl Parser<'_> {
         };
         if let Some(prev) = self.defined.iter().position(|t| t.name == name) {
             if !self.defined[prev].is_empty() && !tree.is_empty() {
-                return self.err(pos, format!("template: multiple definition of template {name:?}"));
+                return self.err(
+                    action_pos,
+                    format!("template: multiple definition of template {name:?}"),
+                );
             }
             self.defined[prev] = tree;
         } else {
@@ -1316,14 +1320,16 @@ impl Parser<'_> {
                 fields.push(f.clone());
                 self.next();
             }
+            // As Go's parser: a field or variable that continues with fields takes the position of the
+            // first continuing field (where its chain node began), which execution errors report.
             return Ok(Some(match node {
-                Arg::Field(p, mut id) => {
+                Arg::Field(_, mut id) => {
                     id.extend(fields);
-                    Arg::Field(p, id)
+                    Arg::Field(pos, id)
                 }
-                Arg::Variable(p, v, mut id) => {
+                Arg::Variable(_, v, mut id) => {
                     id.extend(fields);
-                    Arg::Variable(p, v, id)
+                    Arg::Variable(pos, v, id)
                 }
                 Arg::Bool(..) | Arg::Str(..) | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
                     return self.err(pos, format!("unexpected . after term {:?}", node.to_string()));

@@ -14,11 +14,11 @@ use std::sync::Arc;
 /// A Go map of string keys, iterated in key order as `text/template` and `fmt` do.
 pub type Map = BTreeMap<String, Value>;
 
-/// A shared, mutable Go map; `named` marks Helm's `chartutil.Values` type (`.Values` and the top-level
+/// A shared, mutable Go map; `named` marks Helm's `common.Values` type (`.Values` and the top-level
 /// render data), which Go assigns to `map[string]interface{}` parameters but not through type assertions.
 #[derive(Default)]
 pub struct MapCell {
-    /// Whether this map has Go type `chartutil.Values`.
+    /// Whether this map has Go type `common.Values`.
     pub named: bool,
     map: RefCell<Map>,
 }
@@ -54,7 +54,7 @@ pub enum Value {
     Bytes(Rc<[u8]>),
     /// `[]interface{}`.
     List(Rc<Vec<Value>>),
-    /// `map[string]interface{}` (or Helm's named `chartutil.Values`), shared.
+    /// `map[string]interface{}` (or Helm's named `common.Values`), shared.
     Map(Rc<MapCell>),
     /// A Go value with fields and methods (`.Files`, `.Capabilities.APIVersions`).
     Object(Rc<dyn Object>),
@@ -127,7 +127,7 @@ impl Value {
         }))
     }
 
-    /// A `chartutil.Values` map.
+    /// A `common.Values` map.
     pub fn values_map(m: Map) -> Value {
         Value::Map(Rc::new(MapCell {
             named: true,
@@ -157,7 +157,7 @@ impl Value {
             Value::Str(_) => "string".into(),
             Value::Bytes(_) => "[]uint8".into(),
             Value::List(_) => "[]interface {}".into(),
-            Value::Map(m) if m.named => "chartutil.Values".into(),
+            Value::Map(m) if m.named => "common.Values".into(),
             Value::Map(_) => "map[string]interface {}".into(),
             Value::Object(o) => o.type_name().into(),
         }

@@ -79,31 +79,32 @@ pub(crate) fn run(cmd: HelmCommand) -> ExitCode {
             if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }
 }
 
 fn template(args: TemplateArgs) -> Result<String, String> {
-    let chart = chart::load(&args.chart).map_err(|e| e.to_string())?;
+    let chart = chart::load(&args.chart).map_err(|e| e.cli_text())?;
     let mut opts = RenderOptions::new(&args.release, &args.namespace);
     for f in &args.values {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("open {}: {e}", f.display()))?;
+        let text = std::fs::read_to_string(f).map_err(|e| format!("Error: open {}: {e}", f.display()))?;
         opts = opts
             .values_yaml(&text)
-            .map_err(|e| format!("{}: {e}", f.display()))?;
+            .map_err(|e| format!("Error: {}: {e}", f.display()))?;
     }
     for s in &args.set {
-        chart::parse_set(s, &mut opts.values).map_err(|e| format!("failed parsing --set data: {e}"))?;
+        chart::parse_set(s, &mut opts.values)
+            .map_err(|e| format!("Error: failed parsing --set data: {e}"))?;
     }
     for s in &args.set_string {
         chart::parse_set_string(s, &mut opts.values)
-            .map_err(|e| format!("failed parsing --set-string data: {e}"))?;
+            .map_err(|e| format!("Error: failed parsing --set-string data: {e}"))?;
     }
     for s in &args.set_json {
         chart::parse_set_json(s, &mut opts.values)
-            .map_err(|e| format!("failed parsing --set-json data: {e}"))?;
+            .map_err(|e| format!("Error: failed parsing --set-json data: {e}"))?;
     }
     opts.include_crds = args.include_crds;
     opts.skip_tests = args.skip_tests;
@@ -120,7 +121,7 @@ fn template(args: TemplateArgs) -> Result<String, String> {
             args.kubeconfig.as_deref(),
         )?));
     }
-    chart::template(&chart, &opts).map_err(|e| e.to_string())
+    chart::template(&chart, &opts).map_err(|e| e.cli_text())
 }
 
 /// A cluster reached through kube-rs, for `--dry-run=server`. Renders are synchronous, so requests run
@@ -140,7 +141,7 @@ impl KubeCluster {
             let config = gitops_examples::kube_config(kubeconfig).await?;
             kube::Client::try_from(config).map_err(anyhow::Error::from)
         });
-        let client = client.map_err(|e| format!("Kubernetes cluster unreachable: {e:#}"))?;
+        let client = client.map_err(|e| format!("Error: Kubernetes cluster unreachable: {e:#}"))?;
         Ok(KubeCluster { rt, client })
     }
 }
