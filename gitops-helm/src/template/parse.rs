@@ -66,6 +66,26 @@ struct Lexer<'a> {
     pos: usize,
     items: Vec<Item>,
     paren_depth: i32,
+    /// Names seen in this text, shared: templates repeat the same few fields, functions and variables
+    /// thousands of times, and one allocation each is enough.
+    atoms: std::collections::HashMap<&'a str, Arc<str>, std::hash::BuildHasherDefault<Fnv>>,
+}
+
+/// FNV-1a: names are short, and SipHash's setup costs more than the hashing here.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 type LexResult<T> = Result<T, (usize, String)>;
@@ -75,7 +95,11 @@ impl<'a> Lexer<'a> {
         self.input[self.pos..].chars().next()
     }
 
-    fn emit(&mut self, tok: Tok, pos: usize) {
+    fn atom(&mut self, s: &'a str) -> Arc<str> {
+        self.atoms.entry(s).or_insert_with(|| s.into()).clone()
+    }
+
+        fn emit(&mut self, tok: Tok, pos: usize) {
         self.items.push(Item { tok, pos });
     }
 
@@ -245,7 +269,8 @@ impl<'a> Lexer<'a> {
                         let c = self.peek().unwrap_or(' ');
                         return Err((start, format!("bad character {}", go_rune(c))));
                     }
-                    self.emit(Tok::Variable(self.input[start..self.pos].into()), start);
+                    let name = self.atom(&self.input[start..self.pos]);
+                    self.emit(Tok::Variable(name), start);
                 }
                 '\'' => {
                     self.scan_quoted(start, '\'', "unterminated character constant")?;
@@ -268,7 +293,8 @@ impl<'a> Lexer<'a> {
                         let c = self.peek().unwrap_or(' ');
                         return Err((start, format!("bad character {}", go_rune(c))));
                     }
-                    self.emit(Tok::Field(self.input[start + 1..self.pos].into()), start);
+                    let name = self.atom(&self.input[start + 1..self.pos]);
+                    self.emit(Tok::Field(name), start);
                 }
                 '+' | '-' | '0'..='9' => self.number(start)?,
                 c if is_alnum(c) => {
@@ -284,7 +310,7 @@ impl<'a> Lexer<'a> {
                         "nil" => Tok::Nil,
                         w => match KEYWORDS.iter().find(|k| **k == w) {
                             Some(k) => Tok::Keyword(k),
-                            None => Tok::Ident(w.into()),
+                            None => Tok::Ident(self.atom(w)),
                         },
                     };
                     self.emit(tok, start);
@@ -856,6 +882,7 @@ pub(crate) fn parse(
         pos: 0,
         items: Vec::new(),
         paren_depth: 0,
+        atoms: Default::default(),
     }
     .run()
     .map_err(|(pos, msg)| {
