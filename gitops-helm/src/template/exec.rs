@@ -461,7 +461,14 @@ impl State<'_> {
     fn walk(&mut self, out: &mut String, dot: &Value, node: &Node) -> R<()> {
         self.step()?;
         match node {
-            Node::Text(t) => self.write(out, t),
+            Node::Text(a, b) => {
+                self.budget.output += b - a;
+                if self.budget.output > self.budget.limits.max_output {
+                    return self.errorf(format!("output exceeds {} bytes", self.budget.limits.max_output));
+                }
+                out.push_str(&self.tree.source[*a..*b]);
+                Ok(())
+            }
             Node::Action(pos, pipe) => {
                 self.pos = *pos;
                 let v = self.eval_pipeline(dot, pipe)?;

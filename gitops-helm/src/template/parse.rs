@@ -17,7 +17,8 @@ impl std::error::Error for ParseError {}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
-    Text(Arc<str>),
+    /// A byte range of the source.
+    Text(usize, usize),
     LeftDelim,
     RightDelim,
     Space,
@@ -108,7 +109,7 @@ impl<'a> Lexer<'a> {
             let rest = &self.input[self.pos..];
             let Some(x) = rest.find("{{") else {
                 if !rest.is_empty() {
-                    self.emit(Tok::Text(rest.into()), self.pos);
+                    self.emit(Tok::Text(self.pos, self.input.len()), self.pos);
                 }
                 self.emit(Tok::Eof, self.input.len());
                 return Ok(self.items);
@@ -122,7 +123,7 @@ impl<'a> Lexer<'a> {
                 text = text.trim_end_matches(is_space);
             }
             if !text.is_empty() {
-                self.emit(Tok::Text(text.into()), start);
+                self.emit(Tok::Text(start, start + text.len()), start);
             }
             self.pos = delim + 2;
             let after_marker = if trim { 2 } else { 0 };
@@ -804,8 +805,8 @@ pub type Control = (Pipe, Vec<Node>, Option<Vec<Node>>);
 /// A node of the tree.
 #[derive(Debug, Clone)]
 pub enum Node {
-    /// Plain text.
-    Text(Arc<str>),
+    /// Plain text: a byte range of the tree's source.
+    Text(usize, usize),
     /// `{{pipeline}}`
     Action(usize, Box<Pipe>),
     /// `{{if}}`
@@ -852,7 +853,7 @@ impl Tree {
     pub fn is_empty(&self) -> bool {
         self.root
             .iter()
-            .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+            .all(|n| matches!(n, Node::Text(a, b) if self.source[*a..*b].trim().is_empty()))
     }
 }
 
@@ -953,9 +954,9 @@ impl Parser<'_> {
         it
     }
 
-    fn describe(tok: &Tok) -> String {
+    fn describe(&self, tok: &Tok) -> String {
         match tok {
-            Tok::Text(t) => format!("{t:?}"),
+            Tok::Text(a, b) => format!("{:?}", &self.source[*a..*b]),
             Tok::LeftDelim => "<{{>".into(),
             Tok::RightDelim => "<}}>".into(),
             Tok::Space => "space".into(),
@@ -981,7 +982,7 @@ impl Parser<'_> {
     fn unexpected<T>(&self, it: &Item, context: &str) -> PResult<T> {
         self.err(
             it.pos,
-            format!("unexpected {} in {}", Self::describe(&it.tok), context),
+            format!("unexpected {} in {}", self.describe(&it.tok), context),
         )
     }
 
@@ -1066,7 +1067,7 @@ impl Parser<'_> {
     fn text_or_action(&mut self) -> PResult<Parsed> {
         let it = self.next_non_space();
         match it.tok {
-            Tok::Text(t) => Ok(Parsed::Node(Node::Text(t))),
+            Tok::Text(a, b) => Ok(Parsed::Node(Node::Text(a, b))),
             Tok::LeftDelim => self.action(),
             Tok::Comment => Ok(Parsed::Comment),
             _ => self.unexpected(&it, "input"),
