@@ -251,48 +251,35 @@ fn controller_entry<'a>(r: &'a mut Registry, controller: &str) -> &'a mut PerCon
 }
 
 fn render_controllers(out: &mut String, controllers: &BTreeMap<String, PerController>) {
-    header(
-        out,
-        "controller_runtime_active_workers",
-        "Number of currently used workers per controller",
-        "gauge",
-    );
-    for (name, c) in controllers {
-        let _ = writeln!(
-            out,
-            "controller_runtime_active_workers{{controller=\"{}\"}} {}",
-            escape(name),
-            c.active
-        );
-    }
-    header(
-        out,
-        "controller_runtime_max_concurrent_reconciles",
-        "Maximum number of concurrent reconciles per controller",
-        "gauge",
-    );
-    for (name, c) in controllers {
-        if let Some(n) = c.max_concurrent {
-            let _ = writeln!(
-                out,
-                "controller_runtime_max_concurrent_reconciles{{controller=\"{}\"}} {n}",
-                escape(name)
-            );
+    // One sample per controller, where it has a value.
+    type Sample = fn(&PerController) -> Option<String>;
+    let per_controller: [(&str, &str, &str, Sample); 3] = [
+        (
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller",
+            "gauge",
+            |c| Some(c.active.to_string()),
+        ),
+        (
+            "controller_runtime_max_concurrent_reconciles",
+            "Maximum number of concurrent reconciles per controller",
+            "gauge",
+            |c| c.max_concurrent.map(|n| n.to_string()),
+        ),
+        (
+            "controller_runtime_reconcile_errors_total",
+            "Total number of reconciliation errors per controller",
+            "counter",
+            |c| Some(c.errors.to_string()),
+        ),
+    ];
+    for (family, help, kind, sample) in per_controller {
+        header(out, family, help, kind);
+        for (name, c) in controllers {
+            if let Some(v) = sample(c) {
+                let _ = writeln!(out, "{family}{{controller=\"{}\"}} {v}", escape(name));
+            }
         }
-    }
-    header(
-        out,
-        "controller_runtime_reconcile_errors_total",
-        "Total number of reconciliation errors per controller",
-        "counter",
-    );
-    for (name, c) in controllers {
-        let _ = writeln!(
-            out,
-            "controller_runtime_reconcile_errors_total{{controller=\"{}\"}} {}",
-            escape(name),
-            c.errors
-        );
     }
     header(
         out,

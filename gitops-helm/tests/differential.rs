@@ -9,16 +9,7 @@ use std::process::Command;
 use gitops_helm::chart::{self, RenderOptions};
 
 fn reference_helm() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("GITOPS_REFERENCE_HELM").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["version", "--short"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("v4.1.4"))
-    })
+    gitops_testkit::reference::helm(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 /// Scalar leaves of a values document, as `--set` paths.

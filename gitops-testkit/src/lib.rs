@@ -46,6 +46,7 @@ mod openapi;
 mod openapi_tables;
 mod proto;
 mod proto_tables;
+pub mod reference;
 mod registry;
 mod schema;
 mod server;

@@ -2,18 +2,9 @@
 
 use std::{path::PathBuf, process::Command};
 
-/// The reference helm v4.1.4 (`GITOPS_REFERENCE_HELM`, or `.tools/bin/helm`), if installed.
+/// The reference helm v4.1.4, if installed.
 pub(crate) fn reference_helm() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("GITOPS_REFERENCE_HELM").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["version", "--short"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("v4.1.4"))
-    })
+    gitops_testkit::reference::helm(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 /// A `helm` command that keeps its configuration in `home` and talks to no cluster unless told.

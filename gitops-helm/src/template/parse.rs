@@ -81,7 +81,11 @@ impl std::hash::Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for b in bytes {
             h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
@@ -100,7 +104,7 @@ impl<'a> Lexer<'a> {
         self.atoms.entry(s).or_insert_with(|| s.into()).clone()
     }
 
-        fn emit(&mut self, tok: Tok, pos: usize) {
+    fn emit(&mut self, tok: Tok, pos: usize) {
         self.items.push(Item { tok, pos });
     }
 
