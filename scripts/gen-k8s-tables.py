@@ -264,21 +264,17 @@ oa += ["\";", "", "/// Prefixes the names in [`SCHEMAS`] are shortened by: `(lon
        "pub(crate) const PREFIXES: &[(&str, &str)] = &["]
 oa += [f'    ("{l}", "{sh}"),' for l, sh in OPENAPI_PREFIXES]
 oa += ["];", ""]
-oa_dest = os.path.join(os.path.dirname(__file__), "../gitops-testkit/src/openapi_tables.rs")
-oa_text = "\n".join(oa)
-if check:
-    if not os.path.exists(oa_dest) or open(oa_dest).read() != oa_text:
-        sys.exit(f"{oa_dest} is out of date: run scripts/gen-k8s-tables.py")
-elif os.path.isdir(os.path.dirname(oa_dest)):
-    open(oa_dest, "w").write(oa_text)
+def emit(rel, text):
+    """Writes a generated file of gitops-testkit, or with --check fails when it differs."""
+    dest = os.path.join(os.path.dirname(__file__), rel)
+    if check:
+        if not os.path.exists(dest) or open(dest).read() != text:
+            sys.exit(f"{dest} is out of date: run scripts/gen-k8s-tables.py")
+    elif os.path.isdir(os.path.dirname(dest)):
+        open(dest, "w").write(text)
 
-tk_dest = os.path.join(os.path.dirname(__file__), "../gitops-testkit/src/builtin.rs")
-tk_text = "\n".join(tk)
-if check:
-    if not os.path.exists(tk_dest) or open(tk_dest).read() != tk_text:
-        sys.exit(f"{tk_dest} is out of date: run scripts/gen-k8s-tables.py")
-elif os.path.isdir(os.path.dirname(tk_dest)):
-    open(tk_dest, "w").write(tk_text)
+emit("../gitops-testkit/src/openapi_tables.rs", "\n".join(oa))
+emit("../gitops-testkit/src/builtin.rs", "\n".join(tk))
 if check:
     if open(dest).read() != text:
         sys.exit(f"{dest} is out of date: run scripts/gen-k8s-tables.py")
