@@ -9,7 +9,7 @@
 //! ```
 
 mod load;
-mod render;
+pub(crate) mod render;
 mod schema;
 mod values;
 

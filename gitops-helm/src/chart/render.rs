@@ -626,7 +626,7 @@ fn parse_exec_link(s: &str) -> Option<(TraceableError, Option<&str>)> {
 /// Helm's `reformatExecErrorMsg`: `fail` and `required` become `execution error at (FILE:LINE:COL):
 /// MESSAGE`; other errors whose whole chain it can parse become its multi-line trace; the rest stay as
 /// Go printed them.
-fn helm_exec_error(file: &str, e: &str) -> String {
+pub(crate) fn helm_exec_error(file: &str, e: &str) -> String {
     use crate::funcs::{HELM_ERR_END, HELM_ERR_START};
     let tokens: Vec<&str> = e.splitn(3, ": ").collect();
     if tokens.len() != 3 {

@@ -354,11 +354,12 @@ fn tpl(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
 }
 
 /// Renders one template text as Helm renders a named template: Helm's functions, `missingkey=zero`,
-/// and `<no value>` removed from the output.
+/// `<no value>` removed from the output, execution errors in Helm's words.
 pub fn render_case(text: &str, data: Value) -> Result<String, String> {
     let mut set = Templates::new(Rc::new(helm_funcs()), MissingKey::Zero);
     set.parse("case", text).map_err(|e| e.to_string())?;
-    let out = execute(&Rc::new(set), "case", data, Limits::default())?;
+    let out = execute(&Rc::new(set), "case", data, Limits::default())
+        .map_err(|e| crate::chart::render::helm_exec_error("case", &e))?;
     Ok(out.replace("<no value>", ""))
 }
 
