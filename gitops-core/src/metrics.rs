@@ -127,8 +127,9 @@ struct PerController {
 
 #[derive(Default)]
 struct Registry {
-    /// (kind, namespace, name) -> histogram.
-    objects: BTreeMap<(String, String, String), Histogram>,
+    /// kind -> namespace -> name -> histogram: nested, so that recording into an existing series looks
+    /// it up by `&str` and allocates nothing.
+    objects: BTreeMap<String, BTreeMap<String, BTreeMap<String, Histogram>>>,
     controllers: BTreeMap<String, PerController>,
 }
 
@@ -171,12 +172,16 @@ impl Metrics {
     ) {
         let secs = took.as_secs_f64();
         let mut r = self.lock();
-        let key = (kind.to_owned(), namespace.to_owned(), name.to_owned());
-        r.objects
-            .entry(key)
-            .or_insert_with(|| Histogram::new(&GOTK_BUCKETS))
-            .observe(secs);
-        let c = controller_entry(&mut r, controller);
+        let names = slot(slot(&mut r.objects, kind), namespace);
+        match names.get_mut(name) {
+            Some(h) => h.observe(secs),
+            None => {
+                let mut h = Histogram::new(&GOTK_BUCKETS);
+                h.observe(secs);
+                names.insert(name.to_owned(), h);
+            }
+        }
+        let c = slot(&mut r.controllers, controller);
         *c.results.entry(outcome.label()).or_default() += 1;
         if outcome == Outcome::Error {
             c.errors += 1;
@@ -188,30 +193,36 @@ impl Metrics {
 
     /// Drops the series of a deleted object.
     pub fn forget(&self, kind: &str, namespace: &str, name: &str) {
-        self.lock()
-            .objects
-            .remove(&(kind.to_owned(), namespace.to_owned(), name.to_owned()));
+        self.retain(kind, |ns, n| ns != namespace || n != name);
     }
 
     /// Keeps only the series of `kind` objects for which `keep(namespace, name)` holds: a controller calls
     /// it with what its cache holds, so that objects deleted while it was not looking disappear too.
     pub fn retain(&self, kind: &str, mut keep: impl FnMut(&str, &str) -> bool) {
-        self.lock()
-            .objects
-            .retain(|(k, ns, name), _| k != kind || keep(ns, name));
+        let mut r = self.lock();
+        let Some(namespaces) = r.objects.get_mut(kind) else {
+            return;
+        };
+        namespaces.retain(|ns, names| {
+            names.retain(|name, _| keep(ns, name));
+            !names.is_empty()
+        });
+        if namespaces.is_empty() {
+            r.objects.remove(kind);
+        }
     }
 
     /// Marks one more (`delta` 1) or one fewer (`delta` -1) reconcile of `controller` running.
     pub fn active(&self, controller: &str, delta: i64) {
         let mut r = self.lock();
-        let c = controller_entry(&mut r, controller);
+        let c = slot(&mut r.controllers, controller);
         c.active = (c.active + delta).max(0);
     }
 
     /// Declares how many reconciles `controller` runs at once.
     pub fn max_concurrent(&self, controller: &str, n: u64) {
         let mut r = self.lock();
-        controller_entry(&mut r, controller).max_concurrent = Some(n);
+        slot(&mut r.controllers, controller).max_concurrent = Some(n);
     }
 
     /// The registry in the Prometheus text exposition format (version 0.0.4).
@@ -226,14 +237,18 @@ impl Metrics {
                 "The duration in seconds of a GitOps Toolkit resource reconciliation.",
                 "histogram",
             );
-            for ((kind, ns, name), h) in &r.objects {
-                let labels = format!(
-                    "kind=\"{}\",name=\"{}\",namespace=\"{}\"",
-                    escape(kind),
-                    escape(name),
-                    escape(ns)
-                );
-                h.render(&mut out, "gotk_reconcile_duration_seconds", &labels);
+            for (kind, namespaces) in &r.objects {
+                for (ns, names) in namespaces {
+                    for (name, h) in names {
+                        let labels = format!(
+                            "kind=\"{}\",name=\"{}\",namespace=\"{}\"",
+                            escape(kind),
+                            escape(name),
+                            escape(ns)
+                        );
+                        h.render(&mut out, "gotk_reconcile_duration_seconds", &labels);
+                    }
+                }
             }
             render_controllers(&mut out, &r.controllers);
         }
@@ -242,12 +257,12 @@ impl Metrics {
     }
 }
 
-fn controller_entry<'a>(r: &'a mut Registry, controller: &str) -> &'a mut PerController {
-    if !r.controllers.contains_key(controller) {
-        r.controllers
-            .insert(controller.to_owned(), PerController::default());
+/// The value of `key` in `map`, inserted empty if missing; the key is copied only then.
+fn slot<'a, V: Default>(map: &'a mut BTreeMap<String, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
     }
-    r.controllers.get_mut(controller).expect("inserted above")
+    map.get_mut(key).expect("inserted above")
 }
 
 fn render_controllers(out: &mut String, controllers: &BTreeMap<String, PerController>) {
