@@ -1260,68 +1260,35 @@ fn workload_defaults(t: &Target, obj: &mut Value) {
             default_at(obj, "/spec", "enableServiceLinks", json!(true));
         }
     }
-    let rolling = |max_unavailable: Value, max_surge: Value| json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": max_unavailable, "maxSurge": max_surge}});
     match (group, kind) {
         ("apps", "Deployment") => {
             default_at(obj, "/spec", "replicas", json!(1));
             default_at(obj, "/spec", "revisionHistoryLimit", json!(10));
             default_at(obj, "/spec", "progressDeadlineSeconds", json!(600));
-            default_at(obj, "/spec", "strategy", rolling(json!("25%"), json!("25%")));
-            if obj.pointer("/spec/strategy/type").is_none() {
-                default_at(obj, "/spec/strategy", "type", json!("RollingUpdate"));
-            }
-            if obj.pointer("/spec/strategy/type") == Some(&json!("RollingUpdate")) {
-                default_at(obj, "/spec/strategy", "rollingUpdate", json!({}));
-                default_at(
-                    obj,
-                    "/spec/strategy/rollingUpdate",
-                    "maxUnavailable",
-                    json!("25%"),
-                );
-                default_at(obj, "/spec/strategy/rollingUpdate", "maxSurge", json!("25%"));
-            }
+            strategy_defaults(
+                obj,
+                "strategy",
+                json!({"maxUnavailable": "25%", "maxSurge": "25%"}),
+            );
         }
         ("apps", "StatefulSet") => {
             default_at(obj, "/spec", "replicas", json!(1));
             default_at(obj, "/spec", "revisionHistoryLimit", json!(10));
             default_at(obj, "/spec", "podManagementPolicy", json!("OrderedReady"));
-            default_at(obj, "/spec", "updateStrategy", json!({"type": "RollingUpdate"}));
-            if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
-                default_at(
-                    obj,
-                    "/spec/updateStrategy",
-                    "rollingUpdate",
-                    json!({"partition": 0}),
-                );
-            }
+            strategy_defaults(obj, "updateStrategy", json!({"partition": 0}));
             default_at(
                 obj,
                 "/spec",
                 "persistentVolumeClaimRetentionPolicy",
                 json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
             );
-            for pvc in obj
-                .pointer_mut("/spec/volumeClaimTemplates")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
+            for pvc in items_mut(obj.pointer_mut("/spec/volumeClaimTemplates")) {
                 default_at(pvc, "/spec", "volumeMode", json!("Filesystem"));
             }
         }
         ("apps", "DaemonSet") => {
             default_at(obj, "/spec", "revisionHistoryLimit", json!(10));
-            default_at(obj, "/spec", "updateStrategy", rolling(json!(1), json!(0)));
-            if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
-                default_at(obj, "/spec/updateStrategy", "rollingUpdate", json!({}));
-                default_at(
-                    obj,
-                    "/spec/updateStrategy/rollingUpdate",
-                    "maxUnavailable",
-                    json!(1),
-                );
-                default_at(obj, "/spec/updateStrategy/rollingUpdate", "maxSurge", json!(0));
-            }
+            strategy_defaults(obj, "updateStrategy", json!({"maxUnavailable": 1, "maxSurge": 0}));
         }
         ("apps", "ReplicaSet") => default_at(obj, "/spec", "replicas", json!(1)),
         ("batch", "Job") => job_spec_defaults(obj.pointer_mut("/spec")),
@@ -1335,6 +1302,27 @@ fn workload_defaults(t: &Target, obj: &mut Value) {
         ("", "PersistentVolumeClaim") => default_at(obj, "/spec", "volumeMode", json!("Filesystem")),
         _ => {}
     }
+}
+
+/// A workload's update strategy `spec.<field>`: `RollingUpdate` when it or its type is missing, and for
+/// that type the rolling update's parameters from `rolling`, each where unset.
+fn strategy_defaults(obj: &mut Value, field: &str, rolling: Value) {
+    default_at(obj, "/spec", field, json!({}));
+    let strategy = format!("/spec/{field}");
+    default_at(obj, &strategy, "type", json!("RollingUpdate"));
+    if obj.pointer(&format!("{strategy}/type")) != Some(&json!("RollingUpdate")) {
+        return;
+    }
+    default_at(obj, &strategy, "rollingUpdate", json!({}));
+    let update = format!("{strategy}/rollingUpdate");
+    for (k, v) in rolling.as_object().into_iter().flatten() {
+        default_at(obj, &update, k, v.clone());
+    }
+}
+
+/// The items of a list value (none when it is missing or not a list).
+fn items_mut(list: Option<&mut Value>) -> impl Iterator<Item = &mut Value> {
+    list.and_then(Value::as_array_mut).into_iter().flatten()
 }
 
 /// A Job's spec: one pod at a time, one completion (when neither is set), six retries, not suspended,
@@ -1369,13 +1357,7 @@ fn pod_spec_defaults(spec: &mut Value) {
     m.entry("securityContext").or_insert(json!({}));
     m.entry("schedulerName").or_insert(json!("default-scheduler"));
     for list in ["containers", "initContainers", "ephemeralContainers"] {
-        for c in m
-            .get_mut(list)
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_object_mut)
-        {
+        for c in items_mut(m.get_mut(list)).filter_map(Value::as_object_mut) {
             c.entry("terminationMessagePath")
                 .or_insert(json!("/dev/termination-log"));
             c.entry("terminationMessagePolicy").or_insert(json!("File"));
@@ -1391,22 +1373,12 @@ fn pod_spec_defaults(spec: &mut Value) {
                     p.entry("failureThreshold").or_insert(json!(3));
                 }
             }
-            for env in c
-                .get_mut("env")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
+            for env in items_mut(c.get_mut("env")) {
                 default_at(env, "/valueFrom/fieldRef", "apiVersion", json!("v1"));
             }
         }
     }
-    for v in m
-        .get_mut("volumes")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-    {
+    for v in items_mut(m.get_mut("volumes")) {
         default_at(v, "/secret", "defaultMode", json!(420));
         default_at(v, "/configMap", "defaultMode", json!(420));
         default_at(v, "/projected", "defaultMode", json!(420));
@@ -1436,18 +1408,8 @@ fn default_list_keys(t: &Target, obj: &mut Value) {
         && let Some(spec) = obj.pointer_mut(ptr)
     {
         for list in ["containers", "initContainers"] {
-            for c in spec
-                .get_mut(list)
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                for p in c
-                    .get_mut("ports")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
+            for c in items_mut(spec.get_mut(list)) {
+                for p in items_mut(c.get_mut("ports")) {
                     if let Some(p) = p.as_object_mut() {
                         p.entry("protocol").or_insert_with(|| json!("TCP"));
                     }
@@ -1480,12 +1442,7 @@ fn service_defaults(
     };
     let ty = spec.entry("type").or_insert_with(|| json!("ClusterIP")).clone();
     spec.entry("sessionAffinity").or_insert_with(|| json!("None"));
-    for p in spec
-        .get_mut("ports")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-    {
+    for p in items_mut(spec.get_mut("ports")) {
         if let Some(p) = p.as_object_mut()
             && let Some(port) = p.get("port").cloned()
         {

@@ -1315,6 +1315,26 @@ async fn workloads_are_defaulted_as_by_the_api_server() {
     assert_eq!(v["spec"]["replicas"], 0);
     assert_eq!(v["spec"]["strategy"], json!({"type": "Recreate"}));
 
+    // An update strategy given without its type is a rolling update, parameters filled in.
+    let ds = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "updateStrategy": {"rollingUpdate": {"maxUnavailable": 2}},
+                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}
+    });
+    let (code, v) = req(
+        &s,
+        "POST",
+        "/apis/apps/v1/namespaces/default/daemonsets",
+        "application/json",
+        &ds.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(
+        v["spec"]["updateStrategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2, "maxSurge": 0}})
+    );
+
     let job = json!({
         "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cj", "namespace": "default"},
         "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
