@@ -133,21 +133,7 @@ fn main() -> anyhow::Result<()> {
     }
     let (gw, gm, hw, hm) = (median(gw), median(gm), median(hw), median(hm));
     println!("(a) {name}, median of {runs} runs each (process start included):");
-    println!(
-        "    gitops helm template  {:>8.1} ms  peak {:>6.1} MiB",
-        gw.as_secs_f64() * 1e3,
-        gm as f64 / 1024.0
-    );
-    println!(
-        "    helm template         {:>8.1} ms  peak {:>6.1} MiB",
-        hw.as_secs_f64() * 1e3,
-        hm as f64 / 1024.0
-    );
-    println!(
-        "    speed-up {:.1}x, memory ratio {:.2}",
-        hw.as_secs_f64() / gw.as_secs_f64(),
-        gm as f64 / hm as f64
-    );
+    report("ms", "peak", (gw, gm), (hw, hm));
 
     // (b) the whole corpus.
     let (mut gt, mut ht, mut gpk, mut hpk, mut same) = (Duration::ZERO, Duration::ZERO, 0, 0, 0);
@@ -166,20 +152,22 @@ fn main() -> anyhow::Result<()> {
         "(b) whole corpus, {} variants that render ({same} byte-identical to Helm's output):",
         all.len()
     );
-    println!(
-        "    gitops helm template  {:>8.1} ms total  largest peak {:>6.1} MiB",
-        gt.as_secs_f64() * 1e3,
-        gpk as f64 / 1024.0
-    );
-    println!(
-        "    helm template         {:>8.1} ms total  largest peak {:>6.1} MiB",
-        ht.as_secs_f64() * 1e3,
-        hpk as f64 / 1024.0
-    );
+    report("ms total", "largest peak", (gt, gpk), (ht, hpk));
+    Ok(())
+}
+
+/// Prints both tools' time and peak memory (KiB) and the ratios between them.
+fn report(time: &str, peak: &str, (gw, gm): (Duration, u64), (hw, hm): (Duration, u64)) {
+    for (tool, wall, kib) in [("gitops helm template", gw, gm), ("helm template", hw, hm)] {
+        println!(
+            "    {tool:<20}  {:>8.1} {time}  {peak} {:>6.1} MiB",
+            wall.as_secs_f64() * 1e3,
+            kib as f64 / 1024.0
+        );
+    }
     println!(
         "    speed-up {:.1}x, memory ratio {:.2}",
-        ht.as_secs_f64() / gt.as_secs_f64(),
-        gpk as f64 / hpk as f64
+        hw.as_secs_f64() / gw.as_secs_f64(),
+        gm as f64 / hm as f64
     );
-    Ok(())
 }
