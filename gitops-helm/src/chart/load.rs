@@ -5,12 +5,76 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, mpsc};
 
-use super::{Chart, ChartError, Dependency, FileData, Metadata};
+use super::{Chart, ChartError, Dependency, FileData, Metadata, ParseJob, TemplateFile};
 use crate::template::Value;
 
 /// Most bytes one chart archive may unpack to.
 const MAX_UNPACKED: u64 = 512 << 20;
+
+/// Template text a chart must have before its templates are parsed on threads of their own while it
+/// loads: below it, a thread costs more than it saves.
+const PARSE_AHEAD_BYTES: usize = 32 << 10;
+
+/// Template files handed to threads that parse them while loading goes on (their parses land in the
+/// files, see [`TemplateFile`]). The threads start once the templates met add up to
+/// [`PARSE_AHEAD_BYTES`], end when the queue is empty and loading is over, and skip files whose chart is
+/// gone.
+#[derive(Default)]
+struct ParseAhead {
+    waiting: Vec<ParseJob>,
+    bytes: usize,
+    queue: Option<mpsc::Sender<ParseJob>>,
+}
+
+impl ParseAhead {
+    fn offer(&mut self, file: &TemplateFile) {
+        let job = file.parse_job();
+        if let Some(q) = &self.queue {
+            // The workers hold the receiver until the sender is dropped: this send cannot fail.
+            let _ = q.send(job);
+            return;
+        }
+        self.waiting.push(job);
+        self.bytes += file.text.len();
+        if self.bytes >= PARSE_AHEAD_BYTES {
+            let (tx, rx) = mpsc::channel::<ParseJob>();
+            let rx = Arc::new(Mutex::new(rx));
+            // The loading thread parses too once it is done, in the other order (see render).
+            let workers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(2, 4)
+                - 1;
+            for _ in 0..workers {
+                let rx = rx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("helm-parse".into())
+                    .spawn(move || {
+                        loop {
+                            let job = match rx.lock() {
+                                Ok(rx) => rx.recv(),
+                                Err(_) => return,
+                            };
+                            match job {
+                                Ok(job) => job(),
+                                Err(_) => return,
+                            }
+                        }
+                    });
+                if spawned.is_err() {
+                    // No thread: rendering parses everything itself.
+                    self.waiting.clear();
+                    return;
+                }
+            }
+            for job in self.waiting.drain(..) {
+                let _ = tx.send(job);
+            }
+            self.queue = Some(tx);
+        }
+    }
+}
 
 /// Loads a chart from a directory or a `.tgz` file.
 pub fn load(path: &Path) -> Result<Chart, ChartError> {
@@ -33,7 +97,7 @@ pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
     let real_root =
         std::fs::canonicalize(dir).map_err(|e| ChartError::Load(format!("{}: {e}", dir.display())))?;
     walk(&real_root, &real_root, &rules, &mut files)?;
-    load_entries(files, &dir.display().to_string())
+    load_entries(files, &dir.display().to_string(), &mut ParseAhead::default())
 }
 
 fn walk(
@@ -105,6 +169,10 @@ fn walk_dir_as(
 
 /// Loads a chart from `.tgz` bytes; the top directory of the archive is the chart.
 pub fn load_archive(data: &[u8], origin: &str) -> Result<Chart, ChartError> {
+    load_archive_with(data, origin, &mut ParseAhead::default())
+}
+
+fn load_archive_with(data: &[u8], origin: &str, ahead: &mut ParseAhead) -> Result<Chart, ChartError> {
     let gz = flate2::read::GzDecoder::new(data);
     let mut ar = tar::Archive::new(gz.take(MAX_UNPACKED));
     let mut files = Vec::new();
@@ -141,7 +209,7 @@ pub fn load_archive(data: &[u8], origin: &str) -> Result<Chart, ChartError> {
     if files.is_empty() {
         return Err(ChartError::Load(format!("{origin}: no files in chart archive")));
     }
-    load_entries(files, origin)
+    load_entries(files, origin, ahead)
 }
 
 fn yaml_to_json(text: &str, what: &str) -> Result<serde_json::Value, ChartError> {
@@ -158,10 +226,15 @@ pub fn load_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
     load_entries(
         files.into_iter().map(|(n, d)| (n, FileData::loaded(d))).collect(),
         origin,
+        &mut ParseAhead::default(),
     )
 }
 
-fn load_entries(files: Vec<(String, FileData)>, origin: &str) -> Result<Chart, ChartError> {
+fn load_entries(
+    files: Vec<(String, FileData)>,
+    origin: &str,
+    ahead: &mut ParseAhead,
+) -> Result<Chart, ChartError> {
     let mut chart = Chart::default();
     let mut sub: Vec<(String, Vec<(String, FileData)>)> = Vec::new();
     let mut have_meta = false;
@@ -223,9 +296,11 @@ fn load_entries(files: Vec<(String, FileData)>, origin: &str) -> Result<Chart, C
                 chart.files.push((name, file));
             }
             "Chart.lock" | "requirements.lock" => {}
-            n if n.starts_with("templates/") => chart
-                .templates
-                .push((name.clone(), String::from_utf8_lossy(&data).into_owned())),
+            n if n.starts_with("templates/") => {
+                let file = TemplateFile::new(name.as_str(), String::from_utf8_lossy(&data));
+                ahead.offer(&file);
+                chart.templates.push(file);
+            }
             n if n.starts_with("charts/") => {
                 if n.ends_with(".prov") {
                     chart.files.push((name, file));
@@ -258,18 +333,20 @@ fn load_entries(files: Vec<(String, FileData)>, origin: &str) -> Result<Chart, C
     for (cname, files) in sub {
         let child = if files.len() == 1 && files[0].0.is_empty() {
             if cname.ends_with(".tgz") || cname.ends_with(".tar.gz") {
-                load_archive(&files[0].1.bytes(), &format!("{origin}/charts/{cname}")).map_err(|e| {
-                    ChartError::Load(format!(
-                        "error unpacking subchart {cname} in {}: {e}",
-                        chart.metadata.name
-                    ))
-                })?
+                load_archive_with(&files[0].1.bytes(), &format!("{origin}/charts/{cname}"), ahead).map_err(
+                    |e| {
+                        ChartError::Load(format!(
+                            "error unpacking subchart {cname} in {}: {e}",
+                            chart.metadata.name
+                        ))
+                    },
+                )?
             } else {
                 // A plain file in charts/ that is not an archive is ignored, as Helm does.
                 continue;
             }
         } else {
-            load_entries(files, &format!("{origin}/charts/{cname}")).map_err(|e| {
+            load_entries(files, &format!("{origin}/charts/{cname}"), ahead).map_err(|e| {
                 ChartError::Load(format!(
                     "error unpacking subchart {cname} in {}: {e}",
                     chart.metadata.name

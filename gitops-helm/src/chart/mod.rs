@@ -14,12 +14,13 @@ mod schema;
 mod values;
 
 use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
 
 pub use load::{load, load_archive, load_dir, load_files};
 pub use render::{Cluster, ClusterCapabilities, RenderOptions, Rendered, render, template};
 pub use values::{merge_values, parse_set, parse_set_json, parse_set_string};
 
-use crate::template::{Map, Object, Value};
+use crate::template::{Map, Object, ParseError, Tree, Value};
 
 /// Why a chart could not be loaded or rendered.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +89,7 @@ pub struct Chart {
     /// values.schema.json.
     pub schema: Option<serde_json::Value>,
     /// `templates/...` files, in load order.
-    pub templates: Vec<(String, String)>,
+    pub templates: Vec<TemplateFile>,
     /// Every other file (`crds/`, `files/`, README, ...), in load order.
     pub files: Vec<(String, FileData)>,
     /// Subcharts from `charts/`.
@@ -100,6 +101,57 @@ impl Chart {
     pub fn name(&self) -> &str {
         &self.metadata.name
     }
+}
+
+/// What parsing a template file gives: its main tree and its definitions, named as the file is inside
+/// its chart (rendering renames them to the chart's place in the tree).
+type Parsed = Result<(Tree, Vec<Tree>), ParseError>;
+
+/// A file of `templates/`: its text and, once some thread has made it, its parse.
+///
+/// [`load`] starts parsing a large chart's templates on other threads while it goes on reading the
+/// chart's values and subcharts, and rendering takes what those threads have parsed and parses the
+/// rest itself; a chart rendered again is not parsed again.
+#[derive(Debug, Clone)]
+pub struct TemplateFile {
+    /// Its path inside the chart (`templates/...`).
+    pub name: String,
+    /// Its text.
+    pub text: Arc<str>,
+    parsed: Arc<OnceLock<Parsed>>,
+}
+
+impl TemplateFile {
+    /// A template file, not parsed yet.
+    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> TemplateFile {
+        TemplateFile {
+            name: name.into(),
+            text: text.into(),
+            parsed: Arc::default(),
+        }
+    }
+
+    /// Its parse, made now unless some thread made it already (or is making it: then this waits).
+    fn parsed(&self) -> &Parsed {
+        self.parsed.get_or_init(|| parse_file(&self.name, &self.text))
+    }
+
+    /// Parsing it, for another thread; nothing is done if the file is gone by then.
+    fn parse_job(&self) -> ParseJob {
+        let (name, text, cell) = (self.name.clone(), self.text.clone(), Arc::downgrade(&self.parsed));
+        Box::new(move || {
+            if let Some(cell) = cell.upgrade() {
+                cell.get_or_init(|| parse_file(&name, &text));
+            }
+        })
+    }
+}
+
+type ParseJob = Box<dyn FnOnce() + Send>;
+
+fn parse_file(name: &str, text: &Arc<str>) -> Parsed {
+    let funcs = crate::funcs::helm_funcs_shared();
+    crate::template::parse::parse_shared(name, text, &|f| crate::template::exec::has_func(funcs, f))
 }
 
 /// The content of a chart file: in memory, or on disk and read the first time it is needed (a chart

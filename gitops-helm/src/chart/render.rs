@@ -3,11 +3,13 @@
 //! sorted by kind in Helm's install order, hooks last, `# Source:` framing.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::values::{coalesce_chart, merge_values, process_dependencies};
-use super::{Chart, ChartError, FileData, chart_value};
+use super::{Chart, ChartError, FileData, TemplateFile, chart_value};
 use crate::funcs::helm_funcs;
-use crate::template::{Limits, Map, MapCell, MissingKey, Object, Templates, Value};
+use crate::template::exec::has_func;
+use crate::template::{Limits, Map, MapCell, MissingKey, Object, ParseError, Templates, Value};
 
 /// The cluster a render reads from (`helm template --dry-run=server`, or a controller rendering a release
 /// against its cluster): live objects for `lookup`, and the server's version and API versions for
@@ -444,7 +446,7 @@ fn crds(chart: &Chart, full: &str, out: &mut Vec<(String, String)>) {
 
 struct Renderable {
     path: String,
-    text: String,
+    file: TemplateFile,
     vals: Rc<MapCell>,
     base_path: String,
 }
@@ -498,13 +500,14 @@ fn collect(
     }
     next.borrow_mut()
         .insert("Subcharts".into(), Value::map(subcharts));
-    for (name, text) in &chart.templates {
+    for file in &chart.templates {
+        let name = &file.name;
         if chart.metadata.is_library() && !name.rsplit('/').next().unwrap_or(name).starts_with('_') {
             continue;
         }
         out.push(Renderable {
             path: format!("{full}/{name}"),
-            text: text.clone(),
+            file: file.clone(),
             vals: next.clone(),
             base_path: format!("{full}/templates"),
         });
@@ -530,9 +533,27 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<Rendered
         cb.cmp(&ca).then_with(|| b.path.cmp(&a.path))
     });
     let mut set = Templates::new(Rc::new(helm_funcs()), MissingKey::Zero);
-    let texts: Vec<(&str, &str)> = tpls.iter().map(|t| (t.path.as_str(), t.text.as_str())).collect();
-    set.parse_all(&texts)
-        .map_err(|(_, e)| ChartError::Template(helm_parse_error(&e.0)))?;
+    // The files were parsed under their names inside their charts, most of them on the threads that
+    // loading started, in load order (parent charts first): what those have not reached is parsed here,
+    // from the other end.
+    for t in &tpls {
+        let parse_name: Arc<str> = t.path.as_str().into();
+        let (tree, defs) = match t.file.parsed() {
+            Ok(p) => p,
+            Err(_) => {
+                // Parse again under the full name for the error text.
+                let funcs = set.funcs.clone();
+                let e = crate::template::parse::parse(&t.path, &t.file.text, &|f| has_func(&funcs, f))
+                    .err()
+                    .unwrap_or_else(|| ParseError(format!("template: {}: parse failed", t.path)));
+                return Err(ChartError::Template(helm_parse_error(&e.0)));
+            }
+        };
+        for d in defs {
+            set.add_tree(d.renamed(None, &parse_name));
+        }
+        set.add_tree(tree.renamed(Some(&t.path), &parse_name));
+    }
     let set = Rc::new(set);
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();

@@ -44,6 +44,12 @@ pub(crate) fn rng<T>(f: impl FnOnce(&mut fastrand::Rng) -> T) -> T {
     RNG.with(|r| f(&mut r.borrow_mut()))
 }
 
+/// [`helm_funcs`], made once for the process (for threads that parse ahead and need only the names).
+pub(crate) fn helm_funcs_shared() -> &'static FuncMap {
+    static FUNCS: std::sync::OnceLock<FuncMap> = std::sync::OnceLock::new();
+    FUNCS.get_or_init(helm_funcs)
+}
+
 /// Helm's function map: Sprig (without `env`/`expandenv`) and Helm's functions. `lookup` reads through the
 /// render's [`crate::chart::Cluster`] and otherwise returns an
 /// empty map, as `helm template` does without a cluster.

@@ -200,6 +200,11 @@ impl Templates {
         Ok(())
     }
 
+    /// Adds a tree parsed elsewhere, as [`Templates::parse`] adds what it parses.
+    pub(crate) fn add_tree(&mut self, tree: Tree) {
+        self.add(Rc::new(tree));
+    }
+
     fn add(&mut self, tree: Rc<Tree>) {
         if tree.is_empty() && self.lookup(&tree.name).is_some() {
             return;
@@ -292,6 +297,11 @@ impl Flow {
 }
 
 type R<T> = Result<T, Flow>;
+
+/// Whether a template may call `name`: one of `funcs` or a built-in.
+pub(crate) fn has_func(funcs: &FuncMap, name: &str) -> bool {
+    funcs.contains_key(name) || is_builtin(name)
+}
 
 fn is_builtin(name: &str) -> bool {
     matches!(

@@ -10,9 +10,9 @@
 //! assert_eq!(execute(&Rc::new(set), "t", data, Limits::default()).unwrap(), r#""a", "b""#);
 //! ```
 
-mod exec;
+pub(crate) mod exec;
 pub mod fmt;
-mod parse;
+pub(crate) mod parse;
 mod value;
 
 pub use exec::{

@@ -827,8 +827,8 @@ pub enum Node {
     Continue(usize),
 }
 
-/// One parsed template.
-#[derive(Debug)]
+/// One parsed template. Cloning shares the body.
+#[derive(Debug, Clone)]
 pub struct Tree {
     /// The template's name.
     pub name: String,
@@ -837,10 +837,21 @@ pub struct Tree {
     /// The text it was parsed from.
     pub source: Arc<str>,
     /// The body.
-    pub root: Vec<Node>,
+    pub root: Arc<[Node]>,
 }
 
 impl Tree {
+    /// The same tree under other names: the template's own (when it is a file's main tree) and that of
+    /// the text it came from.
+    pub(crate) fn renamed(&self, name: Option<&str>, parse_name: &Arc<str>) -> Tree {
+        Tree {
+            name: name.map_or_else(|| self.name.clone(), str::to_owned),
+            parse_name: parse_name.clone(),
+            source: self.source.clone(),
+            root: self.root.clone(),
+        }
+    }
+
     /// `NAME:LINE:COL` of a byte offset, as Go's `ErrorContext` prints it.
     pub fn location(&self, pos: usize) -> String {
         let pos = pos.min(self.source.len());
@@ -881,7 +892,16 @@ pub(crate) fn parse(
     text: &str,
     has_func: &dyn Fn(&str) -> bool,
 ) -> Result<(Tree, Vec<Tree>), ParseError> {
-    let source: Arc<str> = text.into();
+    parse_shared(name, &Arc::from(text), has_func)
+}
+
+/// [`parse`] of a text the trees share rather than copy.
+pub(crate) fn parse_shared(
+    name: &str,
+    source: &Arc<str>,
+    has_func: &dyn Fn(&str) -> bool,
+) -> Result<(Tree, Vec<Tree>), ParseError> {
+    let text: &str = source;
     let items = Lexer {
         input: text,
         pos: 0,
@@ -912,8 +932,8 @@ pub(crate) fn parse(
     let tree = Tree {
         name: name.to_string(),
         parse_name: p.name.clone(),
-        source,
-        root,
+        source: source.clone(),
+        root: root.into(),
     };
     Ok((tree, p.defined))
 }
@@ -1037,7 +1057,7 @@ impl Parser<'_> {
             name: name.clone(),
             parse_name: self.name.clone(),
             source: self.source.clone(),
-            root: list,
+            root: list.into(),
         };
         if let Some(prev) = self.defined.iter().position(|t| t.name == name) {
             if !self.defined[prev].is_empty() && !tree.is_empty() {
@@ -1210,7 +1230,7 @@ impl Parser<'_> {
             name: name.clone(),
             parse_name: self.name.clone(),
             source: self.source.clone(),
-            root: list,
+            root: list.into(),
         };
         if let Some(prev) = self.defined.iter().position(|t| t.name == name) {
             if !self.defined[prev].is_empty() && !tree.is_empty() {
