@@ -882,6 +882,12 @@ struct Parser<'a> {
     has_func: &'a dyn Fn(&str) -> bool,
     defined: Vec<Tree>,
     cur_name: String,
+    /// Nodes, commands and operands of the lists being parsed, innermost last: each list is moved out
+    /// in one allocation of its exact size when it ends (most are one to three long, and growing them
+    /// one push at a time would leave room for four).
+    nodes: Vec<Node>,
+    cmds: Vec<Cmd>,
+    args: Vec<Arg>,
 }
 
 type PResult<T> = Result<T, ParseError>;
@@ -927,6 +933,9 @@ pub(crate) fn parse_shared(
         has_func,
         defined: Vec::new(),
         cur_name: name.to_string(),
+        nodes: Vec::new(),
+        cmds: Vec::new(),
+        args: Vec::new(),
     };
     let root = p.parse_top()?;
     let tree = Tree {
@@ -1011,7 +1020,7 @@ impl Parser<'_> {
     }
 
     fn parse_top(&mut self) -> PResult<Vec<Node>> {
-        let mut root = Vec::new();
+        let base = self.nodes.len();
         while self.peek().tok != Tok::Eof {
             if self.peek().tok == Tok::LeftDelim {
                 let save = self.i;
@@ -1023,13 +1032,13 @@ impl Parser<'_> {
                 self.i = save;
             }
             match self.text_or_action()? {
-                Parsed::Node(n) => root.push(n),
+                Parsed::Node(n) => self.nodes.push(n),
                 Parsed::Comment => {}
                 Parsed::End(pos) => return self.err(pos, "unexpected {{end}}"),
                 Parsed::Else(pos, _) => return self.err(pos, "unexpected {{else}}"),
             }
         }
-        Ok(root)
+        Ok(self.nodes.drain(base..).collect())
     }
 
     fn parse_definition(&mut self) -> PResult<()> {
@@ -1076,12 +1085,12 @@ impl Parser<'_> {
     }
 
     fn item_list(&mut self) -> PResult<(Vec<Node>, Parsed)> {
-        let mut list = Vec::new();
+        let base = self.nodes.len();
         while self.peek_non_space().tok != Tok::Eof {
             match self.text_or_action()? {
-                Parsed::Node(n) => list.push(n),
+                Parsed::Node(n) => self.nodes.push(n),
                 Parsed::Comment => {}
-                end => return Ok((list, end)),
+                end => return Ok((self.nodes.drain(base..).collect(), end)),
             }
         }
         let pos = self.peek().pos;
@@ -1291,9 +1300,11 @@ impl Parser<'_> {
             }
             break;
         }
+        let base = self.cmds.len();
         loop {
             let t = self.next_non_space();
             if t.tok == end {
+                pipe.cmds = self.cmds.drain(base..).collect();
                 self.check_pipeline(&pipe, context, t.pos)?;
                 return Ok(pipe);
             }
@@ -1312,7 +1323,7 @@ impl Parser<'_> {
                 | Tok::LParen => {
                     self.backup();
                     let cmd = self.command()?;
-                    pipe.cmds.push(cmd);
+                    self.cmds.push(cmd);
                 }
                 _ => return self.unexpected(&t, context),
             }
@@ -1339,14 +1350,11 @@ impl Parser<'_> {
 
     fn command(&mut self) -> PResult<Cmd> {
         let pos = self.peek_non_space().pos;
-        let mut cmd = Cmd {
-            pos,
-            args: Vec::new(),
-        };
+        let base = self.args.len();
         loop {
             self.peek_non_space();
             if let Some(op) = self.operand()? {
-                cmd.args.push(op);
+                self.args.push(op);
             }
             let t = self.next();
             match t.tok {
@@ -1357,17 +1365,24 @@ impl Parser<'_> {
             }
             break;
         }
-        if cmd.args.is_empty() {
+        if self.args.len() == base {
             return self.err(pos, "empty command");
         }
-        Ok(cmd)
+        Ok(Cmd {
+            pos,
+            args: self.args.drain(base..).collect(),
+        })
     }
 
     fn operand(&mut self) -> PResult<Option<Arg>> {
         let Some(node) = self.term()? else { return Ok(None) };
         if let Tok::Field(_) = self.peek().tok {
             let pos = self.peek().pos;
-            let mut fields = Vec::new();
+            let n = self.items[self.i..]
+                .iter()
+                .take_while(|it| matches!(it.tok, Tok::Field(_)))
+                .count();
+            let mut fields = Vec::with_capacity(n);
             while let Tok::Field(f) = &self.peek().tok {
                 fields.push(f.clone());
                 self.next();
@@ -1375,14 +1390,8 @@ impl Parser<'_> {
             // As Go's parser: a field or variable that continues with fields takes the position of the
             // first continuing field (where its chain node began), which execution errors report.
             return Ok(Some(match node {
-                Arg::Field(_, mut id) => {
-                    id.extend(fields);
-                    Arg::Field(pos, id)
-                }
-                Arg::Variable(_, v, mut id) => {
-                    id.extend(fields);
-                    Arg::Variable(pos, v, id)
-                }
+                Arg::Field(_, id) => Arg::Field(pos, [id, fields].concat()),
+                Arg::Variable(_, v, id) => Arg::Variable(pos, v, [id, fields].concat()),
                 Arg::Bool(..) | Arg::Str(..) | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
                     return self.err(pos, format!("unexpected . after term {:?}", node.to_string()));
                 }

@@ -1,0 +1,56 @@
+//! Renders a chart as `gitops helm template` does and prints how long each step took to stderr (a
+//! profiling aid: the command without the rest of the gitops binary, which builds in a fraction of the
+//! time).
+//!
+//! `cargo run --release -p gitops-helm --example template_timed -- CHART [-f VALUES]... [RELEASE [NAMESPACE]]`
+
+use std::time::Instant;
+
+use gitops_helm::chart::{self, RenderOptions};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let chart_dir = args.next().expect("a chart directory or archive");
+    let (mut values, mut names) = (Vec::new(), Vec::new());
+    while let Some(a) = args.next() {
+        if a == "-f" {
+            values.push(args.next().expect("-f FILE"));
+        } else {
+            names.push(a);
+        }
+    }
+    let release = names.first().map_or("release", String::as_str).to_owned();
+    let namespace = names.get(1).map_or("default", String::as_str).to_owned();
+    let out = gitops_helm::with_render_stack(move || {
+        let t = Instant::now();
+        let chart = chart::load(std::path::Path::new(&chart_dir)).expect("chart loads");
+        let loaded = t.elapsed();
+        let mut opts = RenderOptions::new(&release, &namespace);
+        for f in &values {
+            opts = opts
+                .values_yaml(&std::fs::read_to_string(f).expect("values file"))
+                .expect("values parse");
+        }
+        let t = Instant::now();
+        let out = chart::template(&chart, &opts).expect("chart renders");
+        let rendered = t.elapsed();
+        let t = Instant::now();
+        drop(chart);
+        eprintln!(
+            "load {loaded:?}, render {rendered:?}, drop {:?}, {} bytes",
+            t.elapsed(),
+            out.len()
+        );
+        // Resident memory by kind (heap and stacks, or pages of the binary and libraries).
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let rss: Vec<&str> = status
+            .lines()
+            .filter(|l| l.starts_with("VmHWM") || l.starts_with("RssAnon") || l.starts_with("RssFile"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|l| &*l.leak())
+            .collect();
+        eprintln!("{}", rss.join(", "));
+        out
+    });
+    print!("{out}");
+}
