@@ -453,18 +453,18 @@ fn crds() -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Rendering charts needs no runtime, and logs nothing.
+    let cli = match cli.command {
+        Command::Helm { command } => return helm::run(command),
+        command => Cli { command },
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GITOPS_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    // Rendering charts needs no runtime.
-    let cli = match cli.command {
-        Command::Helm { command } => return helm::run(command),
-        command => Cli { command },
-    };
     let rt = match gitops_examples::runtime() {
         Ok(rt) => rt,
         Err(e) => {
