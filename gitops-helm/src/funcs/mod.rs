@@ -381,4 +381,38 @@ mod tests {
             r#"{"a":true,"b":true,"c":true,"d":false,"e":false,"f":511,"g":1000}"#
         );
     }
+
+    /// Go's regular expressions: ASCII Perl classes and word boundaries, `[` literal inside a class, no
+    /// class set operations. Each expected text is what helm v4.1.4 printed.
+    #[test]
+    fn regexes_are_go_regexes() {
+        let cases = [
+            (r##"{{ regexMatch "^\\d+$" "١٢٣" }}"##, "false"),
+            (r##"{{ regexMatch "^\\w+$" "héllo" }}"##, "false"),
+            (r##"{{ regexReplaceAll "\\W" "a-b_c é!" "." }}"##, "a.b_c..."),
+            (
+                r##"{{ regexReplaceAll "[\\d\\s]" "a1 b2\u00a0c" "#" }}"##,
+                "a##b#\u{a0}c",
+            ),
+            (r##"{{ regexReplaceAll "[^\\W]" "ab-é_c" "#" }}"##, "##-é##"),
+            (
+                r##"{{ regexFindAll "\\bx\\w*" "xé x1 éx y" -1 | toJson }}"##,
+                r#"["x","x1","x"]"#,
+            ),
+            (r##"{{ regexReplaceAll "[a[]" "a[b" "#" }}"##, "##b"),
+            (r##"{{ regexReplaceAll "[]a]" "a]b" "#" }}"##, "##b"),
+            (r##"{{ regexReplaceAll "[[:digit:]x]" "1x2y" "#" }}"##, "###y"),
+            (r##"{{ regexReplaceAll "\\S+" "ab\u2003cd" "#" }}"##, "#"),
+            (r##"{{ regexMatch "\\Bb" "ab" }}"##, "true"),
+            (r##"{{ regexReplaceAll "[a&&b]" "a&b" "#" }}"##, "###"),
+            (r##"{{ regexReplaceAll "\\p{Greek}" "αb" "#" }}"##, "#b"),
+            (
+                r##"{{ regexSplit "\\s+" "a b\tc" -1 | toJson }}"##,
+                r#"["a","b","c"]"#,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(render_case(text, Value::Nil).unwrap(), want, "{text}");
+        }
+    }
 }

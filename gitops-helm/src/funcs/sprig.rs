@@ -335,7 +335,7 @@ fn regex(pat: &str) -> Result<regex::Regex, String> {
     if let Some(r) = REGEXES.with(|c| c.borrow().get(pat).cloned()) {
         return Ok(r);
     }
-    let r = regex::Regex::new(pat).map_err(|e| {
+    let r = regex::Regex::new(&go_regex(pat)).map_err(|e| {
         format!(
             "error parsing regexp: {}",
             e.to_string().lines().last().unwrap_or_default().trim()
@@ -349,6 +349,92 @@ fn regex(pat: &str) -> Result<regex::Regex, String> {
         c.insert(pat.to_string(), r.clone());
     });
     Ok(r)
+}
+
+/// A Go (RE2) pattern in the regex crate's syntax. Go's Perl classes and word boundaries are ASCII
+/// (`\d` is `[0-9]`, `\w` is `[0-9A-Za-z_]`, `\s` is `[\t\n\f\r ]`), the regex crate's are Unicode
+/// (and far larger to compile: `\W` alone is a class of hundreds of ranges); inside a class, Go reads
+/// `[` literally and has no `&&`, `--` or `~~` set operations, which the regex crate has.
+fn go_regex(pat: &str) -> String {
+    const DIGIT: &str = "0-9";
+    const WORD: &str = "0-9A-Za-z_";
+    const SPACE: &str = "\\t\\n\\f\\r ";
+    let mut out = String::with_capacity(pat.len() + 16);
+    let mut chars = pat.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else {
+                    out.push('\\');
+                    break;
+                };
+                let class = match n {
+                    'd' | 'D' => Some(DIGIT),
+                    'w' | 'W' => Some(WORD),
+                    's' | 'S' => Some(SPACE),
+                    _ => None,
+                };
+                match class {
+                    Some(set) if n.is_ascii_lowercase() && in_class => out.push_str(set),
+                    Some(set) if n.is_ascii_lowercase() => {
+                        out.push('[');
+                        out.push_str(set);
+                        out.push(']');
+                    }
+                    // A negated class, nested when inside another (the regex crate allows `[a[^0-9]]`).
+                    Some(set) => {
+                        out.push_str("[^");
+                        out.push_str(set);
+                        out.push(']');
+                    }
+                    None if !in_class && matches!(n, 'b' | 'B') => {
+                        out.push_str("(?-u:\\");
+                        out.push(n);
+                        out.push(')');
+                    }
+                    None => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                // A `]` first in a class is literal.
+                if chars.peek() == Some(&']') {
+                    out.push_str("\\]");
+                    chars.next();
+                }
+            }
+            '[' if chars.peek() == Some(&':') => {
+                // `[:alpha:]` inside a class.
+                out.push('[');
+                for c in chars.by_ref() {
+                    out.push(c);
+                    if c == ']' {
+                        break;
+                    }
+                }
+            }
+            '[' | '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            '-' if in_class && chars.peek() == Some(&'-') => out.push_str("\\-"),
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn rand_string(n: i64, alphabet: &[u8]) -> Result<Value, String> {
