@@ -50,6 +50,26 @@ fn main() {
             .map(|l| &*l.leak())
             .collect();
         eprintln!("{}", rss.join(", "));
+        if std::env::var_os("SMAPS").is_some() {
+            let sm = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+            let mut name = String::new();
+            for l in sm.lines() {
+                if l.contains('-')
+                    && l.chars().next().is_some_and(|c| c.is_ascii_hexdigit())
+                    && !l.contains(':')
+                    || l.contains(" r")
+                        && l.chars().next().is_some_and(|c| c.is_ascii_hexdigit())
+                        && l.split_whitespace().count() >= 5
+                {
+                    name = l.to_string();
+                } else if let Some(kb) = l.strip_prefix("Rss:") {
+                    let kb: u64 = kb.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
+                    if kb >= 64 {
+                        eprintln!("{kb:>8} {name}");
+                    }
+                }
+            }
+        }
         out
     });
     print!("{out}");

@@ -289,23 +289,27 @@ pub fn template(chart: &Chart, opts: &RenderOptions) -> Result<String, ChartErro
 }
 
 fn print(r: &Rendered, opts: &RenderOptions) -> String {
-    let mut manifest = String::new();
+    use std::fmt::Write as _;
+    let mut out = String::new();
     if opts.include_crds {
         for (path, content) in &r.crds {
-            manifest.push_str(&format!("---\n# Source: {path}\n{content}\n"));
+            let _ = write!(out, "---\n# Source: {path}\n{content}\n");
         }
     }
     for m in &r.manifests {
-        manifest.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
+        let _ = write!(out, "---\n# Source: {}\n{}\n", m.path, m.content);
     }
-    let mut out = manifest.trim().to_string();
+    // The manifests trimmed (in place: the output of a large chart is not copied again), then the hooks.
+    out.truncate(out.trim_end().len());
+    let lead = out.len() - out.trim_start().len();
+    out.drain(..lead);
     out.push('\n');
     if !opts.no_hooks {
         for h in &r.hooks {
             if opts.skip_tests && h.hook_events.iter().any(|e| e == "test" || e == "test-success") {
                 continue;
             }
-            out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.content));
+            let _ = write!(out, "---\n# Source: {}\n{}\n", h.path, h.content);
         }
     }
     out
@@ -560,18 +564,26 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<Rendered
         let heads = scope.spawn(move || {
             rx.into_iter()
                 .map(|(path, text)| {
-                    let docs = if path.ends_with("NOTES.txt") || text.trim().is_empty() {
-                        Vec::new()
-                    } else {
-                        split_manifests(&text)
-                            .into_iter()
-                            .map(|d| {
-                                let h = parse_head(&path, &d);
-                                (d, h)
-                            })
-                            .collect()
-                    };
-                    RenderedFile { path, text, docs }
+                    if path.ends_with("NOTES.txt") {
+                        return RenderedFile {
+                            path,
+                            text,
+                            docs: Vec::new(),
+                        };
+                    }
+                    // Only NOTES.txt keeps its text: the others' lives on in their documents.
+                    let docs = split_manifests(&text)
+                        .into_iter()
+                        .map(|d| {
+                            let h = parse_head(&path, &d);
+                            (d, h)
+                        })
+                        .collect();
+                    RenderedFile {
+                        path,
+                        text: String::new(),
+                        docs,
+                    }
                 })
                 .collect::<Vec<_>>()
         });
@@ -588,7 +600,12 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<Rendered
             let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits)
                 .map_err(|e| ChartError::Template(helm_exec_error(&t.path, &e)))?;
             // The receiver lives until every sender is gone: this send cannot fail.
-            let _ = tx.send((t.path.clone(), text.replace("<no value>", "")));
+            let text = if text.contains("<no value>") {
+                text.replace("<no value>", "")
+            } else {
+                text
+            };
+            let _ = tx.send((t.path.clone(), text));
         }
         drop(tx);
         Ok(heads.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
