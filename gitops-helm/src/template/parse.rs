@@ -677,9 +677,9 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 #[derive(Debug, Clone)]
 pub enum Arg {
     /// `.A.B`
-    Field(usize, Vec<Arc<str>>),
+    Field(usize, Box<[Arc<str>]>),
     /// `$x.A.B`
-    Variable(usize, Arc<str>, Vec<Arc<str>>),
+    Variable(usize, Arc<str>, Box<[Arc<str>]>),
     /// `.`
     Dot(usize),
     /// `nil`
@@ -695,7 +695,7 @@ pub enum Arg {
     /// `( pipeline )`
     Pipe(Box<Pipe>),
     /// `(x).A.B`
-    Chain(usize, Box<Arg>, Vec<Arc<str>>),
+    Chain(usize, Box<Arg>, Box<[Arc<str>]>),
 }
 
 impl Arg {
@@ -759,7 +759,7 @@ pub struct Cmd {
     /// Byte offset.
     pub pos: usize,
     /// The operands.
-    pub args: Vec<Arg>,
+    pub args: Box<[Arg]>,
 }
 
 impl std::fmt::Display for Cmd {
@@ -782,9 +782,9 @@ pub struct Pipe {
     /// `$x = ...` rather than `$x := ...`.
     pub is_assign: bool,
     /// Declared variables.
-    pub decl: Vec<String>,
+    pub decl: Box<[String]>,
     /// The commands.
-    pub cmds: Vec<Cmd>,
+    pub cmds: Box<[Cmd]>,
 }
 
 impl std::fmt::Display for Pipe {
@@ -804,7 +804,7 @@ impl std::fmt::Display for Pipe {
 }
 
 /// The pipeline and bodies of `{{if}}`, `{{range}}` and `{{with}}` (boxed: nodes stay small).
-pub type Control = (Pipe, Vec<Node>, Option<Vec<Node>>);
+pub type Control = (Pipe, Box<[Node]>, Option<Box<[Node]>>);
 
 /// A node of the tree.
 #[derive(Debug, Clone)]
@@ -1260,9 +1260,10 @@ impl Parser<'_> {
         let mut pipe = Pipe {
             pos,
             is_assign: false,
-            decl: Vec::new(),
-            cmds: Vec::new(),
+            decl: Box::default(),
+            cmds: Box::default(),
         };
+        let mut decl = Vec::new();
         // Declarations.
         'decls: loop {
             let v = self.peek_non_space();
@@ -1276,14 +1277,14 @@ impl Parser<'_> {
                 Tok::Assign | Tok::Declare => {
                     pipe.is_assign = next.tok == Tok::Assign;
                     self.next_non_space();
-                    pipe.decl.push(name.clone());
+                    decl.push(name.clone());
                     self.vars.push(name);
                 }
                 Tok::Char(',') => {
                     self.next_non_space();
-                    pipe.decl.push(name.clone());
+                    decl.push(name.clone());
                     self.vars.push(name);
-                    if context == "range" && pipe.decl.len() < 2 {
+                    if context == "range" && decl.len() < 2 {
                         match self.peek_non_space().tok {
                             Tok::Variable(_) | Tok::RightDelim | Tok::RParen => continue 'decls,
                             _ => return self.err(next.pos, "range can only initialize variables"),
@@ -1305,6 +1306,7 @@ impl Parser<'_> {
             let t = self.next_non_space();
             if t.tok == end {
                 pipe.cmds = self.cmds.drain(base..).collect();
+                pipe.decl = decl.into();
                 self.check_pipeline(&pipe, context, t.pos)?;
                 return Ok(pipe);
             }
@@ -1390,12 +1392,12 @@ impl Parser<'_> {
             // As Go's parser: a field or variable that continues with fields takes the position of the
             // first continuing field (where its chain node began), which execution errors report.
             return Ok(Some(match node {
-                Arg::Field(_, id) => Arg::Field(pos, [id, fields].concat()),
-                Arg::Variable(_, v, id) => Arg::Variable(pos, v, [id, fields].concat()),
+                Arg::Field(_, id) => Arg::Field(pos, [&id[..], &fields[..]].concat().into()),
+                Arg::Variable(_, v, id) => Arg::Variable(pos, v, [&id[..], &fields[..]].concat().into()),
                 Arg::Bool(..) | Arg::Str(..) | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
                     return self.err(pos, format!("unexpected . after term {:?}", node.to_string()));
                 }
-                n => Arg::Chain(pos, Box::new(n), fields),
+                n => Arg::Chain(pos, Box::new(n), fields.into()),
             }));
         }
         Ok(Some(node))
@@ -1417,9 +1419,9 @@ impl Parser<'_> {
                 if !self.vars.iter().any(|x| **x == *v) {
                     return self.err(t.pos, format!("undefined variable {v:?}"));
                 }
-                Arg::Variable(t.pos, v, Vec::new())
+                Arg::Variable(t.pos, v, Box::default())
             }
-            Tok::Field(f) => Arg::Field(t.pos, vec![f]),
+            Tok::Field(f) => Arg::Field(t.pos, Box::new([f])),
             Tok::Bool(b) => Arg::Bool(t.pos, b),
             Tok::CharConst(s) => {
                 let n = Number::parse(&s, true).or_else(|e| self.err(t.pos, e))?;
@@ -1456,6 +1458,7 @@ fn make_control(
     list: Vec<Node>,
     else_list: Option<Vec<Node>>,
 ) -> Node {
+    let (list, else_list) = (list.into_boxed_slice(), else_list.map(Vec::into_boxed_slice));
     match context {
         "if" => Node::If(pos, Box::new((pipe, list, else_list))),
         "range" => Node::Range(pos, Box::new((pipe, list, else_list))),
@@ -1469,5 +1472,8 @@ mod size_tests {
     #[test]
     fn nodes_stay_small() {
         assert!(std::mem::size_of::<super::Node>() <= 24);
+        assert!(std::mem::size_of::<super::Arg>() <= 48);
+        assert!(std::mem::size_of::<super::Cmd>() <= 24);
+        assert!(std::mem::size_of::<super::Pipe>() <= 48);
     }
 }
