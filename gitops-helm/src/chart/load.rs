@@ -262,14 +262,14 @@ fn load_entries(
         let data = file.bytes();
         match name.as_str() {
             "Chart.yaml" => {
-                let text = String::from_utf8_lossy(&data);
+                let text = super::text_of(&data);
                 let j = yaml_to_json(&text, "Chart.yaml")?;
                 chart.metadata = Metadata::from_json(&j)
                     .map_err(|e| ChartError::Load(format!("cannot load Chart.yaml: {e}")))?;
                 have_meta = true;
             }
             "values.yaml" => {
-                let text = String::from_utf8_lossy(&data);
+                let text = super::text_of(&data);
                 let v = crate::funcs::values_from_yaml(&text).map_err(|e| {
                     ChartError::Load(format!(
                         "cannot load values.yaml: error converting YAML to JSON: {e}"
@@ -291,13 +291,13 @@ fn load_entries(
                 chart.schema = Some(j);
             }
             "requirements.yaml" => {
-                let text = String::from_utf8_lossy(&data);
+                let text = super::text_of(&data);
                 requirements = Some(yaml_to_json(&text, "requirements.yaml")?);
                 chart.files.push((name, file));
             }
             "Chart.lock" | "requirements.lock" => {}
             n if n.starts_with("templates/") => {
-                let file = TemplateFile::new(name.as_str(), String::from_utf8_lossy(&data));
+                let file = TemplateFile::new(name.as_str(), super::text_of(&data));
                 ahead.offer(&file);
                 chart.templates.push(file);
             }

@@ -154,6 +154,12 @@ fn parse_file(name: &str, text: &Arc<str>) -> Parsed {
     crate::template::parse::parse_shared(name, text, &|f| crate::template::exec::has_func(funcs, f))
 }
 
+/// A file's bytes as text, invalid UTF-8 replaced as Go's conversions do (checked first with the fast
+/// validator: `from_utf8_lossy` alone walks valid text byte by byte).
+pub(crate) fn text_of(data: &[u8]) -> std::borrow::Cow<'_, str> {
+    std::str::from_utf8(data).map_or_else(|_| String::from_utf8_lossy(data), std::borrow::Cow::Borrowed)
+}
+
 /// The content of a chart file: in memory, or on disk and read the first time it is needed (a chart
 /// directory's `crds/` and other files are often most of its bytes and seldom read by templates).
 #[derive(Debug, Clone)]

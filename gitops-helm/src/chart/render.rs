@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::values::{coalesce_chart, merge_values, process_dependencies};
 use super::{Chart, ChartError, FileData, TemplateFile, chart_value};
-use crate::funcs::helm_funcs;
+use crate::funcs::helm_funcs_shared;
 use crate::template::exec::has_func;
 use crate::template::{Limits, Map, MapCell, MissingKey, Object, ParseError, Templates, Value};
 
@@ -439,7 +439,7 @@ fn crds(chart: &Chart, full: &str, out: &mut Vec<(String, String)>) {
         {
             out.push((
                 format!("{full}/{name}"),
-                String::from_utf8_lossy(&data.bytes()).into_owned(),
+                super::text_of(&data.bytes()).into_owned(),
             ));
         }
     }
@@ -536,7 +536,7 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<Rendered
         let (ca, cb) = (a.path.matches('/').count(), b.path.matches('/').count());
         cb.cmp(&ca).then_with(|| b.path.cmp(&a.path))
     });
-    let mut set = Templates::new(Rc::new(helm_funcs()), MissingKey::Zero);
+    let mut set = Templates::new(Rc::new(helm_funcs_shared().clone()), MissingKey::Zero);
     // The files were parsed under their names inside their charts, most of them on the threads that
     // loading started, in load order (parent charts first): what those have not reached is parsed here,
     // from the other end.
@@ -1025,7 +1025,7 @@ impl Object for Files {
             "Get" => arg(0).map(|n| {
                 Value::str(
                     self.get(&n)
-                        .map(|d| String::from_utf8_lossy(&d).into_owned())
+                        .map(|d| super::text_of(&d).into_owned())
                         .unwrap_or_default(),
                 )
             }),
@@ -1033,7 +1033,7 @@ impl Object for Files {
             "Lines" => arg(0).map(|n| match self.get(&n) {
                 None => Value::list(Vec::new()),
                 Some(d) => {
-                    let s = String::from_utf8_lossy(&d);
+                    let s = super::text_of(&d);
                     let s = s.strip_suffix('\n').unwrap_or(&s);
                     Value::list(s.split('\n').map(Value::from).collect())
                 }
@@ -1056,7 +1056,7 @@ impl Object for Files {
                     let d = d.bytes();
                     let base = n.rsplit('/').next().unwrap_or(n).to_string();
                     let v = if name == "AsConfig" {
-                        String::from_utf8_lossy(&d).into_owned()
+                        super::text_of(&d).into_owned()
                     } else {
                         base64::engine::general_purpose::STANDARD.encode(&d)
                     };

@@ -327,20 +327,21 @@ fn byte_slice(v: &str, start: usize, end: usize) -> &str {
 }
 
 thread_local! {
-    static REGEXES: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> = Default::default();
+    static REGEXES: std::cell::RefCell<std::collections::HashMap<String, Rc<regex::Regex>>> = Default::default();
 }
 
-/// A compiled regex, cached per thread (charts call the same few patterns thousands of times).
-fn regex(pat: &str) -> Result<regex::Regex, String> {
+/// A compiled regex, cached per thread (charts call the same few patterns thousands of times). Shared,
+/// not cloned: a clone of a `Regex` starts with no search cache and builds one on its first search.
+fn regex(pat: &str) -> Result<Rc<regex::Regex>, String> {
     if let Some(r) = REGEXES.with(|c| c.borrow().get(pat).cloned()) {
         return Ok(r);
     }
-    let r = regex::Regex::new(&go_regex(pat)).map_err(|e| {
+    let r = Rc::new(regex::Regex::new(&go_regex(pat)).map_err(|e| {
         format!(
             "error parsing regexp: {}",
             e.to_string().lines().last().unwrap_or_default().trim()
         )
-    })?;
+    })?);
     REGEXES.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 1000 {
