@@ -366,7 +366,8 @@ pub(crate) struct Ignore {
 }
 
 struct Rule {
-    pattern: String,
+    /// The pattern's characters, as the matcher reads them.
+    pattern: Vec<char>,
     negate: bool,
     dir_only: bool,
     kind: RuleKind,
@@ -402,7 +403,7 @@ impl Ignore {
                 RuleKind::Base
             };
             rules.push(Rule {
-                pattern: l.trim_start_matches('/').to_string(),
+                pattern: l.trim_start_matches('/').chars().collect(),
                 negate,
                 dir_only,
                 kind,
@@ -413,7 +414,7 @@ impl Ignore {
 
     fn with_defaults(mut self) -> Ignore {
         self.rules.push(Rule {
-            pattern: "templates/.?*".into(),
+            pattern: "templates/.?*".chars().collect(),
             negate: false,
             dir_only: false,
             kind: RuleKind::Path,
@@ -425,10 +426,13 @@ impl Ignore {
         if path.is_empty() || path == "." || path == "./" {
             return false;
         }
+        // Decoded once for every rule (a chart's .helmignore has a few dozen, met by every file).
+        let full: Vec<char> = path.chars().collect();
+        let base = &full[full.iter().rposition(|c| *c == '/').map_or(0, |i| i + 1)..];
         for r in &self.rules {
             let matched = match r.kind {
-                RuleKind::Root | RuleKind::Path => glob_match(&r.pattern, path, false),
-                RuleKind::Base => glob_match(&r.pattern, path.rsplit('/').next().unwrap_or(path), false),
+                RuleKind::Root | RuleKind::Path => glob_at(&r.pattern, 0, &full, 0, false, 0),
+                RuleKind::Base => glob_at(&r.pattern, 0, base, 0, false, 0),
             };
             if r.negate {
                 if r.dir_only && !is_dir {

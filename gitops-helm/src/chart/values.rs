@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use super::{Chart, ChartError};
-use crate::template::{Map, MapCell, Value};
+use crate::template::{Map, MapCell, Value, deep_copy_map as deep_copy};
 
 fn cell(m: Map) -> Rc<MapCell> {
     match Value::map(m) {
@@ -18,11 +18,6 @@ fn table_of(v: &Value) -> Option<Rc<MapCell>> {
         Value::Map(m) => Some(m.clone()),
         _ => None,
     }
-}
-
-/// Deep copy of a map.
-pub(crate) fn deep_copy(m: &Map) -> Map {
-    m.iter().map(|(k, v)| (k.clone(), v.deep_copy())).collect()
 }
 
 /// Helm's `CoalesceValues` (`merge == false`: a null removes the key) or `MergeValues` (`merge == true`).

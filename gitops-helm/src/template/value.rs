@@ -30,6 +30,18 @@ impl std::ops::Deref for MapCell {
     }
 }
 
+/// A copy of `m` that shares nothing mutable with it. The tree is cloned as it is (keys and scalars), and
+/// only nested maps and lists are copied again: collecting into a new map would sort what is sorted.
+pub fn deep_copy_map(m: &Map) -> Map {
+    let mut out = m.clone();
+    for v in out.values_mut() {
+        if matches!(v, Value::Map(_) | Value::List(_)) {
+            *v = v.deep_copy();
+        }
+    }
+    out
+}
+
 /// One value.
 #[derive(Clone, Default)]
 pub enum Value {
@@ -214,12 +226,7 @@ impl Value {
     /// Deep copy (maps are shared otherwise).
     pub fn deep_copy(&self) -> Value {
         match self {
-            Value::Map(m) => Value::map(
-                m.borrow()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.deep_copy()))
-                    .collect(),
-            ),
+            Value::Map(m) => Value::map(deep_copy_map(&m.borrow())),
             Value::List(l) => Value::list(l.iter().map(Value::deep_copy).collect()),
             v => v.clone(),
         }
