@@ -26,6 +26,24 @@ struct Cli {
     command: Command,
 }
 
+/// `gitops helm ...` parsed on its own: building the whole command tree to render a chart paged in the
+/// code of every other command, a megabyte of the budget `gitops helm template` has.
+#[derive(Parser)]
+#[command(name = "gitops", version, about = "Flux-compatible GitOps toolkit")]
+struct HelmCli {
+    #[command(subcommand)]
+    command: HelmOnly,
+}
+
+#[derive(Subcommand)]
+enum HelmOnly {
+    /// Helm operations.
+    Helm {
+        #[command(subcommand)]
+        command: helm::HelmCommand,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Fetch a source into a Flux-compatible artifact.
@@ -453,6 +471,12 @@ fn crds() -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "helm") {
+        let HelmCli {
+            command: HelmOnly::Helm { command },
+        } = HelmCli::parse();
+        return helm::run(command);
+    }
     let cli = Cli::parse();
     // Rendering charts needs no runtime, and logs nothing.
     let cli = match cli.command {
