@@ -166,7 +166,7 @@ fn report(time: &str, peak: &str, (gw, gm): (Duration, u64), (hw, hm): (Duration
         );
     }
     println!(
-        "    speed-up {:.1}x, memory ratio {:.2}",
+        "    speed-up {:.1}x, memory ratio {:.3}",
         hw.as_secs_f64() / gw.as_secs_f64(),
         gm as f64 / hm as f64
     );
