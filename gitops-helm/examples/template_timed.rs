@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release -p gitops-helm --example template_timed -- CHART [-f VALUES]... [RELEASE [NAMESPACE]]`
 
+#![allow(clippy::print_stdout)] // the rendered chart is its output
+
 use std::time::Instant;
 
 use gitops_helm::chart::{self, RenderOptions};

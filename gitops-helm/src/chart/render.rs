@@ -542,16 +542,13 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<Rendered
     // from the other end.
     for t in &tpls {
         let parse_name: Arc<str> = t.path.as_str().into();
-        let (tree, defs) = match t.file.parsed() {
-            Ok(p) => p,
-            Err(_) => {
-                // Parse again under the full name for the error text.
-                let funcs = set.funcs.clone();
-                let e = crate::template::parse::parse(&t.path, &t.file.text, &|f| has_func(&funcs, f))
-                    .err()
-                    .unwrap_or_else(|| ParseError(format!("template: {}: parse failed", t.path)));
-                return Err(ChartError::Template(helm_parse_error(&e.0)));
-            }
+        let Ok((tree, defs)) = t.file.parsed() else {
+            // Parse again under the full name for the error text.
+            let funcs = set.funcs.clone();
+            let e = crate::template::parse::parse(&t.path, &t.file.text, &|f| has_func(&funcs, f))
+                .err()
+                .unwrap_or_else(|| ParseError(format!("template: {}: parse failed", t.path)));
+            return Err(ChartError::Template(helm_parse_error(&e.0)));
         };
         for d in defs {
             set.add_tree(d.renamed(None, &parse_name));
