@@ -58,6 +58,51 @@ fn syntax_errors_name_file_and_line() {
     );
 }
 
+/// Charts with more than 32 KiB of templates are parsed on other threads while they load, under their
+/// names inside the chart: errors must still name the file as the chart's place in the tree gives it,
+/// and the parses are reused, not redone or lost, when the chart is rendered again.
+#[test]
+fn charts_parsed_ahead_render_and_fail_as_others() {
+    let big: String = (0..2000)
+        .map(|i| format!("k{i}: {{{{ .Values.v{i} | default \"x\" }}}}\n"))
+        .collect();
+    let d = chart_dir(&[
+        ("templates/big.yaml", &big),
+        (
+            "charts/sub/Chart.yaml",
+            "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+        ),
+        ("charts/sub/templates/bad.yaml", "a: {{ .Values.x \n"),
+    ]);
+    assert_eq!(
+        render(d.path()).unwrap_err(),
+        "parse error at (t/charts/sub/templates/bad.yaml:2): unclosed action started at \
+         t/charts/sub/templates/bad.yaml:1"
+    );
+    std::fs::remove_file(d.path().join("charts/sub/templates/bad.yaml")).unwrap();
+    std::fs::write(
+        d.path().join("charts/sub/templates/_h.tpl"),
+        "{{ define \"h\" }}{{ template \"missing\" }}{{ end }}",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("charts/sub/templates/cm.yaml"),
+        "h: {{ include \"h\" . }}\n",
+    )
+    .unwrap();
+    let e = render(d.path()).unwrap_err();
+    assert!(e.contains("t/charts/sub/templates/_h.tpl:1:"), "{e}");
+    std::fs::remove_file(d.path().join("charts/sub/templates/cm.yaml")).unwrap();
+    let twice = gitops_helm::with_render_stack(|| {
+        let c = chart::load(d.path()).unwrap();
+        let a = chart::template(&c, &opts()).unwrap();
+        let b = chart::template(&c, &opts()).unwrap();
+        (a, b)
+    });
+    assert_eq!(twice.0, twice.1);
+    assert!(twice.0.contains("k1999: x\n"), "{}", &twice.0[..200]);
+}
+
 #[test]
 fn execution_errors_name_file_line_and_column() {
     let d = chart_dir(&[("templates/a.yaml", "a: 1\nb: {{ .Values.missing.deeper }}\n")]);

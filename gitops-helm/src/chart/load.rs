@@ -26,10 +26,15 @@ struct ParseAhead {
     waiting: Vec<ParseJob>,
     bytes: usize,
     queue: Option<mpsc::Sender<ParseJob>>,
+    /// No thread could be started: rendering parses everything.
+    off: bool,
 }
 
 impl ParseAhead {
     fn offer(&mut self, file: &TemplateFile) {
+        if self.off {
+            return;
+        }
         let job = file.parse_job();
         if let Some(q) = &self.queue {
             // The workers hold the receiver until the sender is dropped: this send cannot fail.
@@ -63,8 +68,10 @@ impl ParseAhead {
                         }
                     });
                 if spawned.is_err() {
-                    // No thread: rendering parses everything itself.
+                    // No thread: rendering parses everything itself (a worker already started ends
+                    // when the queue's sender goes with this function).
                     self.waiting.clear();
+                    self.off = true;
                     return;
                 }
             }

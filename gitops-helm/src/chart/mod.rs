@@ -112,13 +112,23 @@ type Parsed = Result<(Tree, Vec<Tree>), ParseError>;
 /// [`load`] starts parsing a large chart's templates on other threads while it goes on reading the
 /// chart's values and subcharts, and rendering takes what those threads have parsed and parses the
 /// rest itself; a chart rendered again is not parsed again.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TemplateFile {
     /// Its path inside the chart (`templates/...`).
     pub name: String,
     /// Its text.
     pub text: Arc<str>,
     parsed: Arc<OnceLock<Parsed>>,
+}
+
+impl std::fmt::Debug for TemplateFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateFile")
+            .field("name", &self.name)
+            .field("bytes", &self.text.len())
+            .field("parsed", &self.parsed.get().is_some())
+            .finish()
+    }
 }
 
 impl TemplateFile {
