@@ -72,9 +72,8 @@ impl Emitter {
     }
 
     fn write(&mut self, s: &str) {
-        for c in s.chars() {
-            self.put(c);
-        }
+        self.out.push_str(s);
+        self.column += s.chars().count();
     }
 
     fn put_break(&mut self) {
@@ -204,6 +203,14 @@ impl Emitter {
     fn write_plain(&mut self, value: &str, indent: usize, allow_breaks: bool) {
         if !self.whitespace {
             self.put(' ');
+        }
+        // A line may break only at a single space past the best width: most scalars have neither.
+        let len = value.chars().count();
+        if !allow_breaks || self.pretty || !value.contains(' ') || self.column + len <= BEST_WIDTH {
+            self.write(value);
+            self.whitespace = false;
+            self.indention = false;
+            return;
         }
         let chars: Vec<char> = value.chars().collect();
         let mut spaces = false;
