@@ -8,7 +8,6 @@ use std::sync::Arc;
 use super::values::{coalesce_chart, merge_values, process_dependencies};
 use super::{Chart, ChartError, FileData, TemplateFile, chart_value};
 use crate::funcs::helm_funcs_shared;
-use crate::template::exec::has_func;
 use crate::template::{Limits, Map, MapCell, MissingKey, Object, ParseError, Templates, Value};
 
 /// The cluster a render reads from (`helm template --dry-run=server`, or a controller rendering a release
@@ -544,8 +543,7 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<Rendered
         let parse_name: Arc<str> = t.path.as_str().into();
         let Ok((tree, defs)) = t.file.parsed() else {
             // Parse again under the full name for the error text.
-            let funcs = set.funcs.clone();
-            let e = crate::template::parse::parse(&t.path, &t.file.text, &|f| has_func(&funcs, f))
+            let e = super::parse_file(&t.path, &t.file.text)
                 .err()
                 .unwrap_or_else(|| ParseError(format!("template: {}: parse failed", t.path)));
             return Err(ChartError::Template(helm_parse_error(&e.0)));

@@ -138,66 +138,13 @@ impl Templates {
     /// empty text left an earlier definition of the name in place (as Go's `Template.Parse` behaves).
     pub fn parse(&mut self, name: &str, text: &str) -> Result<Rc<Tree>, super::parse::ParseError> {
         let funcs = self.funcs.clone();
-        let has = |f: &str| funcs.contains_key(f) || is_builtin(f);
-        let (tree, defs) = super::parse::parse(name, text, &has)?;
+        let (tree, defs) = super::parse::parse(name, text, &|f| has_func(&funcs, f))?;
         for d in defs {
             self.add(Rc::new(d));
         }
         let tree = Rc::new(tree);
         self.add(tree.clone());
         Ok(tree)
-    }
-
-    /// Parses many texts, as [`Templates::parse`] on each in order would, using several threads for
-    /// large inputs (the trees are independent until they are added, in order). On error, returns the
-    /// index of the first text that failed, in order, with its error.
-    pub fn parse_all(&mut self, texts: &[(&str, &str)]) -> Result<(), (usize, super::parse::ParseError)> {
-        type Parsed = Result<(Tree, Vec<Tree>), super::parse::ParseError>;
-        let funcs: &FuncMap = &self.funcs;
-        let has = |f: &str| funcs.contains_key(f) || is_builtin(f);
-        let parse_one = |(name, text): &(&str, &str)| -> Parsed { super::parse::parse(name, text, &has) };
-        let total: usize = texts.iter().map(|(_, t)| t.len()).sum();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-        let results: Vec<Parsed> = if threads < 2 || total < 128 << 10 {
-            texts.iter().map(parse_one).collect()
-        } else {
-            // Interleaved, so each thread gets a similar mix of large and small files.
-            let parse_one = &parse_one;
-            let mut slots: Vec<Option<Parsed>> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|k| {
-                        s.spawn(move || {
-                            texts
-                                .iter()
-                                .enumerate()
-                                .skip(k)
-                                .step_by(threads)
-                                .map(|(i, t)| (i, parse_one(t)))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                let mut slots: Vec<Option<Parsed>> = (0..texts.len()).map(|_| None).collect();
-                for h in handles {
-                    for (i, r) in h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
-                        slots[i] = Some(r);
-                    }
-                }
-                slots
-            });
-            slots
-                .iter_mut()
-                .map(|s| s.take().expect("every text parsed"))
-                .collect()
-        };
-        for (i, r) in results.into_iter().enumerate() {
-            let (tree, defs) = r.map_err(|e| (i, e))?;
-            for d in defs {
-                self.add(Rc::new(d));
-            }
-            self.add(Rc::new(tree));
-        }
-        Ok(())
     }
 
     /// Adds a tree parsed elsewhere, as [`Templates::parse`] adds what it parses.

@@ -32,7 +32,7 @@ impl std::ops::Deref for MapCell {
 
 /// A copy of `m` that shares nothing mutable with it. The tree is cloned as it is (keys and scalars), and
 /// only nested maps and lists are copied again: collecting into a new map would sort what is sorted.
-pub fn deep_copy_map(m: &Map) -> Map {
+pub(crate) fn deep_copy_map(m: &Map) -> Map {
     let mut out = m.clone();
     for v in out.values_mut() {
         if matches!(v, Value::Map(_) | Value::List(_)) {
