@@ -207,7 +207,8 @@ impl Emitter {
         // A line may break only at a single space past the best width: most scalars have neither.
         let len = value.chars().count();
         if !allow_breaks || self.pretty || !value.contains(' ') || self.column + len <= BEST_WIDTH {
-            self.write(value);
+            self.out.push_str(value);
+            self.column += len;
             self.whitespace = false;
             self.indention = false;
             return;
