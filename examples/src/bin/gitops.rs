@@ -19,22 +19,16 @@ use gitops_source::{
     storage::{ObjectKey, Storage},
 };
 
+/// The command line, with all commands (`Cli<Command>`) or only the helm ones (`Cli<HelmOnly>`).
 #[derive(Parser)]
 #[command(name = "gitops", version, about = "Flux-compatible GitOps toolkit")]
-struct Cli {
+struct Cli<C: Subcommand> {
     #[command(subcommand)]
-    command: Command,
+    command: C,
 }
 
-/// `gitops helm ...` parsed on its own: building the whole command tree to render a chart paged in the
-/// code of every other command, a megabyte of the budget `gitops helm template` has.
-#[derive(Parser)]
-#[command(name = "gitops", version, about = "Flux-compatible GitOps toolkit")]
-struct HelmCli {
-    #[command(subcommand)]
-    command: HelmOnly,
-}
-
+/// `gitops helm ...`, which is also parsed on its own: building the whole command tree to render a chart
+/// paged in the code of every other command, a megabyte of the budget `gitops helm template` has.
 #[derive(Subcommand)]
 enum HelmOnly {
     /// Helm operations.
@@ -58,11 +52,8 @@ enum Command {
         #[command(subcommand)]
         command: TestkitCommand,
     },
-    /// Helm operations.
-    Helm {
-        #[command(subcommand)]
-        command: helm::HelmCommand,
-    },
+    #[command(flatten)]
+    Helm(HelmOnly),
     /// Kustomize operations.
     Kustomize {
         #[command(subcommand)]
@@ -472,15 +463,13 @@ fn crds() -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "helm") {
-        let HelmCli {
-            command: HelmOnly::Helm { command },
-        } = HelmCli::parse();
+        let HelmOnly::Helm { command } = Cli::<HelmOnly>::parse().command;
         return helm::run(command);
     }
-    let cli = Cli::parse();
+    let cli = Cli::<Command>::parse();
     // Rendering charts needs no runtime, and logs nothing.
     let cli = match cli.command {
-        Command::Helm { command } => return helm::run(command),
+        Command::Helm(HelmOnly::Helm { command }) => return helm::run(command),
         command => Cli { command },
     };
     tracing_subscriber::fmt()
@@ -636,7 +625,7 @@ fn main() -> ExitCode {
             Command::Kustomize {
                 command: KustomizeCommand::Build { dir, root },
             } => kustomize_build(&root, &dir),
-            Command::Helm { .. } => unreachable!("handled before the runtime starts"),
+            Command::Helm(_) => unreachable!("handled before the runtime starts"),
         }
         .map(|()| ExitCode::SUCCESS)
     });
