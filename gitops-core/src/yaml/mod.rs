@@ -6,6 +6,7 @@
 //! nesting depth and document size all have limits, so hostile input fails fast with an error.
 
 mod emit;
+pub mod simple;
 
 use std::fmt;
 
