@@ -7,7 +7,9 @@
 //! against Helm's expected output as they go.
 //!
 //! Usage: `cargo build --release -p gitops-examples -p gitops-benches &&
-//!         target/release/bench-helm [--runs 7] [--helm PATH] [--gitops PATH] [--corpus DIR]`
+//!         target/release/bench-helm [--runs 7] [--helm PATH] [--gitops PATH] [--corpus DIR] [--each]`
+//!
+//! `--each` prints every variant's times and peaks as (b) goes.
 
 #![allow(clippy::print_stdout)]
 
@@ -81,6 +83,7 @@ fn main() -> anyhow::Result<()> {
     let mut helm = PathBuf::from(".tools/bin/helm");
     let mut gitops = PathBuf::from("target/release/gitops");
     let mut corpus = PathBuf::from("../shared/conformance/helm/charts");
+    let mut each = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -88,6 +91,7 @@ fn main() -> anyhow::Result<()> {
             "--helm" => helm = args.next().context("--helm PATH")?.into(),
             "--gitops" => gitops = args.next().context("--gitops PATH")?.into(),
             "--corpus" => corpus = args.next().context("--corpus DIR")?.into(),
+            "--each" => each = true,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -137,12 +141,21 @@ fn main() -> anyhow::Result<()> {
 
     // (b) the whole corpus.
     let (mut gt, mut ht, mut gpk, mut hpk, mut same) = (Duration::ZERO, Duration::ZERO, 0, 0, 0);
-    for (_, v) in &all {
+    for (name, v) in &all {
         let g = timed(&cmd(&gitops, v, false), Some(&v.dir), &[])?;
         if g.stdout == std::fs::read(&v.expected)? {
             same += 1;
         }
         let hr = timed(&cmd(&helm, v, true), Some(&v.dir), &helm_env)?;
+        if each {
+            println!(
+                "    {name:<50} {:>7.1} ms {:>6.1} MiB | helm {:>7.1} ms {:>6.1} MiB",
+                g.wall.as_secs_f64() * 1e3,
+                g.peak_kib as f64 / 1024.0,
+                hr.wall.as_secs_f64() * 1e3,
+                hr.peak_kib as f64 / 1024.0
+            );
+        }
         gt += g.wall;
         ht += hr.wall;
         gpk = gpk.max(g.peak_kib);
