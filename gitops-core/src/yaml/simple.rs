@@ -79,7 +79,19 @@ pub fn parse_mapping<'a>(text: &'a str, limits: &Limits) -> Option<Simple<'a>> {
 /// No byte the subset leaves to the general reader: tabs, carriage returns and other control
 /// characters, a byte order mark, C1 controls, Unicode line separators and non-characters.
 fn plain_text(b: &[u8]) -> bool {
-    let mut i = 0;
+    // Printable ASCII and newlines, a chunk at a time without branches; the rest byte by byte.
+    let ascii = |c: &[u8]| {
+        c.iter()
+            .fold(true, |ok, &c| ok & ((0x20..0x7f).contains(&c) | (c == b'\n')))
+    };
+    let mut start = 0;
+    for chunk in b.chunks(64) {
+        if !ascii(chunk) {
+            break;
+        }
+        start += chunk.len();
+    }
+    let mut i = start;
     while i < b.len() {
         let c = b[i];
         if c < 0x20 && c != b'\n' || c == 0x7f {
@@ -131,7 +143,7 @@ impl<'a> Reader<'a, '_> {
             return None;
         }
         let b = self.src.as_bytes();
-        let (end, next) = match memchr(b'\n', &b[start..]) {
+        let (end, next) = match b[start..].iter().position(|&c| c == b'\n') {
             Some(i) => (start + i, start + i + 1),
             None => (b.len(), b.len()),
         };
@@ -324,7 +336,7 @@ impl<'a> Reader<'a, '_> {
             _ => {
                 let text = plain_end(s);
                 let raw = &s[..text];
-                if raw.contains(": ") || raw.ends_with(':') {
+                if mapping_colon(raw).is_some() {
                     return None;
                 }
                 plain = text == s.len();
@@ -362,9 +374,8 @@ impl<'a> Reader<'a, '_> {
                 break;
             }
             let t = text.trim_end_matches(' ');
-            if t.contains(": ")
-                || t.ends_with(':')
-                || t.contains(" #")
+            if mapping_colon(t).is_some()
+                || comment_start(t).is_some()
                 || t.starts_with("- ")
                 || t == "-"
                 || matches!(
@@ -421,7 +432,7 @@ impl<'a> Reader<'a, '_> {
             b'[' | b'{' | b'|' | b'>' => false,
             _ => {
                 let raw = &s[..plain_end(s)];
-                raw.contains(": ") || raw.ends_with(':')
+                mapping_colon(raw).is_some()
             }
         }
     }
@@ -443,9 +454,9 @@ impl<'a> Reader<'a, '_> {
             b'&' | b'*' | b'!' | b'?' | b'%' | b'@' | b'`' | b'#' | b',' | b'[' | b']' | b'{' | b'}'
             | b'|' | b'>' | b':' | b'-' => return None,
             _ => {
-                let colon = s.find(": ").or_else(|| s.ends_with(':').then(|| s.len() - 1))?;
+                let colon = mapping_colon(s)?;
                 let raw = s[..colon].trim_end_matches(' ');
-                if raw.contains(" #") {
+                if comment_start(raw).is_some() {
                     return None;
                 }
                 // Keys must read as strings; `on:`, `1:` and `null:` are left to the general reader.
@@ -553,7 +564,7 @@ fn has_key(entries: &[(Cow<'_, str>, Simple<'_>)], key: &str) -> bool {
 /// Length of a plain scalar at the start of `s` in block context: up to a ` #` comment or the end of
 /// the line, trailing spaces dropped.
 fn plain_end(s: &str) -> usize {
-    let end = s.find(" #").unwrap_or(s.len());
+    let end = comment_start(s).unwrap_or(s.len());
     s[..end].trim_end_matches(' ').len()
 }
 
@@ -834,6 +845,33 @@ fn resolve(raw: &str, yaml_1_1: bool) -> Option<Simple<'_>> {
     }
 }
 
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&c| c == needle)
+/// Where the first byte `c` followed by `then(next byte or None at the end)` is in `s`.
+fn find_pair(s: &str, c: char, then: impl Fn(Option<u8>) -> bool) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find(c) {
+        let at = from + i;
+        if then(s.as_bytes().get(at + 1).copied()) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The colon of a `key: value` or `key:` in `s` (a `:` followed by a space or the end).
+fn mapping_colon(s: &str) -> Option<usize> {
+    find_pair(s, ':', |n| n.is_none_or(|b| b == b' '))
+}
+
+/// The space before a ` #` comment in `s`.
+fn comment_start(s: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find('#') {
+        let at = from + i;
+        if at > 0 && s.as_bytes()[at - 1] == b' ' {
+            return Some(at - 1);
+        }
+        from = at + 1;
+    }
+    None
 }

@@ -887,8 +887,52 @@ fn fast_head(doc: &str) -> Option<(String, Vec<(String, String)>)> {
     Some((kind, annotations))
 }
 
+/// The head of a document the fast YAML reader reads (which also proves it valid YAML), when its fields
+/// are strings or null; `None` leaves it to [`fast_head`].
+fn simple_head_of(doc: &str) -> Option<(String, Vec<(String, String)>)> {
+    use gitops_core::yaml::simple::{Simple, parse_mapping};
+    fn text(v: &Simple<'_>) -> Option<String> {
+        match v {
+            Simple::Null => Some(String::new()),
+            Simple::Str(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+    let Simple::Map(top) = parse_mapping(doc, &crate::funcs::helm_yaml_limits())? else {
+        return None;
+    };
+    let (mut kind, mut annotations) = (String::new(), Vec::new());
+    for (k, v) in &top {
+        match &**k {
+            "kind" => kind = text(v)?,
+            "apiVersion" => {
+                text(v)?;
+            }
+            "metadata" => {
+                let Simple::Map(m) = v else { return None };
+                for (k, v) in m {
+                    match &**k {
+                        "name" => {
+                            text(v)?;
+                        }
+                        "annotations" => {
+                            let Simple::Map(a) = v else { return None };
+                            for (k, v) in a {
+                                annotations.push((k.to_string(), text(v)?));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((kind, annotations))
+}
+
 fn parse_head(path: &str, doc: &str) -> Head {
-    if let Some(h) = fast_head(doc) {
+    if let Some(h) = simple_head_of(doc).or_else(|| fast_head(doc)) {
         return Ok(h);
     }
     let head = gitops_core::yaml::from_str_multi(doc, &crate::funcs::helm_yaml_limits())
