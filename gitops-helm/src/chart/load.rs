@@ -2,6 +2,7 @@
 //! stripped from every file, `charts/` holding subcharts as directories or archives, and the metadata
 //! validated.
 
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -23,6 +24,9 @@ const PARSE_AHEAD_BYTES: usize = 32 << 10;
 /// gone.
 #[derive(Default)]
 struct ParseAhead {
+    /// Files met so far by their name in their chart: a subchart's copy of a file another chart has too
+    /// (each of a chart's dependencies bundles Bitnami's `common`, say) shares that file's parse.
+    met: HashMap<String, Vec<TemplateFile>>,
     waiting: Vec<ParseJob>,
     bytes: usize,
     queue: Option<mpsc::Sender<ParseJob>>,
@@ -31,7 +35,13 @@ struct ParseAhead {
 }
 
 impl ParseAhead {
-    fn offer(&mut self, file: &TemplateFile) {
+    fn offer(&mut self, file: &mut TemplateFile) {
+        let same_name = self.met.entry(file.name.clone()).or_default();
+        if let Some(twin) = same_name.iter().find(|t| t.text == file.text) {
+            file.share_parse_with(twin);
+            return;
+        }
+        same_name.push(file.clone());
         if self.off {
             return;
         }
@@ -304,8 +314,8 @@ fn load_entries(
             }
             "Chart.lock" | "requirements.lock" => {}
             n if n.starts_with("templates/") => {
-                let file = TemplateFile::new(name.as_str(), super::text_of(&data));
-                ahead.offer(&file);
+                let mut file = TemplateFile::new(name.as_str(), super::text_of(&data));
+                ahead.offer(&mut file);
                 chart.templates.push(file);
             }
             n if n.starts_with("charts/") => {

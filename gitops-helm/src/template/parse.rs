@@ -449,6 +449,9 @@ fn go_rune(c: char) -> String {
 pub(crate) fn unquote(raw: &str) -> Result<String, String> {
     let q = raw.chars().next().unwrap_or('"');
     let body = &raw[1..raw.len() - 1];
+    if q == '"' && !body.contains(['\\', '"']) {
+        return Ok(body.to_owned());
+    }
     let mut out = String::new();
     let mut chars = body.chars().peekable();
     let bad = || format!("invalid syntax: {raw}");
