@@ -28,6 +28,7 @@ fn main() {
         let chart = chart::load(std::path::Path::new(&chart_dir)).expect("chart loads");
         let loaded = t.elapsed();
         let mut opts = RenderOptions::new(&release, &namespace);
+        opts.exit_after = true;
         for f in &values {
             opts = opts
                 .values_yaml(&std::fs::read_to_string(f).expect("values file"))

@@ -79,6 +79,10 @@ pub struct RenderOptions {
     pub limits: Limits,
     /// The cluster `lookup` and `.Capabilities` read from; `None`: empty lookups, default capabilities.
     pub cluster: Option<std::sync::Arc<dyn Cluster>>,
+    /// The process exits once it has printed this render, so what rendering builds on the way (values
+    /// trees, the template set) is not freed: the operating system takes it back at exit, as a
+    /// compiler's driver leaves its last allocations. Off by default; a long-running caller leaves it so.
+    pub exit_after: bool,
 }
 
 impl std::fmt::Debug for RenderOptions {
@@ -109,6 +113,7 @@ impl RenderOptions {
             revision: 1,
             limits: Limits::default(),
             cluster: None,
+            exit_after: false,
         }
     }
 
@@ -409,7 +414,7 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartErro
     );
     let rendered = {
         let _lookup = crate::funcs::LookupGuard::set(opts.cluster.clone());
-        execute_all(tpls, opts.limits)?
+        execute_all(tpls, opts.limits, opts.exit_after)?
     };
 
     let mut out = Rendered::default();
@@ -430,6 +435,9 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<Rendered, ChartErro
     out.manifests = manifests;
     if opts.include_crds {
         crds(&processed, processed.name(), &mut out.crds);
+    }
+    if opts.exit_after {
+        std::mem::forget((processed, root_vals, release, caps));
     }
     Ok(out)
 }
@@ -531,7 +539,11 @@ struct RenderedFile {
 /// Executes every template but the partials. Their output is split into documents and the documents'
 /// heads read on a second thread while the next templates execute (execution is single-threaded: values
 /// and templates are shared through `Rc`).
-fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<RenderedFile>, ChartError> {
+fn execute_all(
+    mut tpls: Vec<Renderable>,
+    limits: Limits,
+    exit_after: bool,
+) -> Result<Vec<RenderedFile>, ChartError> {
     // Helm parses (and executes) templates deepest path first, then in reverse lexical order, so a
     // parent chart's definitions, parsed last, override its subcharts'.
     tpls.sort_by(|a, b| {
@@ -557,7 +569,7 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<Rendered
         set.add_tree(tree.renamed(Some(&t.path), &parse_name));
     }
     let set = Rc::new(set);
-    std::thread::scope(|scope| {
+    let rendered = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
         let heads = scope.spawn(move || {
             rx.into_iter()
@@ -607,7 +619,11 @@ fn execute_all(mut tpls: Vec<Renderable>, limits: Limits) -> Result<Vec<Rendered
         }
         drop(tx);
         Ok(heads.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    })
+    });
+    if exit_after {
+        std::mem::forget((set, tpls));
+    }
+    rendered
 }
 
 /// One link of an execution error's chain, as Helm's engine prints it.

@@ -88,6 +88,8 @@ pub(crate) fn run(cmd: HelmCommand) -> ExitCode {
 fn template(args: TemplateArgs) -> Result<String, String> {
     let chart = chart::load(&args.chart).map_err(|e| e.cli_text())?;
     let mut opts = RenderOptions::new(&args.release, &args.namespace);
+    // The process prints the render and exits: freeing what it built would only delay that.
+    opts.exit_after = true;
     for f in &args.values {
         let text = std::fs::read_to_string(f).map_err(|e| format!("Error: open {}: {e}", f.display()))?;
         opts = opts
