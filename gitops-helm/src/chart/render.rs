@@ -741,11 +741,40 @@ fn helm_parse_error(e: &str) -> String {
 }
 
 /// Helm's `SplitManifests`: documents at `---` lines, trimmed, empty ones dropped.
+///
+/// Helm splits with the regex `(?:^|\s*\n)---\s*` (Go's ASCII `\s`); this is that split as a scan,
+/// which saves every render compiling it.
 fn split_manifests(text: &str) -> Vec<String> {
-    use std::sync::OnceLock;
-    static SEP: OnceLock<regex::Regex> = OnceLock::new();
-    let sep = SEP.get_or_init(|| regex::Regex::new(r"(?:^|\s*\n)---\s*").expect("valid regex"));
-    sep.split(text.trim())
+    let t = text.trim();
+    let b = t.as_bytes();
+    let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    let skip_ws = |mut i: usize| {
+        while i < b.len() && ws(b[i]) {
+            i += 1;
+        }
+        i
+    };
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    if t.starts_with("---") {
+        pieces.push("");
+        start = skip_ws(3);
+    }
+    let mut from = start;
+    while let Some(i) = t[from..].find("\n---") {
+        // The separator takes the whitespace before the line break and after the dashes.
+        let q = from + i;
+        let mut p = q;
+        while p > from && ws(b[p - 1]) {
+            p -= 1;
+        }
+        pieces.push(&t[start..p]);
+        start = skip_ws(q + 4);
+        from = start;
+    }
+    pieces.push(&t[start..]);
+    pieces
+        .into_iter()
         .filter(|d| !d.is_empty())
         .map(|d| d.trim().to_string())
         .collect()
@@ -1408,6 +1437,32 @@ mod tests {
         for n in &names {
             let expected = !n.is_empty() && re.is_match(n);
             assert_eq!(super::validate_release_name(n).is_ok(), expected, "{n:?}");
+        }
+    }
+
+    #[test]
+    fn manifests_split_as_helms_regex_splits_them() {
+        let re = regex::Regex::new(r"(?:^|[\t\n\x0c\r ]*\n)---[\t\n\x0c\r ]*").unwrap();
+        let by_regex = |t: &str| -> Vec<String> {
+            re.split(t.trim())
+                .filter(|d| !d.is_empty())
+                .map(|d| d.trim().to_string())
+                .collect()
+        };
+        let pieces = [
+            "---", "\n", " ", "a", "-", "\t", "\r\n", "x: y", "--", "\u{a0}", "# c",
+        ];
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            let mut t = String::new();
+            for _ in 0..seed % 12 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                t.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            assert_eq!(super::split_manifests(&t), by_regex(&t), "{t:?}");
         }
     }
 }
