@@ -408,7 +408,6 @@ fn analyze(value: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let chars: Vec<char> = value.chars().collect();
     let mut block_indicators = value.starts_with("---") || value.starts_with("...");
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
         (false, false, false, false);
@@ -416,11 +415,13 @@ fn analyze(value: &str) -> Analysis {
         (false, false, false, false);
     let (mut line_breaks, mut special) = (false, false);
     let mut preceded_by_whitespace = true;
-    let n = chars.len();
-    for i in 0..n {
-        let c = chars[i];
-        let followed_by_whitespace = i + 1 >= n || matches!(chars[i + 1], ' ' | '\t');
-        if i == 0 {
+    let mut chars = value.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let last = next.is_none();
+        let followed_by_whitespace = matches!(next, None | Some(' ' | '\t'));
+        if first {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@'
                 | '`' => {
@@ -440,10 +441,10 @@ fn analyze(value: &str) -> Analysis {
             special = true;
         }
         if c == ' ' {
-            if i == 0 {
+            if first {
                 leading_space = true;
             }
-            if i + 1 == n {
+            if last {
                 trailing_space = true;
             }
             if previous_break {
@@ -453,10 +454,10 @@ fn analyze(value: &str) -> Analysis {
             previous_break = false;
         } else if is_break(c) {
             line_breaks = true;
-            if i == 0 {
+            if first {
                 leading_break = true;
             }
-            if i + 1 == n {
+            if last {
                 trailing_break = true;
             }
             if previous_space {
@@ -469,6 +470,7 @@ fn analyze(value: &str) -> Analysis {
             previous_break = false;
         }
         preceded_by_whitespace = matches!(c, ' ' | '\t' | '\0') || is_break(c);
+        first = false;
     }
     let mut a = Analysis {
         multiline: line_breaks,
@@ -721,59 +723,62 @@ fn is_timestamp(s: &str) -> bool {
 
 /// Go's key order for `map[interface{}]interface{}` (go-yaml v2 `keyList.Less`).
 pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let ar: Vec<char> = a.chars().collect();
-    let br: Vec<char> = b.chars().collect();
-    let less = |x: &[char], y: &[char]| -> bool {
-        for i in 0..x.len().min(y.len()) {
-            if x[i] == y[i] {
-                continue;
-            }
-            let (al, bl) = (x[i].is_alphabetic(), y[i].is_alphabetic());
-            if al && bl {
-                return x[i] < y[i];
-            }
-            if al || bl {
-                return bl;
-            }
-            let (mut an, mut bn) = (0i64, 0i64);
-            if x[i] == '0' || y[i] == '0' {
-                let mut j = i;
-                while j > 0 && x[j - 1].is_ascii_digit() {
-                    j -= 1;
-                    if x[j] != '0' {
-                        an = 1;
-                        bn = 1;
-                        break;
-                    }
-                }
-            }
-            let mut ai = i;
-            while ai < x.len() && x[ai].is_ascii_digit() {
-                an = an.wrapping_mul(10).wrapping_add(i64::from(x[ai] as u8 - b'0'));
-                ai += 1;
-            }
-            let mut bi = i;
-            while bi < y.len() && y[bi].is_ascii_digit() {
-                bn = bn.wrapping_mul(10).wrapping_add(i64::from(y[bi] as u8 - b'0'));
-                bi += 1;
-            }
-            if an != bn {
-                return an < bn;
-            }
-            if ai != bi {
-                return ai < bi;
-            }
-            return x[i] < y[i];
-        }
-        x.len() < y.len()
-    };
-    if less(&ar, &br) {
+    if natural_less(a, b) {
         Ordering::Less
-    } else if less(&br, &ar) {
+    } else if natural_less(b, a) {
         Ordering::Greater
     } else {
         Ordering::Equal
     }
+}
+
+/// go-yaml v2's `keyList.Less` over the two strings' runes, without collecting them.
+fn natural_less(x: &str, y: &str) -> bool {
+    let (mut xs, mut ys) = (x.char_indices(), y.char_indices());
+    let (i, xc, j, yc) = loop {
+        match (xs.next(), ys.next()) {
+            (Some((i, xc)), Some((j, yc))) if xc != yc => break (i, xc, j, yc),
+            (Some(_), Some(_)) => {}
+            // Equal up to the shorter: fewer runes first.
+            (None, Some(_)) => return true,
+            _ => return false,
+        }
+    };
+    let (al, bl) = (xc.is_alphabetic(), yc.is_alphabetic());
+    if al && bl {
+        return xc < yc;
+    }
+    if al || bl {
+        return bl;
+    }
+    let (mut an, mut bn) = (0i64, 0i64);
+    if xc == '0' || yc == '0' {
+        // The runes before are the same in both.
+        for c in x[..i].chars().rev().take_while(char::is_ascii_digit) {
+            if c != '0' {
+                an = 1;
+                bn = 1;
+                break;
+            }
+        }
+    }
+    let digits = |s: &str, mut n: i64| {
+        let mut count = 0;
+        for d in s.bytes().take_while(u8::is_ascii_digit) {
+            n = n.wrapping_mul(10).wrapping_add(i64::from(d - b'0'));
+            count += 1;
+        }
+        (n, count)
+    };
+    let (an, ac) = digits(&x[i..], an);
+    let (bn, bc) = digits(&y[j..], bn);
+    if an != bn {
+        return an < bn;
+    }
+    if ac != bc {
+        return ac < bc;
+    }
+    xc < yc
 }
 
 /// A JSON number as it comes out of Go's JSON encoder and then go-yaml v2.
@@ -905,5 +910,78 @@ mod tests {
         }
         assert!(is_base60_float("1:20"));
         assert!(!is_base60_float("1:2:3a"));
+    }
+
+    /// go-yaml v2's `keyList.Less` transcribed rune slice by rune slice, the reference for
+    /// [`natural_less`](super::natural_less).
+    fn reference_less(x: &[char], y: &[char]) -> bool {
+        for i in 0..x.len().min(y.len()) {
+            if x[i] == y[i] {
+                continue;
+            }
+            let (al, bl) = (x[i].is_alphabetic(), y[i].is_alphabetic());
+            if al && bl {
+                return x[i] < y[i];
+            }
+            if al || bl {
+                return bl;
+            }
+            let (mut an, mut bn) = (0i64, 0i64);
+            if x[i] == '0' || y[i] == '0' {
+                let mut j = i;
+                while j > 0 && x[j - 1].is_ascii_digit() {
+                    j -= 1;
+                    if x[j] != '0' {
+                        an = 1;
+                        bn = 1;
+                        break;
+                    }
+                }
+            }
+            let mut ai = i;
+            while ai < x.len() && x[ai].is_ascii_digit() {
+                an = an.wrapping_mul(10).wrapping_add(i64::from(x[ai] as u8 - b'0'));
+                ai += 1;
+            }
+            let mut bi = i;
+            while bi < y.len() && y[bi].is_ascii_digit() {
+                bn = bn.wrapping_mul(10).wrapping_add(i64::from(y[bi] as u8 - b'0'));
+                bi += 1;
+            }
+            if an != bn {
+                return an < bn;
+            }
+            if ai != bi {
+                return ai < bi;
+            }
+            return x[i] < y[i];
+        }
+        x.len() < y.len()
+    }
+
+    #[test]
+    fn natural_order_is_go_yamls() {
+        let alphabet = ['a', 'B', '0', '1', '9', '-', '_', '.', 'é', '/'];
+        let mut keys = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = keys
+                .iter()
+                .filter(|k| k.chars().count() == keys.last().map_or(0, |l| l.chars().count()))
+                .flat_map(|k| alphabet.iter().map(move |c| format!("{k}{c}")))
+                .collect();
+            keys.extend(longer);
+        }
+        keys.extend(["a10", "a9", "a010", "a0010", "x1y2", "x1y10", "10a", "9a"].map(String::from));
+        for a in &keys {
+            let ac: Vec<char> = a.chars().collect();
+            for b in keys.iter().step_by(7) {
+                let bc: Vec<char> = b.chars().collect();
+                assert_eq!(
+                    super::natural_less(a, b),
+                    reference_less(&ac, &bc),
+                    "{a:?} < {b:?}"
+                );
+            }
+        }
     }
 }
