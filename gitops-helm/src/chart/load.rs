@@ -123,20 +123,27 @@ fn walk(
     rules: &Ignore,
     out: &mut Vec<(String, FileData)>,
 ) -> Result<(), ChartError> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+    // The directory listing's file types spare a stat per entry (the kind of symlinks' targets and of
+    // entries whose type the listing leaves unknown is still asked for).
+    let mut entries: Vec<(PathBuf, Option<std::fs::FileType>)> = std::fs::read_dir(dir)
         .map_err(|e| ChartError::Load(format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|e| e.ok().map(|e| (e.path(), e.file_type().ok())))
         .collect();
-    entries.sort();
-    for p in entries {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (p, listed) in entries {
         let rel = p
             .strip_prefix(root)
             .unwrap_or(&p)
             .to_string_lossy()
             .replace('\\', "/");
-        let mut meta = std::fs::symlink_metadata(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
+        let mut kind = match listed {
+            Some(t) => t,
+            None => std::fs::symlink_metadata(&p)
+                .map_err(|e| ChartError::Load(format!("{rel}: {e}")))?
+                .file_type(),
+        };
         let mut path = p.clone();
-        if meta.file_type().is_symlink() {
+        if kind.is_symlink() {
             // Symlinks are followed, as Helm's sympath walk does, but never out of the chart.
             let real = std::fs::canonicalize(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
             if !real.starts_with(root) {
@@ -144,15 +151,17 @@ fn walk(
                     "{rel}: symlink points outside the chart"
                 )));
             }
-            meta = std::fs::metadata(&real).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
+            kind = std::fs::metadata(&real)
+                .map_err(|e| ChartError::Load(format!("{rel}: {e}")))?
+                .file_type();
             path = real;
         }
-        if meta.is_dir() {
+        if kind.is_dir() {
             if rules.ignore(&rel, true) {
                 continue;
             }
             walk_dir_as(root, &path, &rel, rules, out)?;
-        } else if meta.is_file() {
+        } else if kind.is_file() {
             if rules.ignore(&rel, false) {
                 continue;
             }
