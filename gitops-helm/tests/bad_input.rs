@@ -1,4 +1,5 @@
-//! Bad charts and templates fail with errors that say where, and never panic or run away.
+//! Bad charts and templates fail with errors that say where, and never panic or run away; and what
+//! rendering does to go faster (reusing `include` results) never changes what a chart renders.
 
 use std::path::Path;
 
@@ -380,4 +381,71 @@ fn garbage_templates_never_panic() {
             });
         }
     }
+}
+
+/// `include` results are reused for the same template and data (across files too), but never when the
+/// template reads randomness or `.Template`, changes its data, or shared data changed since. The
+/// expected text is what helm v4.1.4 renders for this chart.
+#[test]
+fn reused_includes_render_as_helm() {
+    let helpers = r#"
+{{- define "show" -}}{{ .Values.x }}{{- end -}}
+{{- define "r" -}}{{ randAlphaNum 16 }}{{- end -}}
+{{- define "inc" -}}{{ $_ := set . "n" (add1 .n) }}{{ .n }}{{- end -}}
+{{- define "showd" -}}{{ .v }}{{- end -}}
+{{- define "show-in" -}}{{ .in.v }}{{- end -}}
+{{- define "show-f" -}}{{ .Values.f.v }}{{- end -}}
+{{- define "tname" -}}{{ .Template.Name }}{{- end -}}
+{{- define "tyaml" -}}{{ toYaml .Template }}{{- end -}}
+{{- define "keys" -}}{{ keys . | sortAlpha | join "," }}{{- end -}}
+{{- define "name" -}}{{ .Chart.Name }}-{{ .Release.Name }}{{- end -}}
+"#;
+    let a = r#"a: {{ include "tname" . }}
+ay: {{ include "tyaml" . | quote }}
+keys: {{ include "keys" . }}
+name: {{ include "name" . }}
+r: {{ ne (include "r" .) (include "r" .) }}
+inc: {{ $c := dict "n" 0 }}{{ include "inc" $c }}-{{ include "inc" $c }}
+shared: {{ include "show" . }}{{ $_ := set .Values "x" "b" }}-{{ include "show" . }}
+fresh: {{ $d := dict "v" "1" }}{{ include "showd" $d }}{{ $_ := set $d "v" "2" }}-{{ include "showd" $d }}
+nested: {{ $i := dict "v" "1" }}{{ $o := dict "in" $i }}{{ include "show-in" $o }}{{ $_ := set $i "v" "2" }}-{{ include "show-in" $o }}
+reach: {{ $f := dict "v" "1" }}{{ $_ := set .Values "f" $f }}{{ include "show-f" . }}{{ $_ := set $f "v" "2" }}-{{ include "show-f" . }}
+merge: {{ include "show" . }}{{ $_ := merge .Values (dict "x" "ignored") }}{{ $_ := mergeOverwrite .Values (dict "x" "c") }}-{{ include "show" . }}
+tpl: {{ tpl "{{- define \"show\" -}}T{{- end -}}{{ include \"show\" . }}" . }}-{{ include "show" . }}
+unset: {{ include "show" . }}{{ $_ := unset .Values "x" }}-{{ include "show" . }}
+"#;
+    let b = r#"b: {{ include "tname" . }}
+by: {{ include "tyaml" . | quote }}
+keys: {{ include "keys" . }}
+name: {{ include "name" . }}
+"#;
+    let dir = chart_dir(&[
+        ("values.yaml", "x: a\n"),
+        ("templates/_helpers.tpl", helpers),
+        ("templates/a.yaml", a),
+        ("templates/b.yaml", b),
+    ]);
+    let expected = r#"---
+# Source: t/templates/a.yaml
+a: t/templates/a.yaml
+ay: "BasePath: t/templates\nName: t/templates/a.yaml"
+keys: Capabilities,Chart,Files,Release,Subcharts,Template,Values
+name: t-r
+r: true
+inc: 1-2
+shared: a-b
+fresh: 1-2
+nested: 1-2
+reach: 1-2
+merge: b-c
+tpl: T-c
+unset: c-
+---
+# Source: t/templates/b.yaml
+b: t/templates/b.yaml
+by: "BasePath: t/templates\nName: t/templates/b.yaml"
+keys: Capabilities,Chart,Files,Release,Subcharts,Template,Values
+name: t-r
+"#;
+    assert_eq!(render(dir.path()).unwrap(), expected);
 }

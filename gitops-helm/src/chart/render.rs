@@ -606,7 +606,7 @@ fn execute_all(
             tm.insert("BasePath".into(), Value::str(t.base_path.as_str()));
             t.vals
                 .borrow_mut()
-                .insert("Template".into(), Value::values_map(tm));
+                .insert("Template".into(), Value::template_map(tm));
             let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits)
                 .map_err(|e| ChartError::Template(helm_exec_error(&t.path, &e)))?;
             // The receiver lives until every sender is gone: this send cannot fail.

@@ -154,11 +154,13 @@ fn key_pem(key: &KeyPair) -> Result<String, String> {
 }
 
 fn rsa_2048() -> Result<KeyPair, String> {
+    super::note_volatile();
     KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).map_err(err)
 }
 
 /// `genPrivateKey "rsa"|"ecdsa"|"ed25519"`: RSA keys are 4096 bits, as Sprig's.
 pub(crate) fn gen_private_key(kind: &str) -> Result<Value, String> {
+    super::note_volatile();
     let key = match kind {
         "" | "rsa" => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096),
         "ecdsa" => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
@@ -196,6 +198,7 @@ fn params(
         p.subject_alt_names
             .push(SanType::DnsName(name.clone().try_into().map_err(err)?));
     }
+    super::note_volatile();
     let now = time::OffsetDateTime::now_utc();
     p.not_before = now;
     p.not_after = now + time::Duration::days(days);
@@ -312,6 +315,7 @@ pub(crate) fn bcrypt_hash(text: &str) -> Result<String, String> {
     if text.len() > 72 {
         return Err("bcrypt: password length exceeds 72 bytes".into());
     }
+    super::note_volatile();
     bcrypt::hash_with_result(text, 10)
         .map(|h| h.format_for_version(bcrypt::Version::TwoA))
         .map_err(err)

@@ -31,6 +31,7 @@ fn zone(name: &str) -> jiff::tz::TimeZone {
 
 impl Time {
     fn now() -> Time {
+        super::note_volatile();
         let d = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();

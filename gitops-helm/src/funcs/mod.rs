@@ -41,7 +41,51 @@ pub fn seed_random(seed: u64) {
 }
 
 pub(crate) fn rng<T>(f: impl FnOnce(&mut fastrand::Rng) -> T) -> T {
+    note_volatile();
     RNG.with(|r| f(&mut r.borrow_mut()))
+}
+
+/// What this thread's templates did that an `include` result may depend on beyond its data: changed a
+/// map in place (`set`, `unset`, `merge`...), read something that is not a function of their input
+/// (randomness, the clock, a cluster), looked at a file's `.Template`. See [`include`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+struct SideEffects {
+    mutations: u64,
+    volatile: u64,
+    template_reads: u64,
+}
+
+thread_local! {
+    static SIDE_EFFECTS: std::cell::Cell<SideEffects> = const {
+        std::cell::Cell::new(SideEffects { mutations: 0, volatile: 0, template_reads: 0 })
+    };
+}
+
+fn side_effects() -> SideEffects {
+    SIDE_EFFECTS.with(std::cell::Cell::get)
+}
+
+fn count(f: impl FnOnce(&mut SideEffects)) {
+    SIDE_EFFECTS.with(|c| {
+        let mut s = c.get();
+        f(&mut s);
+        c.set(s);
+    });
+}
+
+/// A map was changed in place.
+pub(crate) fn note_mutation() {
+    count(|s| s.mutations += 1);
+}
+
+/// Something was read that the next call may read differently.
+pub(crate) fn note_volatile() {
+    count(|s| s.volatile += 1);
+}
+
+/// A file's `.Template` was looked at.
+pub(crate) fn note_template_read() {
+    count(|s| s.template_reads += 1);
 }
 
 /// [`helm_funcs`], made once for the process (for threads that parse ahead and need only the names).
@@ -249,6 +293,7 @@ fn helm(m: &mut FuncMap) {
         let Some(source) = LOOKUP.with(|l| l.borrow().clone()) else {
             return Ok(Value::map(Default::default()));
         };
+        note_volatile();
         let arg = |i: usize| a[i].as_str().unwrap_or_default();
         match source.lookup(arg(0), arg(1), arg(2), arg(3))? {
             Some(obj) => Ok(from_unstructured(&obj)),
@@ -331,18 +376,41 @@ fn include(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
             "template: no template {name:?} associated with template \"gotpl\""
         ));
     }
-    let count = st.include_counts.entry(name.clone()).or_insert(0);
-    if *count > MAX_INCLUDE_RECURSION {
+    // The same template included again with the same data (the same map, list or object, or an equal
+    // string) gives the same text, in this file or another, if it read neither randomness, the clock,
+    // a cluster nor `.Template`, changed no shared map (its effects must happen again; see
+    // `MapCell`), and no shared map was changed since. Then the text is reused: charts include their
+    // name and label helpers with `.` in every file.
+    let key = crate::template::exec::IncludeKey::of(&name, &a[1]);
+    if key.is_some() {
+        // From now on a change to the data counts: done by the template itself, it must happen again.
+        crate::template::share(&a[1]);
+    }
+    let before = side_effects();
+    if let Some(k) = &key
+        && let Some(text) = st.set.included(k, before.mutations)
+    {
+        return Ok(text);
+    }
+    let n = st.include_counts.entry(name.clone()).or_insert(0);
+    if *n > MAX_INCLUDE_RECURSION {
         return Err(format!(
             "rendering template has a nested reference name: {name}: unable to execute template"
         ));
     }
-    *count += 1;
+    *n += 1;
     let r = st.execute_template(&name, a[1].clone());
     if let Some(c) = st.include_counts.get_mut(&name) {
         *c -= 1;
     }
-    r.map(Value::str)
+    let text = Value::str(r?);
+    if let Some(k) = key
+        && side_effects() == before
+    {
+        st.set
+            .remember_include(k, a[1].clone(), text.clone(), before.mutations);
+    }
+    Ok(text)
 }
 
 fn tpl(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {

@@ -87,6 +87,40 @@ pub struct Templates {
     pub funcs: Rc<FuncMap>,
     /// How missing keys behave.
     pub missing_key: MissingKey,
+    /// Texts `include` gave with this set (see `funcs::include`).
+    included: std::cell::RefCell<HashMap<IncludeKey, Included>>,
+}
+
+/// What an `include` is reused by: the template's name and its data's identity (a map, list or object
+/// by address, which the entry keeps alive so that no other value takes it; a string by content).
+#[derive(PartialEq, Eq, Hash)]
+pub(crate) struct IncludeKey(String, DataId);
+
+#[derive(PartialEq, Eq, Hash)]
+enum DataId {
+    At(usize),
+    Str(std::sync::Arc<str>),
+}
+
+impl IncludeKey {
+    /// The key of including `name` with `data`; none for other data (numbers, nil: seldom included).
+    pub(crate) fn of(name: &str, data: &Value) -> Option<IncludeKey> {
+        let id = match data {
+            Value::Map(m) => DataId::At(Rc::as_ptr(m) as usize),
+            Value::List(l) => DataId::At(Rc::as_ptr(l) as *const () as usize),
+            Value::Object(o) => DataId::At(Rc::as_ptr(o) as *const () as usize),
+            Value::Str(s) => DataId::Str(s.clone()),
+            _ => return None,
+        };
+        Some(IncludeKey(name.to_string(), id))
+    }
+}
+
+/// A text `include` gave, its data (kept alive) and the count of in-place map changes when it ran.
+struct Included {
+    _data: Value,
+    text: Value,
+    mutations: u64,
 }
 
 /// Limits that keep hostile templates bounded.
@@ -118,6 +152,7 @@ impl Templates {
             parent: None,
             funcs,
             missing_key,
+            included: Default::default(),
         }
     }
 
@@ -128,7 +163,36 @@ impl Templates {
             funcs: parent.funcs.clone(),
             missing_key: parent.missing_key,
             parent: Some(parent),
+            included: Default::default(),
         }
+    }
+
+    /// The text including `key` gave, if no map has been changed in place since (`mutations` is the
+    /// count now).
+    pub(crate) fn included(&self, key: &IncludeKey, mutations: u64) -> Option<Value> {
+        self.included
+            .borrow()
+            .get(key)
+            .filter(|i| i.mutations == mutations)
+            .map(|i| i.text.clone())
+    }
+
+    /// Keeps what including `key` (with `data`) gave when `mutations` in-place changes had been made.
+    pub(crate) fn remember_include(&self, key: IncludeKey, data: Value, text: Value, mutations: u64) {
+        let mut included = self.included.borrow_mut();
+        // A set executed again and again with new data (a long-running caller) must not keep every
+        // datum alive.
+        if included.len() >= 4096 {
+            included.clear();
+        }
+        included.insert(
+            key,
+            Included {
+                _data: data,
+                text,
+                mutations,
+            },
+        );
     }
 
     /// Parses `text` as the template `name`, adding it and its definitions. A definition whose body is
@@ -184,6 +248,8 @@ pub fn execute(set: &Rc<Templates>, name: &str, data: Value, limits: Limits) -> 
     } else {
         data
     };
+    // Maps the templates make are theirs alone until they reach shared data (see `MapCell`).
+    let _fresh = super::FreshMaps::begin();
     let mut budget = Budget {
         output: 0,
         steps: 0,

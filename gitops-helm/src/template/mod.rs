@@ -21,5 +21,5 @@ pub use exec::{
 };
 pub(crate) use parse::unquote as unquote_go;
 pub use parse::{Arg, Cmd, Control, Node, Number, ParseError, Pipe, Tree};
-pub(crate) use value::deep_copy_map;
+pub(crate) use value::{FreshMaps, deep_copy_map, share};
 pub use value::{Map, MapCell, Object, Value};

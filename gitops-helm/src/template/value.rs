@@ -16,16 +16,81 @@ pub type Map = BTreeMap<String, Value>;
 
 /// A shared, mutable Go map; `named` marks Helm's `common.Values` type (`.Values` and the top-level
 /// render data), which Go assigns to `map[string]interface{}` parameters but not through type assertions.
-#[derive(Default)]
 pub struct MapCell {
     /// Whether this map has Go type `common.Values`.
     pub named: bool,
+    /// Every look at the content is counted (`.Template`, which each template file gets anew: what
+    /// read it cannot be reused for another file, see `include`).
+    watched: bool,
+    /// Whether text `include` gave may depend on this map: it existed before templates ran, or became
+    /// reachable from such a map or from data `include` was given. Changing a map that is not shared
+    /// (made by `dict`, `deepCopy`, ... and only in variables) cannot change such text.
+    shared: std::cell::Cell<bool>,
     map: RefCell<Map>,
+}
+
+thread_local! {
+    /// Set while templates run: maps made then are not shared (see [`MapCell`]).
+    static MAPS_ARE_FRESH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks maps made on this thread until the guard goes as made by templates (not shared).
+pub(crate) struct FreshMaps(bool);
+
+impl FreshMaps {
+    pub(crate) fn begin() -> FreshMaps {
+        FreshMaps(MAPS_ARE_FRESH.with(|f| f.replace(true)))
+    }
+}
+
+impl Drop for FreshMaps {
+    fn drop(&mut self) {
+        MAPS_ARE_FRESH.with(|f| f.set(self.0));
+    }
+}
+
+fn new_cell(named: bool, watched: bool, m: Map) -> MapCell {
+    MapCell {
+        named,
+        watched,
+        shared: std::cell::Cell::new(!MAPS_ARE_FRESH.with(std::cell::Cell::get)),
+        map: RefCell::new(m),
+    }
+}
+
+impl Default for MapCell {
+    fn default() -> MapCell {
+        new_cell(false, false, Map::new())
+    }
+}
+
+impl MapCell {
+    /// Whether text `include` gave may depend on this map.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.get()
+    }
+}
+
+/// Marks the maps of `v` (it, and what it holds, through lists) shared: it has become reachable from a
+/// shared map or from data `include` was given.
+pub(crate) fn share(v: &Value) {
+    match v {
+        Value::Map(m) if !m.shared.replace(true) => {
+            for x in m.map.borrow().values() {
+                share(x);
+            }
+        }
+        Value::List(l) => l.iter().for_each(share),
+        _ => {}
+    }
 }
 
 impl std::ops::Deref for MapCell {
     type Target = RefCell<Map>;
     fn deref(&self) -> &RefCell<Map> {
+        if self.watched {
+            crate::funcs::note_template_read();
+        }
         &self.map
     }
 }
@@ -133,18 +198,17 @@ impl Value {
 
     /// A map value.
     pub fn map(m: Map) -> Value {
-        Value::Map(Rc::new(MapCell {
-            named: false,
-            map: RefCell::new(m),
-        }))
+        Value::Map(Rc::new(new_cell(false, false, m)))
     }
 
     /// A `common.Values` map.
     pub fn values_map(m: Map) -> Value {
-        Value::Map(Rc::new(MapCell {
-            named: true,
-            map: RefCell::new(m),
-        }))
+        Value::Map(Rc::new(new_cell(true, false, m)))
+    }
+
+    /// A `common.Values` map whose every read is counted: the `.Template` object of one file.
+    pub(crate) fn template_map(m: Map) -> Value {
+        Value::Map(Rc::new(new_cell(true, true, m)))
     }
 
     /// Whether the value is valid (not the zero `reflect.Value`).
