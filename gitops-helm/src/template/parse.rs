@@ -54,6 +54,21 @@ const KEYWORDS: &[&str] = &[
     "block", "break", "continue", "define", "else", "end", "if", "range", "template", "with",
 ];
 
+/// Where the first `{{` is in `s` (a byte search for `{`: a substring searcher's setup costs more than
+/// the short texts between actions take to scan).
+fn find_left_delim(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = s[from..].find('{') {
+        let at = from + i;
+        if b.get(at + 1) == Some(&b'{') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 fn is_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
@@ -111,7 +126,7 @@ impl<'a> Lexer<'a> {
     fn run(mut self) -> LexResult<Vec<Item>> {
         loop {
             let rest = &self.input[self.pos..];
-            let Some(x) = rest.find("{{") else {
+            let Some(x) = find_left_delim(rest) else {
                 if !rest.is_empty() {
                     self.emit(Tok::Text(self.pos, self.input.len()), self.pos);
                 }
