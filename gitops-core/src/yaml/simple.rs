@@ -1,9 +1,9 @@
 //! A fast reader for the block-style YAML that values files, chart metadata and rendered manifests are
-//! written in: block mappings and sequences, plain and single-line quoted scalars, literal and folded
-//! block scalars, one-line flow collections and comments.
+//! written in: block mappings and sequences, plain scalars (also over several lines), one-line quoted
+//! scalars, literal and folded block scalars, one-line flow collections and comments.
 //!
 //! It is an accelerator, not a second parser: anything outside that subset (anchors, aliases, tags,
-//! multi-line plain or quoted scalars, complex keys, several documents, tabs, unusual number spellings,
+//! multi-line quoted scalars, complex keys, several documents, tabs, unusual number spellings,
 //! duplicate keys) and anything that is not valid YAML makes it give up with `None`, and the caller reads
 //! the text with the general reader, which then gives the value or the error. What it does return is the
 //! value the general reader gives an untyped target (`deserialize_any`), scalar for scalar: the
@@ -52,7 +52,7 @@ pub fn parse_mapping<'a>(text: &'a str, limits: &Limits) -> Option<Simple<'a>> {
         && l.indent == 0
         && let Some(rest) = r.src[l.content..l.end].strip_prefix("---")
     {
-        if !rest.is_empty() && !rest.starts_with(' ') || !is_blank_or_comment(rest) {
+        if (!rest.is_empty() && !rest.starts_with(' ')) || !is_blank_or_comment(rest) {
             return None;
         }
         r.pos = l.next;
@@ -343,7 +343,7 @@ impl<'a> Reader<'a, '_> {
                 (resolve(raw, self.limits.yaml_1_1_booleans)?, text)
             }
         };
-        if !is_blank_or_comment(&s[end..]) || !s[end..].is_empty() && !s[end..].starts_with(' ') {
+        if !is_blank_or_comment(&s[end..]) || (!s[end..].is_empty() && !s[end..].starts_with(' ')) {
             return None;
         }
         self.pos = line.next;
@@ -485,7 +485,7 @@ impl<'a> Reader<'a, '_> {
             rest = &rest[1..];
         }
         // Indentation indicators and keep chomping are left to the general reader.
-        if chomp == b'+' || !is_blank_or_comment(rest) || !rest.is_empty() && !rest.starts_with(' ') {
+        if chomp == b'+' || !is_blank_or_comment(rest) || (!rest.is_empty() && !rest.starts_with(' ')) {
             return None;
         }
         // The content's indentation is the first non-blank line's.
@@ -576,16 +576,7 @@ fn double_quoted(s: &str) -> Option<(Simple<'_>, usize)> {
     let mut run = 1;
     while i < b.len() {
         match b[i] {
-            b'"' => {
-                let v = match owned {
-                    None => Cow::Borrowed(&s[1..i]),
-                    Some(mut o) => {
-                        o.push_str(&s[run..i]);
-                        Cow::Owned(o)
-                    }
-                };
-                return Some((Simple::Str(v), i + 1));
-            }
+            b'"' => return Some((quoted(s, owned, run, i), i + 1)),
             b'\\' => {
                 let o = owned.get_or_insert_with(String::new);
                 o.push_str(&s[run..i]);
@@ -638,18 +629,23 @@ fn single_quoted(s: &str) -> Option<(Simple<'_>, usize)> {
                 run = i;
                 continue;
             }
-            let v = match owned {
-                None => Cow::Borrowed(&s[1..i]),
-                Some(mut o) => {
-                    o.push_str(&s[run..i]);
-                    Cow::Owned(o)
-                }
-            };
-            return Some((Simple::Str(v), i + 1));
+            return Some((quoted(s, owned, run, i), i + 1));
         }
         i += 1;
     }
     None
+}
+
+/// The string a quoted scalar `s` ending at its closing quote `close` reads as: its text borrowed when
+/// nothing was unescaped, else what was (`owned`) and the text since (from `run`).
+fn quoted(s: &str, owned: Option<String>, run: usize, close: usize) -> Simple<'_> {
+    Simple::Str(match owned {
+        None => Cow::Borrowed(&s[1..close]),
+        Some(mut o) => {
+            o.push_str(&s[run..close]);
+            Cow::Owned(o)
+        }
+    })
 }
 
 /// A one-line flow collection (`[a, "b"]`, `{k: v}`), possibly nested.
