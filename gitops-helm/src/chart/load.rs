@@ -394,9 +394,47 @@ pub(crate) struct Ignore {
 struct Rule {
     /// The pattern's characters, as the matcher reads them.
     pattern: Vec<char>,
+    /// The same match without the glob matcher, for most patterns: a name, or `*` and a suffix.
+    simple: Simple,
     negate: bool,
     dir_only: bool,
     kind: RuleKind,
+}
+
+enum Simple {
+    /// No metacharacter: the text itself.
+    Literal(String),
+    /// `*` then no metacharacter: any text within one element that ends so (`*.bak`).
+    Suffix(String),
+    /// Anything else: the glob matcher.
+    No,
+}
+
+impl Simple {
+    fn of(pattern: &str) -> Simple {
+        let meta = |s: &str| s.contains(['*', '?', '[', '\\']);
+        if !meta(pattern) {
+            Simple::Literal(pattern.to_owned())
+        } else if let Some(rest) = pattern.strip_prefix('*')
+            && !meta(rest)
+            && !rest.contains('/')
+        {
+            Simple::Suffix(rest.to_owned())
+        } else {
+            Simple::No
+        }
+    }
+
+    /// The match on `text` (which is one element for suffix patterns of base-name rules), or `None`.
+    fn matches(&self, text: &str) -> Option<bool> {
+        match self {
+            Simple::Literal(l) => Some(text == l),
+            Simple::Suffix(sfx) => {
+                Some(text.ends_with(sfx.as_str()) && !text[..text.len() - sfx.len()].contains('/'))
+            }
+            Simple::No => None,
+        }
+    }
 }
 
 enum RuleKind {
@@ -428,8 +466,10 @@ impl Ignore {
             } else {
                 RuleKind::Base
             };
+            let l = l.trim_start_matches('/');
             rules.push(Rule {
-                pattern: l.trim_start_matches('/').chars().collect(),
+                pattern: l.chars().collect(),
+                simple: Simple::of(l),
                 negate,
                 dir_only,
                 kind,
@@ -441,6 +481,7 @@ impl Ignore {
     fn with_defaults(mut self) -> Ignore {
         self.rules.push(Rule {
             pattern: "templates/.?*".chars().collect(),
+            simple: Simple::No,
             negate: false,
             dir_only: false,
             kind: RuleKind::Path,
@@ -452,13 +493,25 @@ impl Ignore {
         if path.is_empty() || path == "." || path == "./" {
             return false;
         }
-        // Decoded once for every rule (a chart's .helmignore has a few dozen, met by every file).
-        let full: Vec<char> = path.chars().collect();
-        let base = &full[full.iter().rposition(|c| *c == '/').map_or(0, |i| i + 1)..];
+        // Decoded once for every rule that needs the glob matcher (a chart's .helmignore has a few
+        // dozen, met by every file; most are names or `*.suffix`, matched on the text).
+        let mut decoded: Option<Vec<char>> = None;
+        let base_text = &path[path.rfind('/').map_or(0, |i| i + 1)..];
         for r in &self.rules {
-            let matched = match r.kind {
-                RuleKind::Root | RuleKind::Path => glob_at(&r.pattern, 0, &full, 0, false, 0),
-                RuleKind::Base => glob_at(&r.pattern, 0, base, 0, false, 0),
+            let text = match r.kind {
+                RuleKind::Root | RuleKind::Path => path,
+                RuleKind::Base => base_text,
+            };
+            let matched = match r.simple.matches(text) {
+                Some(m) => m,
+                None => {
+                    let full = decoded.get_or_insert_with(|| path.chars().collect());
+                    let base = &full[full.iter().rposition(|c| *c == '/').map_or(0, |i| i + 1)..];
+                    match r.kind {
+                        RuleKind::Root | RuleKind::Path => glob_at(&r.pattern, 0, full, 0, false, 0),
+                        RuleKind::Base => glob_at(&r.pattern, 0, base, 0, false, 0),
+                    }
+                }
             };
             if r.negate {
                 if r.dir_only && !is_dir {
@@ -587,6 +640,61 @@ fn glob_at(p: &[char], mut pi: usize, n: &[char], mut ni: usize, ds: bool, depth
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simple_ignore_patterns_match_as_the_glob_matcher() {
+        let patterns = [
+            ".DS_Store",
+            ".git",
+            "*.swp",
+            "*.bak",
+            "*~",
+            "*",
+            "*.tmproj",
+            "a/b",
+            "*/x",
+            "x*",
+            "*.",
+            "*a/b",
+            ".idea",
+            "README.md",
+            "*.md",
+            "é*",
+            "*é",
+        ];
+        let texts = [
+            "",
+            ".DS_Store",
+            ".git",
+            "a.swp",
+            ".swp",
+            "x.swp.bak",
+            "a~",
+            "~",
+            "dir/a.bak",
+            "a/b",
+            "x",
+            "xy",
+            "a.",
+            "README.md",
+            "docs/README.md",
+            "é",
+            "aé",
+            "a.tmproj",
+            "ab",
+            "a/x",
+        ];
+        for p in patterns {
+            let simple = Simple::of(p);
+            let chars: Vec<char> = p.chars().collect();
+            for t in texts {
+                if let Some(m) = simple.matches(t) {
+                    let tc: Vec<char> = t.chars().collect();
+                    assert_eq!(m, glob_at(&chars, 0, &tc, 0, false, 0), "{p:?} on {t:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn globs() {
