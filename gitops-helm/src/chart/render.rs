@@ -551,6 +551,8 @@ fn execute_all(
         cb.cmp(&ca).then_with(|| b.path.cmp(&a.path))
     });
     let mut set = Templates::new(Rc::new(helm_funcs_shared().clone()), MissingKey::Zero);
+    // Between files only `.Template` changes from here, and reads of it are watched.
+    set.reuse_includes();
     // The files were parsed under their names inside their charts, most of them on the threads that
     // loading started, in load order (parent charts first): what those have not reached is parsed here,
     // from the other end.

@@ -441,6 +441,23 @@ pub fn render_case(text: &str, data: Value) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    /// A set a library caller executes again after changing the data from Rust does not reuse
+    /// `include` texts (only a chart render, which changes data through templates alone, does).
+    #[test]
+    fn includes_see_changes_made_from_rust_between_executions() {
+        let mut set = Templates::new(Rc::new(helm_funcs()), MissingKey::Zero);
+        set.parse("t", r#"{{ define "x" }}{{ .v }}{{ end }}{{ include "x" . }}"#)
+            .unwrap();
+        let set = Rc::new(set);
+        let data = Value::map(crate::template::Map::from([("v".to_string(), Value::str("1"))]));
+        let run = || execute(&set, "t", data.clone(), Limits::default()).unwrap();
+        assert_eq!(run(), "1");
+        if let Value::Map(m) = &data {
+            m.borrow_mut().insert("v".into(), Value::str("2"));
+        }
+        assert_eq!(run(), "2");
+    }
+
     #[test]
     fn yaml_1_1_scalars() {
         let v = from_yaml("a: y\nb: yes\nc: on\nd: n\ne: off\nf: 0777\ng: 1_000\n").unwrap();

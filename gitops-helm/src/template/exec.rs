@@ -87,7 +87,10 @@ pub struct Templates {
     pub funcs: Rc<FuncMap>,
     /// How missing keys behave.
     pub missing_key: MissingKey,
-    /// Texts `include` gave with this set (see `funcs::include`).
+    /// Whether `include` may reuse texts (see `funcs::include`): only where nothing but templates
+    /// changes the data between executions (a chart render), since changes made from Rust are not seen.
+    reuse_includes: bool,
+    /// Texts `include` gave with this set.
     included: std::cell::RefCell<HashMap<IncludeKey, Included>>,
 }
 
@@ -152,6 +155,7 @@ impl Templates {
             parent: None,
             funcs,
             missing_key,
+            reuse_includes: false,
             included: Default::default(),
         }
     }
@@ -162,14 +166,25 @@ impl Templates {
             trees: HashMap::new(),
             funcs: parent.funcs.clone(),
             missing_key: parent.missing_key,
+            reuse_includes: parent.reuse_includes,
             parent: Some(parent),
             included: Default::default(),
         }
     }
 
+    /// Lets `include` reuse the text it gave for the same template and data, in this execution or a
+    /// later one with this set. Only for callers that change the data between executions through
+    /// templates alone (what Rust code changes is not seen); a chart render does.
+    pub(crate) fn reuse_includes(&mut self) {
+        self.reuse_includes = true;
+    }
+
     /// The text including `key` gave, if no map has been changed in place since (`mutations` is the
     /// count now).
     pub(crate) fn included(&self, key: &IncludeKey, mutations: u64) -> Option<Value> {
+        if !self.reuse_includes {
+            return None;
+        }
         self.included
             .borrow()
             .get(key)
@@ -179,6 +194,9 @@ impl Templates {
 
     /// Keeps what including `key` (with `data`) gave when `mutations` in-place changes had been made.
     pub(crate) fn remember_include(&self, key: IncludeKey, data: Value, text: Value, mutations: u64) {
+        if !self.reuse_includes {
+            return;
+        }
         let mut included = self.included.borrow_mut();
         // A set executed again and again with new data (a long-running caller) must not keep every
         // datum alive.
