@@ -1118,19 +1118,12 @@ fn dicts(m: &mut FuncMap) {
     });
     reg(m, "set", &[Map, Str, Any], None, |_, a| {
         let d = map_arg(&a[0]);
-        if d.is_shared() {
-            super::note_mutation();
-            crate::template::share(&a[2]);
-        }
-        d.borrow_mut().insert(arg_str(&a, 1).to_string(), a[2].clone());
+        d.template_insert(arg_str(&a, 1).to_string(), a[2].clone());
         Ok(Value::Map(d))
     });
     reg(m, "unset", &[Map, Str], None, |_, a| {
         let d = map_arg(&a[0]);
-        if d.is_shared() {
-            super::note_mutation();
-        }
-        d.borrow_mut().remove(arg_str(&a, 1));
+        d.template_remove(arg_str(&a, 1));
         Ok(Value::Map(d))
     });
     reg(m, "hasKey", &[Map, Str], None, |_, a| {
@@ -1256,16 +1249,12 @@ fn merge_into(
     if depth > 100 || Rc::ptr_eq(dst, src) {
         return;
     }
-    let shared = dst.is_shared();
-    if shared {
-        super::note_mutation();
-    }
     let entries: Vec<(String, Value)> = src.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (k, sv) in entries {
         let dv = dst.borrow().get(&k).cloned();
         if sv.is_nil() {
             if overwrite {
-                dst.borrow_mut().insert(k, Value::Nil);
+                dst.template_insert(k, Value::Nil);
             }
             continue;
         }
@@ -1283,10 +1272,7 @@ fn merge_into(
             continue;
         }
         if overwrite || dst_empty {
-            if shared {
-                crate::template::share(&sv);
-            }
-            dst.borrow_mut().insert(k, sv);
+            dst.template_insert(k, sv);
         }
     }
 }

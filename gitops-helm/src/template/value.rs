@@ -65,9 +65,22 @@ impl Default for MapCell {
 }
 
 impl MapCell {
-    /// Whether text `include` gave may depend on this map.
-    pub(crate) fn is_shared(&self) -> bool {
-        self.shared.get()
+    /// Sets `key` as a template function does (`set`, `merge`): a change to a shared map is counted
+    /// (what `include` gave may now read differently), and what the map now holds becomes shared too.
+    pub(crate) fn template_insert(&self, key: String, v: Value) {
+        if self.shared.get() {
+            crate::funcs::note_mutation();
+            share(&v);
+        }
+        self.map.borrow_mut().insert(key, v);
+    }
+
+    /// Removes `key` as `unset` does; a change to a shared map is counted.
+    pub(crate) fn template_remove(&self, key: &str) {
+        if self.shared.get() {
+            crate::funcs::note_mutation();
+        }
+        self.map.borrow_mut().remove(key);
     }
 }
 
