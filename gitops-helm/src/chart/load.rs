@@ -395,13 +395,13 @@ struct Rule {
     /// The pattern's characters, as the matcher reads them.
     pattern: Vec<char>,
     /// The same match without the glob matcher, for most patterns: a name, or `*` and a suffix.
-    simple: Simple,
+    text_match: TextMatch,
     negate: bool,
     dir_only: bool,
     kind: RuleKind,
 }
 
-enum Simple {
+enum TextMatch {
     /// No metacharacter: the text itself.
     Literal(String),
     /// `*` then no metacharacter: any text within one element that ends so (`*.bak`).
@@ -410,29 +410,29 @@ enum Simple {
     No,
 }
 
-impl Simple {
-    fn of(pattern: &str) -> Simple {
+impl TextMatch {
+    fn of(pattern: &str) -> TextMatch {
         let meta = |s: &str| s.contains(['*', '?', '[', '\\']);
         if !meta(pattern) {
-            Simple::Literal(pattern.to_owned())
+            TextMatch::Literal(pattern.to_owned())
         } else if let Some(rest) = pattern.strip_prefix('*')
             && !meta(rest)
             && !rest.contains('/')
         {
-            Simple::Suffix(rest.to_owned())
+            TextMatch::Suffix(rest.to_owned())
         } else {
-            Simple::No
+            TextMatch::No
         }
     }
 
     /// The match on `text` (which is one element for suffix patterns of base-name rules), or `None`.
     fn matches(&self, text: &str) -> Option<bool> {
         match self {
-            Simple::Literal(l) => Some(text == l),
-            Simple::Suffix(sfx) => {
+            TextMatch::Literal(l) => Some(text == l),
+            TextMatch::Suffix(sfx) => {
                 Some(text.ends_with(sfx.as_str()) && !text[..text.len() - sfx.len()].contains('/'))
             }
-            Simple::No => None,
+            TextMatch::No => None,
         }
     }
 }
@@ -469,7 +469,7 @@ impl Ignore {
             let l = l.trim_start_matches('/');
             rules.push(Rule {
                 pattern: l.chars().collect(),
-                simple: Simple::of(l),
+                text_match: TextMatch::of(l),
                 negate,
                 dir_only,
                 kind,
@@ -481,7 +481,7 @@ impl Ignore {
     fn with_defaults(mut self) -> Ignore {
         self.rules.push(Rule {
             pattern: "templates/.?*".chars().collect(),
-            simple: Simple::No,
+            text_match: TextMatch::No,
             negate: false,
             dir_only: false,
             kind: RuleKind::Path,
@@ -502,7 +502,7 @@ impl Ignore {
                 RuleKind::Root | RuleKind::Path => path,
                 RuleKind::Base => base_text,
             };
-            let matched = match r.simple.matches(text) {
+            let matched = match r.text_match.matches(text) {
                 Some(m) => m,
                 None => {
                     let full = decoded.get_or_insert_with(|| path.chars().collect());
@@ -685,10 +685,10 @@ mod tests {
             "a/x",
         ];
         for p in patterns {
-            let simple = Simple::of(p);
+            let quick = TextMatch::of(p);
             let chars: Vec<char> = p.chars().collect();
             for t in texts {
-                if let Some(m) = simple.matches(t) {
+                if let Some(m) = quick.matches(t) {
                     let tc: Vec<char> = t.chars().collect();
                     assert_eq!(m, glob_at(&chars, 0, &tc, 0, false, 0), "{p:?} on {t:?}");
                 }
