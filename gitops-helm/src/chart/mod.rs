@@ -146,13 +146,13 @@ impl TemplateFile {
         self.parsed.get_or_init(|| parse_file(&self.name, &self.text))
     }
 
-    /// Parsing it, for another thread; nothing is done if the file is gone by then.
     /// Takes `twin`'s parse (made or to be made) for this file, which has the same name and text.
     fn share_parse_with(&mut self, twin: &TemplateFile) {
         self.text = twin.text.clone();
         self.parsed = twin.parsed.clone();
     }
 
+    /// Parsing it, for another thread; nothing is done if the file is gone by then.
     fn parse_job(&self) -> ParseJob {
         let (name, text, cell) = (self.name.clone(), self.text.clone(), Arc::downgrade(&self.parsed));
         Box::new(move || {

@@ -381,7 +381,7 @@ fn include(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
     // a cluster nor `.Template`, changed no shared map (its effects must happen again; see
     // `MapCell`), and no shared map was changed since. Then the text is reused: charts include their
     // name and label helpers with `.` in every file.
-    let key = crate::template::exec::IncludeKey::of(&name, &a[1]);
+    let key = st.set.include_key(&name, &a[1]);
     if key.is_some() {
         // From now on a change to the data counts: done by the template itself, it must happen again.
         crate::template::share(&a[1]);

@@ -107,7 +107,7 @@ enum DataId {
 
 impl IncludeKey {
     /// The key of including `name` with `data`; none for other data (numbers, nil: seldom included).
-    pub(crate) fn of(name: &str, data: &Value) -> Option<IncludeKey> {
+    fn of(name: &str, data: &Value) -> Option<IncludeKey> {
         let id = match data {
             Value::Map(m) => DataId::At(Rc::as_ptr(m) as usize),
             Value::List(l) => DataId::At(Rc::as_ptr(l) as *const () as usize),
@@ -179,12 +179,19 @@ impl Templates {
         self.reuse_includes = true;
     }
 
+    /// What including `name` with `data` is remembered under, when this set reuses includes and the
+    /// data can be told apart.
+    pub(crate) fn include_key(&self, name: &str, data: &Value) -> Option<IncludeKey> {
+        if self.reuse_includes {
+            IncludeKey::of(name, data)
+        } else {
+            None
+        }
+    }
+
     /// The text including `key` gave, if no map has been changed in place since (`mutations` is the
     /// count now).
     pub(crate) fn included(&self, key: &IncludeKey, mutations: u64) -> Option<Value> {
-        if !self.reuse_includes {
-            return None;
-        }
         self.included
             .borrow()
             .get(key)
@@ -194,9 +201,6 @@ impl Templates {
 
     /// Keeps what including `key` (with `data`) gave when `mutations` in-place changes had been made.
     pub(crate) fn remember_include(&self, key: IncludeKey, data: Value, text: Value, mutations: u64) {
-        if !self.reuse_includes {
-            return;
-        }
         let mut included = self.included.borrow_mut();
         // A set executed again and again with new data (a long-running caller) must not keep every
         // datum alive.
