@@ -4,73 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gitops_core::yaml::{self, Limits, simple::Simple};
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-
-/// An untyped node, built through `deserialize_any` as Helm's values reader builds its own.
-#[derive(Debug, PartialEq)]
-enum Node {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_unit<E>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-    fn visit_none<E>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-        Node::deserialize(d)
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Node, E> {
-        Ok(Node::Bool(b))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Int(v.into()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::Int(v.into()))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
-        Ok(Node::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Str(v.to_string()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut out = Vec::new();
-        while let Some(n) = seq.next_element()? {
-            out.push(n);
-        }
-        Ok(Node::Seq(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut out = Vec::new();
-        while let Some(kv) = map.next_entry()? {
-            out.push(kv);
-        }
-        Ok(Node::Map(out))
-    }
-}
+use gitops_core::yaml::{self, Limits, Untyped as Node, simple::Simple};
 
 fn node(s: &Simple<'_>) -> Node {
     match s {

@@ -7,6 +7,7 @@
 
 mod emit;
 pub mod simple;
+mod untyped;
 
 use std::fmt;
 
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use emit::{go_format_g, to_string, to_string_multi, to_string_pretty};
+pub use untyped::Untyped;
 
 /// Bounds on what one parse may consume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! multi-line quoted scalars, complex keys, several documents, tabs, unusual number spellings,
 //! duplicate keys) and anything that is not valid YAML makes it give up with `None`, and the caller reads
 //! the text with the general reader, which then gives the value or the error. What it does return is the
-//! value the general reader gives an untyped target (`deserialize_any`), scalar for scalar: the
+//! value the general reader gives an untyped target ([`super::Untyped`]), scalar for scalar: the
 //! differential test in `tests/simple_yaml.rs` holds it to that over every YAML file of the conformance
 //! corpora.
 
