@@ -59,6 +59,55 @@ fn syntax_errors_name_file_and_line() {
     );
 }
 
+/// Parse errors name the token as Go's parser does (`item.String()`: keywords, `.` and `nil` in angle
+/// brackets, anything else quoted and cut to ten characters), and errors inside a `define` name the
+/// file, not the definition; an executed node prints its string literals as written. Each text here
+/// was checked against helm v4.1.4.
+#[test]
+fn parse_errors_word_tokens_as_helm() {
+    let cases = [
+        (
+            "{{define .Values}}{{end}}",
+            "unexpected \".Values\" in define clause",
+        ),
+        (
+            "{{$x := 23}}{{with $x.y := 3}}{{end}}",
+            "unexpected \":=\" in operand",
+        ),
+        ("{{define \"a\" 3}}", "unexpected \"3\" in define clause"),
+        ("{{ with $x := 3 = 4 }}{{end}}", "unexpected \"=\" in operand"),
+        ("{{ end 3 }}", "unexpected \"3\" in end"),
+        ("{{ nil.x }}", "unexpected . after term \"nil\""),
+        ("{{range .}}{{ break 3 }}{{end}}", "unexpected \"3\" in {{break}}"),
+        (
+            "{{ define \"x\" }}{{ define \"y\" }}{{end}}{{end}}",
+            "unexpected <define> in command",
+        ),
+        (
+            "{{ define \"x\" }}{{ .a | 3 }}{{end}}",
+            "non executable command in pipeline stage 2",
+        ),
+        ("{{ if \"abcdefghijklmnop\" ) }}", "unexpected right paren"),
+        (
+            "{{ if 1 }}{{ else \"abcdefghijklmnop\" }}{{ end }}",
+            "unexpected \"\\\"abcdefghi\"... in else",
+        ),
+    ];
+    for (text, want) in cases {
+        let d = chart_dir(&[("templates/a.yaml", text)]);
+        assert_eq!(
+            render(d.path()).unwrap_err(),
+            format!("parse error at (t/templates/a.yaml:1): {want}"),
+            "{text}"
+        );
+    }
+    let d = chart_dir(&[("templates/a.yaml", "{{ template `abc` `x\\y` \"t\\x41\" \"q\" }}")]);
+    assert_eq!(
+        render(d.path()).unwrap_err(),
+        "t/templates/a.yaml:1:12\n  executing \"t/templates/a.yaml\" at <{{template \"abc\" `x\\y` \"t\\x41\" \"q\"}}>:\n    template \"abc\" not defined"
+    );
+}
+
 /// Charts with more than 32 KiB of templates are parsed on other threads while they load, under their
 /// names inside the chart: errors must still name the file as the chart's place in the tree gives it,
 /// and the parses are reused, not redone or lost, when the chart is rendered again.

@@ -784,7 +784,7 @@ impl State<'_> {
             Arg::Dot(_) => Ok(dot.clone()),
             Arg::Nil(_) => self.errorf("nil is not a command"),
             Arg::Number(_, n) => self.ideal_constant(n),
-            Arg::Str(_, s) => Ok(Value::Str(s.clone())),
+            Arg::Str(_, s, _) => Ok(Value::Str(s.clone())),
             _ => self.errorf(format!("can't evaluate command {first:?}")),
         }
     }
@@ -1015,7 +1015,7 @@ impl State<'_> {
                     _ => self.const_mismatch(ty, arg),
                 };
             }
-            Arg::Str(_, s) => {
+            Arg::Str(_, s, _) => {
                 return match ty {
                     Ty::Str | Ty::Any | Ty::Raw => Ok(Value::Str(s.clone())),
                     _ => self.const_mismatch(ty, arg),

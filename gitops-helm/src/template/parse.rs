@@ -15,24 +15,75 @@ impl std::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-#[derive(Debug, Clone, PartialEq)]
+/// A keyword of the template language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kw {
+    Block,
+    Break,
+    Continue,
+    Define,
+    Else,
+    End,
+    If,
+    Range,
+    Template,
+    With,
+}
+
+impl Kw {
+    fn of(word: &str) -> Option<Kw> {
+        Some(match word {
+            "block" => Kw::Block,
+            "break" => Kw::Break,
+            "continue" => Kw::Continue,
+            "define" => Kw::Define,
+            "else" => Kw::Else,
+            "end" => Kw::End,
+            "if" => Kw::If,
+            "range" => Kw::Range,
+            "template" => Kw::Template,
+            "with" => Kw::With,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kw::Block => "block",
+            Kw::Break => "break",
+            Kw::Continue => "continue",
+            Kw::Define => "define",
+            Kw::Else => "else",
+            Kw::End => "end",
+            Kw::If => "if",
+            Kw::Range => "range",
+            Kw::Template => "template",
+            Kw::With => "with",
+        }
+    }
+}
+
+/// A token's kind; its text is the source between its item's `pos` and `end` (string literals' values,
+/// unquoted once by the lexer, are kept beside the items).
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Tok {
-    /// A byte range of the source.
-    Text(usize, usize),
+    Text,
     LeftDelim,
     RightDelim,
     Space,
-    Ident(Arc<str>),
-    Field(Arc<str>),
-    Variable(Arc<str>),
+    Ident,
+    /// `.name`: the name is the text after the dot.
+    Field,
+    Variable,
     Dot,
     Pipe,
     Bool(bool),
-    Number(Arc<str>),
-    Complex(Arc<str>),
-    CharConst(Arc<str>),
-    Str(Arc<str>),
-    RawStr(Arc<str>),
+    Number,
+    Complex,
+    CharConst,
+    /// A quoted string: its value's index among the lexer's strings.
+    Str(u32),
+    RawStr(u32),
     Nil,
     Declare,
     Assign,
@@ -40,19 +91,17 @@ enum Tok {
     RParen,
     Char(char),
     Comment,
-    Keyword(&'static str),
+    Keyword(Kw),
     Eof,
 }
 
-#[derive(Debug, Clone)]
+/// A token and the byte range of the source it was read from (copied freely: it holds no text).
+#[derive(Debug, Clone, Copy)]
 struct Item {
     tok: Tok,
     pos: usize,
+    end: usize,
 }
-
-const KEYWORDS: &[&str] = &[
-    "block", "break", "continue", "define", "else", "end", "if", "range", "template", "with",
-];
 
 /// Where the first `{{` is in `s` (a byte search for `{`: a substring searcher's setup costs more than
 /// the short texts between actions take to scan).
@@ -73,6 +122,10 @@ fn is_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
+fn is_space_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
 fn is_alnum(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
@@ -81,10 +134,9 @@ struct Lexer<'a> {
     input: &'a str,
     pos: usize,
     items: Vec<Item>,
+    /// The values of the string literals met, in order.
+    strs: Vec<Arc<str>>,
     paren_depth: i32,
-    /// Names seen in this text, shared: templates repeat the same few fields, functions and variables
-    /// thousands of times, and one allocation each is enough.
-    atoms: std::collections::HashMap<&'a str, Arc<str>, std::hash::BuildHasherDefault<Fnv>>,
 }
 
 /// FNV-1a: names are short, and SipHash's setup costs more than the hashing here.
@@ -112,37 +164,57 @@ type LexResult<T> = Result<T, (usize, String)>;
 
 impl<'a> Lexer<'a> {
     fn peek(&self) -> Option<char> {
-        self.input[self.pos..].chars().next()
+        match self.input.as_bytes().get(self.pos) {
+            Some(&b) if b < 0x80 => Some(char::from(b)),
+            Some(_) => self.input[self.pos..].chars().next(),
+            None => None,
+        }
     }
 
-    fn atom(&mut self, s: &'a str) -> Arc<str> {
-        self.atoms.entry(s).or_insert_with(|| s.into()).clone()
+    fn peek_byte(&self) -> Option<u8> {
+        self.input.as_bytes().get(self.pos).copied()
     }
 
     fn emit(&mut self, tok: Tok, pos: usize) {
-        self.items.push(Item { tok, pos });
+        self.items.push(Item {
+            tok,
+            pos,
+            end: self.pos,
+        });
     }
 
-    fn run(mut self) -> LexResult<Vec<Item>> {
+    fn emit_str(&mut self, value: Arc<str>, raw: bool, pos: usize) {
+        let i = u32::try_from(self.strs.len()).unwrap_or(u32::MAX);
+        self.strs.push(value);
+        self.emit(if raw { Tok::RawStr(i) } else { Tok::Str(i) }, pos);
+    }
+
+    fn run(mut self) -> LexResult<(Vec<Item>, Vec<Arc<str>>)> {
         loop {
             let rest = &self.input[self.pos..];
             let Some(x) = find_left_delim(rest) else {
                 if !rest.is_empty() {
-                    self.emit(Tok::Text(self.pos, self.input.len()), self.pos);
+                    let start = self.pos;
+                    self.pos = self.input.len();
+                    self.emit(Tok::Text, start);
                 }
                 self.emit(Tok::Eof, self.input.len());
-                return Ok(self.items);
+                return Ok((self.items, self.strs));
             };
             let start = self.pos;
             let delim = start + x;
-            let after = &self.input[delim + 2..];
-            let trim = after.starts_with('-') && after[1..].starts_with(is_space);
+            let after = &self.input.as_bytes()[delim + 2..];
+            let trim = after.first() == Some(&b'-') && after.get(1).is_some_and(|b| is_space_byte(*b));
             let mut text = &self.input[start..delim];
             if trim {
                 text = text.trim_end_matches(is_space);
             }
             if !text.is_empty() {
-                self.emit(Tok::Text(start, start + text.len()), start);
+                self.items.push(Item {
+                    tok: Tok::Text,
+                    pos: start,
+                    end: start + text.len(),
+                });
             }
             self.pos = delim + 2;
             let after_marker = if trim { 2 } else { 0 };
@@ -167,7 +239,11 @@ impl<'a> Lexer<'a> {
                 }
                 continue;
             }
-            self.emit(Tok::LeftDelim, delim);
+            self.items.push(Item {
+                tok: Tok::LeftDelim,
+                pos: delim,
+                end: delim + 2,
+            });
             self.pos += after_marker;
             self.paren_depth = 0;
             self.inside_action()?;
@@ -175,29 +251,32 @@ impl<'a> Lexer<'a> {
     }
 
     fn at_right_delim(&self) -> (bool, bool) {
-        let rest = &self.input[self.pos..];
-        if rest.len() >= 2
-            && rest.starts_with(is_space)
-            && rest[1..].starts_with('-')
-            && rest[2..].starts_with("}}")
-        {
-            return (true, true);
+        let rest = &self.input.as_bytes()[self.pos..];
+        match rest {
+            [b'}', b'}', ..] => (true, false),
+            [s, b'-', b'}', b'}', ..] if is_space_byte(*s) => (true, true),
+            _ => (false, false),
         }
-        (rest.starts_with("}}"), false)
     }
 
     fn skip_leading_space(&mut self) {
-        let rest = &self.input[self.pos..];
-        self.pos += rest.len() - rest.trim_start_matches(is_space).len();
+        let rest = &self.input.as_bytes()[self.pos..];
+        self.pos += rest.iter().take_while(|b| is_space_byte(**b)).count();
     }
 
     fn at_terminator(&self) -> bool {
-        match self.peek() {
+        match self.peek_byte() {
             None => true,
-            Some(c) if is_space(c) => true,
-            Some('.' | ',' | '|' | ':' | ')' | '(') => true,
-            _ => self.input[self.pos..].starts_with("}}"),
+            Some(b' ' | b'\t' | b'\r' | b'\n' | b'.' | b',' | b'|' | b':' | b')' | b'(') => true,
+            _ => self.input.as_bytes()[self.pos..].starts_with(b"}}"),
         }
+    }
+
+    /// The error for a name that does not end where names must (at a space, `.`, `,`, `|`, `:`, a
+    /// parenthesis or the closing delimiter).
+    fn bad_character(&self, start: usize) -> (usize, String) {
+        let c = self.peek().unwrap_or(' ');
+        (start, format!("bad character {}", go_rune(c)))
     }
 
     fn inside_action(&mut self) -> LexResult<()> {
@@ -210,15 +289,16 @@ impl<'a> Lexer<'a> {
                 if trim {
                     self.pos += 2;
                 }
-                self.emit(Tok::RightDelim, self.pos);
+                let at = self.pos;
                 self.pos += 2;
+                self.emit(Tok::RightDelim, at);
                 if trim {
                     self.skip_leading_space();
                 }
                 return Ok(());
             }
             let start = self.pos;
-            let Some(c) = self.peek() else {
+            let Some(b) = self.peek_byte() else {
                 let opened = self
                     .items
                     .iter()
@@ -228,19 +308,14 @@ impl<'a> Lexer<'a> {
                 let line = 1 + self.input[..opened].matches('\n').count();
                 return Err((start, format!("unclosed action started at {{NAME}}:{line}")));
             };
-            match c {
-                c if is_space(c) => {
-                    let mut n = 0;
-                    while let Some(c) = self.peek() {
-                        if !is_space(c) {
-                            break;
-                        }
-                        self.pos += c.len_utf8();
-                        n += 1;
-                    }
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    let rest = &self.input.as_bytes()[self.pos..];
+                    let n = rest.iter().take_while(|b| is_space_byte(**b)).count();
+                    self.pos += n;
                     // A space that begins a trim-marked right delimiter belongs to it.
-                    let back = &self.input[self.pos - 1..];
-                    if back.len() >= 2 && back[1..].starts_with('-') && back[2..].starts_with("}}") {
+                    let back = &self.input.as_bytes()[self.pos - 1..];
+                    if back.len() >= 4 && back[1] == b'-' && back[2..].starts_with(b"}}") {
                         self.pos -= 1;
                         if n == 1 {
                             continue;
@@ -248,58 +323,63 @@ impl<'a> Lexer<'a> {
                     }
                     self.emit(Tok::Space, start);
                 }
-                '=' => {
+                b'=' => {
                     self.pos += 1;
                     self.emit(Tok::Assign, start);
                 }
-                ':' => {
+                b':' => {
                     if !self.input[self.pos..].starts_with(":=") {
                         return Err((start, "expected :=".into()));
                     }
                     self.pos += 2;
                     self.emit(Tok::Declare, start);
                 }
-                '|' => {
+                b'|' => {
                     self.pos += 1;
                     self.emit(Tok::Pipe, start);
                 }
-                '"' => {
-                    self.scan_quoted(start, '"', "unterminated quoted string")?;
+                b'"' => {
+                    self.scan_quoted(start, b'"', "unterminated quoted string")?;
                     let raw = &self.input[start..self.pos];
                     let s = unquote(raw).map_err(|e| (start, e))?;
-                    self.emit(Tok::Str(s.into()), start);
+                    self.emit_str(s.into(), false, start);
                 }
-                '`' => {
+                b'`' => {
                     self.pos += 1;
                     let Some(end) = self.input[self.pos..].find('`') else {
                         return Err((start, "unterminated raw quote".into()));
                     };
-                    let s = self.input[self.pos..self.pos + end].replace('\r', "");
+                    let body = &self.input[self.pos..self.pos + end];
+                    let s: Arc<str> = if body.contains('\r') {
+                        body.replace('\r', "").into()
+                    } else {
+                        body.into()
+                    };
                     self.pos += end + 1;
-                    self.emit(Tok::RawStr(s.into()), start);
+                    self.emit_str(s, true, start);
                 }
-                '$' => {
+                b'$' => {
                     self.pos += 1;
-                    if self.at_terminator() {
-                        self.emit(Tok::Variable("$".into()), start);
-                        continue;
-                    }
-                    self.scan_alnum();
                     if !self.at_terminator() {
-                        let c = self.peek().unwrap_or(' ');
-                        return Err((start, format!("bad character {}", go_rune(c))));
+                        self.scan_alnum();
+                        if !self.at_terminator() {
+                            return Err(self.bad_character(start));
+                        }
                     }
-                    let name = self.atom(&self.input[start..self.pos]);
-                    self.emit(Tok::Variable(name), start);
+                    self.emit(Tok::Variable, start);
                 }
-                '\'' => {
-                    self.scan_quoted(start, '\'', "unterminated character constant")?;
-                    self.emit(Tok::CharConst(self.input[start..self.pos].into()), start);
+                b'\'' => {
+                    self.scan_quoted(start, b'\'', "unterminated character constant")?;
+                    self.emit(Tok::CharConst, start);
                 }
-                '.' => {
+                b'.' => {
                     // Special look-ahead for ".field" so we don't break l.backup().
-                    let next = self.input[self.pos + 1..].chars().next();
-                    if next.is_some_and(|c| c.is_ascii_digit()) {
+                    if self
+                        .input
+                        .as_bytes()
+                        .get(self.pos + 1)
+                        .is_some_and(u8::is_ascii_digit)
+                    {
                         self.number(start)?;
                         continue;
                     }
@@ -310,37 +390,17 @@ impl<'a> Lexer<'a> {
                     }
                     self.scan_alnum();
                     if !self.at_terminator() {
-                        let c = self.peek().unwrap_or(' ');
-                        return Err((start, format!("bad character {}", go_rune(c))));
+                        return Err(self.bad_character(start));
                     }
-                    let name = self.atom(&self.input[start + 1..self.pos]);
-                    self.emit(Tok::Field(name), start);
+                    self.emit(Tok::Field, start);
                 }
-                '+' | '-' | '0'..='9' => self.number(start)?,
-                c if is_alnum(c) => {
-                    self.scan_alnum();
-                    if !self.at_terminator() {
-                        let c = self.peek().unwrap_or(' ');
-                        return Err((start, format!("bad character {}", go_rune(c))));
-                    }
-                    let word = &self.input[start..self.pos];
-                    let tok = match word {
-                        "true" => Tok::Bool(true),
-                        "false" => Tok::Bool(false),
-                        "nil" => Tok::Nil,
-                        w => match KEYWORDS.iter().find(|k| **k == w) {
-                            Some(k) => Tok::Keyword(k),
-                            None => Tok::Ident(self.atom(w)),
-                        },
-                    };
-                    self.emit(tok, start);
-                }
-                '(' => {
+                b'+' | b'-' | b'0'..=b'9' => self.number(start)?,
+                b'(' => {
                     self.pos += 1;
                     self.paren_depth += 1;
                     self.emit(Tok::LParen, start);
                 }
-                ')' => {
+                b')' => {
                     self.pos += 1;
                     self.paren_depth -= 1;
                     if self.paren_depth < 0 {
@@ -348,43 +408,66 @@ impl<'a> Lexer<'a> {
                     }
                     self.emit(Tok::RParen, start);
                 }
-                c if c.is_ascii() && !c.is_ascii_control() => {
-                    self.pos += 1;
-                    self.emit(Tok::Char(c), start);
+                _ if self.peek().is_some_and(is_alnum) => {
+                    self.scan_alnum();
+                    if !self.at_terminator() {
+                        return Err(self.bad_character(start));
+                    }
+                    let tok = match &self.input[start..self.pos] {
+                        "true" => Tok::Bool(true),
+                        "false" => Tok::Bool(false),
+                        "nil" => Tok::Nil,
+                        w => Kw::of(w).map_or(Tok::Ident, Tok::Keyword),
+                    };
+                    self.emit(tok, start);
                 }
-                c => return Err((start, format!("unrecognized character in action: {}", go_rune(c)))),
+                b if b.is_ascii() && !b.is_ascii_control() => {
+                    self.pos += 1;
+                    self.emit(Tok::Char(char::from(b)), start);
+                }
+                _ => {
+                    let c = self.peek().unwrap_or(' ');
+                    return Err((start, format!("unrecognized character in action: {}", go_rune(c))));
+                }
             }
         }
     }
 
     /// Moves past a `"..."` or `'...'` literal (escapes honoured, no line breaks) that starts at `start`.
-    fn scan_quoted(&mut self, start: usize, quote: char, unterminated: &str) -> LexResult<()> {
-        self.pos += 1;
+    /// Bytes are enough: no byte of a multi-byte character is a quote, a backslash or a line break.
+    fn scan_quoted(&mut self, start: usize, quote: u8, unterminated: &str) -> LexResult<()> {
+        let b = self.input.as_bytes();
+        let mut i = self.pos + 1;
         loop {
-            match self.peek() {
-                Some('\\') => {
-                    self.pos += 1;
-                    match self.peek() {
-                        Some('\n') | None => return Err((start, unterminated.into())),
-                        Some(c) => self.pos += c.len_utf8(),
-                    }
-                }
-                Some('\n') | None => return Err((start, unterminated.into())),
-                Some(c) if c == quote => {
-                    self.pos += 1;
+            match b.get(i) {
+                Some(b'\\') => match b.get(i + 1) {
+                    Some(b'\n') | None => return Err((start, unterminated.into())),
+                    Some(_) => i += 2,
+                },
+                Some(b'\n') | None => return Err((start, unterminated.into())),
+                Some(c) if *c == quote => {
+                    self.pos = i + 1;
                     return Ok(());
                 }
-                Some(c) => self.pos += c.len_utf8(),
+                Some(_) => i += 1,
             }
         }
     }
 
     fn scan_alnum(&mut self) {
-        while let Some(c) = self.peek() {
-            if !is_alnum(c) {
+        let b = self.input.as_bytes();
+        while let Some(&c) = b.get(self.pos) {
+            if c.is_ascii_alphanumeric() || c == b'_' {
+                self.pos += 1;
+                continue;
+            }
+            if c < 0x80 {
                 break;
             }
-            self.pos += c.len_utf8();
+            match self.peek() {
+                Some(c) if is_alnum(c) => self.pos += c.len_utf8(),
+                _ => break,
+            }
         }
     }
 
@@ -448,10 +531,10 @@ impl<'a> Lexer<'a> {
                     format!("bad number syntax: {:?}", &self.input[start..self.pos]),
                 ));
             }
-            self.emit(Tok::Complex(self.input[start..self.pos].into()), start);
+            self.emit(Tok::Complex, start);
             return Ok(());
         }
-        self.emit(Tok::Number(self.input[start..self.pos].into()), start);
+        self.emit(Tok::Number, start);
         Ok(())
     }
 }
@@ -706,8 +789,9 @@ pub enum Arg {
     Bool(usize, bool),
     /// A number literal.
     Number(usize, Box<Number>),
-    /// A string literal.
-    Str(usize, Arc<str>),
+    /// A string literal: its value, and its text as written when quoting the value would not give that
+    /// text back (a raw string, escapes), for printing the node as Go does.
+    Str(usize, Arc<str>, Option<Arc<str>>),
     /// A function name.
     Ident(usize, Arc<str>),
     /// `( pipeline )`
@@ -726,7 +810,7 @@ impl Arg {
             | Arg::Nil(p)
             | Arg::Bool(p, _)
             | Arg::Number(p, _)
-            | Arg::Str(p, _)
+            | Arg::Str(p, ..)
             | Arg::Ident(p, _)
             | Arg::Chain(p, _, _) => *p,
             Arg::Pipe(p) => p.pos,
@@ -754,7 +838,8 @@ impl std::fmt::Display for Arg {
             Arg::Nil(_) => f.write_str("nil"),
             Arg::Bool(_, b) => write!(f, "{b}"),
             Arg::Number(_, n) => f.write_str(&n.text),
-            Arg::Str(_, s) => f.write_str(&super::fmt::quote(s)),
+            Arg::Str(_, _, Some(text)) => f.write_str(text),
+            Arg::Str(_, s, None) => f.write_str(&super::fmt::quote(s)),
             Arg::Ident(_, s) => f.write_str(s),
             Arg::Pipe(p) => write!(f, "({p})"),
             Arg::Chain(_, n, id) => {
@@ -893,19 +978,25 @@ impl Tree {
 struct Parser<'a> {
     name: Arc<str>,
     source: Arc<str>,
+    input: &'a str,
     items: Vec<Item>,
+    /// The string literals' values, indexed by their tokens.
+    strs: Vec<Arc<str>>,
     i: usize,
-    vars: Vec<String>,
+    vars: Vec<&'a str>,
     range_depth: usize,
     has_func: &'a dyn Fn(&str) -> bool,
     defined: Vec<Tree>,
-    cur_name: String,
     /// Nodes, commands and operands of the lists being parsed, innermost last: each list is moved out
     /// in one allocation of its exact size when it ends (most are one to three long, and growing them
     /// one push at a time would leave room for four).
     nodes: Vec<Node>,
     cmds: Vec<Cmd>,
     args: Vec<Arg>,
+    /// Names met in this text, shared: templates repeat the same few fields, functions and variables
+    /// thousands of times, and one allocation each is enough. The flag says whether a name was checked
+    /// to be a function.
+    atoms: std::collections::HashMap<&'a str, (Arc<str>, bool), std::hash::BuildHasherDefault<Fnv>>,
 }
 
 type PResult<T> = Result<T, ParseError>;
@@ -926,12 +1017,12 @@ pub(crate) fn parse_shared(
     has_func: &dyn Fn(&str) -> bool,
 ) -> Result<(Tree, Vec<Tree>), ParseError> {
     let text: &str = source;
-    let items = Lexer {
+    let (items, strs) = Lexer {
         input: text,
         pos: 0,
         items: Vec::new(),
+        strs: Vec::new(),
         paren_depth: 0,
-        atoms: Default::default(),
     }
     .run()
     .map_err(|(pos, msg)| {
@@ -944,16 +1035,18 @@ pub(crate) fn parse_shared(
     let mut p = Parser {
         name: name.into(),
         source: source.clone(),
+        input: text,
         items,
+        strs,
         i: 0,
-        vars: vec!["$".into()],
+        vars: vec!["$"],
         range_depth: 0,
         has_func,
         defined: Vec::new(),
-        cur_name: name.to_string(),
         nodes: Vec::new(),
         cmds: Vec::new(),
         args: Vec::new(),
+        atoms: Default::default(),
     };
     let root = p.parse_top()?;
     let tree = Tree {
@@ -965,25 +1058,52 @@ pub(crate) fn parse_shared(
     Ok((tree, p.defined))
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn err<T>(&self, pos: usize, msg: impl Into<String>) -> PResult<T> {
         let line = 1 + self.source[..pos.min(self.source.len())].matches('\n').count();
         Err(ParseError(format!(
             "template: {}:{}: {}",
-            self.cur_name,
+            self.name,
             line,
             msg.into()
         )))
     }
 
-    fn peek(&self) -> &Item {
-        &self.items[self.i.min(self.items.len() - 1)]
+    fn peek(&self) -> Item {
+        self.items[self.i.min(self.items.len() - 1)]
     }
 
     fn next(&mut self) -> Item {
-        let it = self.items[self.i.min(self.items.len() - 1)].clone();
+        let it = self.items[self.i.min(self.items.len() - 1)];
         self.i += 1;
         it
+    }
+
+    /// The source text of a token.
+    fn text(&self, it: Item) -> &'a str {
+        &self.input[it.pos..it.end]
+    }
+
+    /// The shared copy of a name.
+    fn atom(&mut self, name: &'a str) -> Arc<str> {
+        self.atoms
+            .entry(name)
+            .or_insert_with(|| (name.into(), false))
+            .0
+            .clone()
+    }
+
+    /// The name a field token holds (its text after the dot).
+    fn field_name(&mut self, it: Item) -> Arc<str> {
+        self.atom(&self.input[it.pos + 1..it.end])
+    }
+
+    /// A string literal's value.
+    fn string(&self, it: Item) -> Option<Arc<str>> {
+        match it.tok {
+            Tok::Str(i) | Tok::RawStr(i) => self.strs.get(i as usize).cloned(),
+            _ => None,
+        }
     }
 
     fn backup(&mut self) {
@@ -1005,36 +1125,26 @@ impl Parser<'_> {
         it
     }
 
-    fn describe(&self, tok: &Tok) -> String {
-        match tok {
-            Tok::Text(a, b) => format!("{:?}", &self.source[*a..*b]),
-            Tok::LeftDelim => "<{{>".into(),
-            Tok::RightDelim => "<}}>".into(),
-            Tok::Space => "space".into(),
-            Tok::Ident(s) | Tok::Field(s) | Tok::Variable(s) => format!("<{s}>"),
-            Tok::Dot => "<.>".into(),
-            Tok::Pipe => "<|>".into(),
-            Tok::Bool(b) => format!("<{b}>"),
-            Tok::Number(s) | Tok::Complex(s) | Tok::CharConst(s) => format!("<{s}>"),
-            Tok::Str(s) => format!("<{}>", super::fmt::quote(s)),
-            Tok::RawStr(s) => format!("<`{s}`>"),
-            Tok::Nil => "<nil>".into(),
-            Tok::Declare => "<:=>".into(),
-            Tok::Assign => "<=>".into(),
-            Tok::LParen => "<(>".into(),
-            Tok::RParen => "<)>".into(),
-            Tok::Char(c) => format!("<{c}>"),
-            Tok::Comment => "comment".into(),
-            Tok::Keyword(k) => format!("<{k}>"),
+    /// A token as Go's parser names it in errors (`item.String()`): keywords, `.` and `nil` in angle
+    /// brackets, the rest quoted, cut to ten characters when longer.
+    fn describe(&self, it: Item) -> String {
+        match it.tok {
             Tok::Eof => "EOF".into(),
+            Tok::Keyword(_) | Tok::Dot | Tok::Nil => format!("<{}>", self.text(it)),
+            _ => {
+                let val = self.text(it);
+                if val.len() > 10 {
+                    let cut = val.char_indices().nth(10).map_or(val.len(), |(i, _)| i);
+                    format!("{}...", super::fmt::quote(&val[..cut]))
+                } else {
+                    super::fmt::quote(val)
+                }
+            }
         }
     }
 
-    fn unexpected<T>(&self, it: &Item, context: &str) -> PResult<T> {
-        self.err(
-            it.pos,
-            format!("unexpected {} in {}", self.describe(&it.tok), context),
-        )
+    fn unexpected<T>(&self, it: Item, context: &str) -> PResult<T> {
+        self.err(it.pos, format!("unexpected {} in {}", self.describe(it), context))
     }
 
     fn parse_top(&mut self) -> PResult<Vec<Node>> {
@@ -1043,7 +1153,7 @@ impl Parser<'_> {
             if self.peek().tok == Tok::LeftDelim {
                 let save = self.i;
                 self.next();
-                if self.next_non_space().tok == Tok::Keyword("define") {
+                if self.next_non_space().tok == Tok::Keyword(Kw::Define) {
                     self.parse_definition()?;
                     continue;
                 }
@@ -1062,23 +1172,21 @@ impl Parser<'_> {
     fn parse_definition(&mut self) -> PResult<()> {
         let context = "define clause";
         let it = self.next_non_space();
-        let name = match it.tok {
-            Tok::Str(s) | Tok::RawStr(s) => s.to_string(),
-            _ => return self.unexpected(&it, context),
+        let Some(name) = self.string(it) else {
+            return self.unexpected(it, context);
         };
+        let name = name.to_string();
         let it = self.next_non_space();
         if it.tok != Tok::RightDelim {
-            return self.unexpected(&it, context);
+            return self.unexpected(it, context);
         }
-        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
-        let saved_name = std::mem::replace(&mut self.cur_name, name.clone());
+        let saved_vars = std::mem::replace(&mut self.vars, vec!["$"]);
         let (list, end) = self.item_list()?;
         match end {
             Parsed::End(_) => {}
             Parsed::Else(pos, _) => return self.err(pos, format!("unexpected {{{{else}}}} in {context}")),
             _ => unreachable!(),
         }
-        self.cur_name = saved_name;
         self.vars = saved_vars;
         let tree = Tree {
             name: name.clone(),
@@ -1118,32 +1226,32 @@ impl Parser<'_> {
     fn text_or_action(&mut self) -> PResult<Parsed> {
         let it = self.next_non_space();
         match it.tok {
-            Tok::Text(a, b) => Ok(Parsed::Node(Node::Text(a, b))),
+            Tok::Text => Ok(Parsed::Node(Node::Text(it.pos, it.end))),
             Tok::LeftDelim => self.action(),
             Tok::Comment => Ok(Parsed::Comment),
-            _ => self.unexpected(&it, "input"),
+            _ => self.unexpected(it, "input"),
         }
     }
 
     fn action(&mut self) -> PResult<Parsed> {
         let it = self.next_non_space();
         match it.tok {
-            Tok::Keyword("block") => return self.block_control(it.pos).map(Parsed::Node),
-            Tok::Keyword("break") => return self.break_control(it.pos, true).map(Parsed::Node),
-            Tok::Keyword("continue") => return self.break_control(it.pos, false).map(Parsed::Node),
-            Tok::Keyword("else") => return self.else_control(it.pos),
-            Tok::Keyword("end") => {
+            Tok::Keyword(Kw::Block) => return self.block_control(it.pos).map(Parsed::Node),
+            Tok::Keyword(Kw::Break) => return self.break_control(it.pos, true).map(Parsed::Node),
+            Tok::Keyword(Kw::Continue) => return self.break_control(it.pos, false).map(Parsed::Node),
+            Tok::Keyword(Kw::Else) => return self.else_control(it.pos),
+            Tok::Keyword(Kw::End) => {
                 let t = self.next_non_space();
                 if t.tok != Tok::RightDelim {
-                    return self.unexpected(&t, "end");
+                    return self.unexpected(t, "end");
                 }
                 return Ok(Parsed::End(it.pos));
             }
-            Tok::Keyword("if") => return self.control(it.pos, "if").map(Parsed::Node),
-            Tok::Keyword("range") => return self.control(it.pos, "range").map(Parsed::Node),
-            Tok::Keyword("template") => return self.template_control(it.pos).map(Parsed::Node),
-            Tok::Keyword("with") => return self.control(it.pos, "with").map(Parsed::Node),
-            Tok::Keyword("define") => return self.unexpected(&it, "command"),
+            Tok::Keyword(Kw::If) => return self.control(it.pos, "if").map(Parsed::Node),
+            Tok::Keyword(Kw::Range) => return self.control(it.pos, "range").map(Parsed::Node),
+            Tok::Keyword(Kw::Template) => return self.template_control(it.pos).map(Parsed::Node),
+            Tok::Keyword(Kw::With) => return self.control(it.pos, "with").map(Parsed::Node),
+            Tok::Keyword(Kw::Define) => return self.unexpected(it, "command"),
             _ => {}
         }
         self.backup();
@@ -1156,7 +1264,7 @@ impl Parser<'_> {
         let word = if is_break { "break" } else { "continue" };
         let t = self.next_non_space();
         if t.tok != Tok::RightDelim {
-            return self.unexpected(&t, &format!("{{{{{word}}}}}"));
+            return self.unexpected(t, &format!("{{{{{word}}}}}"));
         }
         if self.range_depth == 0 {
             return self.err(pos, format!("{{{{{word}}}}} outside {{{{range}}}}"));
@@ -1170,12 +1278,12 @@ impl Parser<'_> {
 
     fn else_control(&mut self, pos: usize) -> PResult<Parsed> {
         let peek = self.peek_non_space();
-        if let Tok::Keyword(k @ ("if" | "with")) = peek.tok {
-            return Ok(Parsed::Else(pos, Some(k)));
+        if let Tok::Keyword(k @ (Kw::If | Kw::With)) = peek.tok {
+            return Ok(Parsed::Else(pos, Some(k.name())));
         }
         let t = self.next_non_space();
         if t.tok != Tok::RightDelim {
-            return self.unexpected(&t, "else");
+            return self.unexpected(t, "else");
         }
         Ok(Parsed::Else(pos, None))
     }
@@ -1205,7 +1313,7 @@ impl Parser<'_> {
                     }
                     // "{{else with}}" inside "if" (or vice versa) is not allowed: parse as plain else.
                     let t = self.next_non_space();
-                    return self.unexpected(&t, "else");
+                    return self.unexpected(t, "else");
                 }
                 let (elist, next) = self.item_list()?;
                 if !matches!(next, Parsed::End(_)) {
@@ -1222,9 +1330,9 @@ impl Parser<'_> {
     /// The name of a `template` or `block` and its position (Go gives the node that position).
     fn template_name(&mut self, context: &str) -> PResult<(String, usize)> {
         let t = self.next_non_space();
-        match t.tok {
-            Tok::Str(s) | Tok::RawStr(s) => Ok((s.to_string(), t.pos)),
-            _ => self.unexpected(&t, context),
+        match self.string(t) {
+            Some(s) => Ok((s.to_string(), t.pos)),
+            None => self.unexpected(t, context),
         }
     }
 
@@ -1245,7 +1353,7 @@ impl Parser<'_> {
         let context = "block clause";
         let (name, pos) = self.template_name(context)?;
         let pipe = self.pipeline(context, Tok::RightDelim)?;
-        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
+        let saved_vars = std::mem::replace(&mut self.vars, vec!["$"]);
         let saved_depth = std::mem::replace(&mut self.range_depth, 0);
         let (list, end) = self.item_list()?;
         if !matches!(end, Parsed::End(_)) {
@@ -1285,26 +1393,28 @@ impl Parser<'_> {
         // Declarations.
         'decls: loop {
             let v = self.peek_non_space();
-            let Tok::Variable(name) = &v.tok else { break };
-            let name = name.to_string();
+            if v.tok != Tok::Variable {
+                break;
+            }
+            let name = self.text(v);
             let save = self.i;
             self.next_non_space();
-            let after = self.peek().clone();
+            let after = self.peek();
             let next = self.peek_non_space();
             match next.tok {
                 Tok::Assign | Tok::Declare => {
                     pipe.is_assign = next.tok == Tok::Assign;
                     self.next_non_space();
-                    decl.push(name.clone());
+                    decl.push(name.to_owned());
                     self.vars.push(name);
                 }
                 Tok::Char(',') => {
                     self.next_non_space();
-                    decl.push(name.clone());
+                    decl.push(name.to_owned());
                     self.vars.push(name);
                     if context == "range" && decl.len() < 2 {
                         match self.peek_non_space().tok {
-                            Tok::Variable(_) | Tok::RightDelim | Tok::RParen => continue 'decls,
+                            Tok::Variable | Tok::RightDelim | Tok::RParen => continue 'decls,
                             _ => return self.err(next.pos, "range can only initialize variables"),
                         }
                     }
@@ -1330,22 +1440,22 @@ impl Parser<'_> {
             }
             match t.tok {
                 Tok::Bool(_)
-                | Tok::CharConst(_)
-                | Tok::Complex(_)
+                | Tok::CharConst
+                | Tok::Complex
                 | Tok::Dot
-                | Tok::Field(_)
-                | Tok::Ident(_)
-                | Tok::Number(_)
+                | Tok::Field
+                | Tok::Ident
+                | Tok::Number
                 | Tok::Nil
                 | Tok::RawStr(_)
                 | Tok::Str(_)
-                | Tok::Variable(_)
+                | Tok::Variable
                 | Tok::LParen => {
                     self.backup();
                     let cmd = self.command()?;
                     self.cmds.push(cmd);
                 }
-                _ => return self.unexpected(&t, context),
+                _ => return self.unexpected(t, context),
             }
         }
     }
@@ -1381,7 +1491,7 @@ impl Parser<'_> {
                 Tok::Space => continue,
                 Tok::RightDelim | Tok::RParen => self.backup(),
                 Tok::Pipe => {}
-                _ => return self.unexpected(&t, "operand"),
+                _ => return self.unexpected(t, "operand"),
             }
             break;
         }
@@ -1396,64 +1506,98 @@ impl Parser<'_> {
 
     fn operand(&mut self) -> PResult<Option<Arg>> {
         let Some(node) = self.term()? else { return Ok(None) };
-        if let Tok::Field(_) = self.peek().tok {
+        // Fields and variables took the fields that follow them (see `term`): what still has fields
+        // after it is another term.
+        if self.peek().tok == Tok::Field {
             let pos = self.peek().pos;
-            let n = self.items[self.i..]
-                .iter()
-                .take_while(|it| matches!(it.tok, Tok::Field(_)))
-                .count();
-            let mut fields = Vec::with_capacity(n);
-            while let Tok::Field(f) = &self.peek().tok {
-                fields.push(f.clone());
-                self.next();
-            }
-            // As Go's parser: a field or variable that continues with fields takes the position of the
-            // first continuing field (where its chain node began), which execution errors report.
+            let fields = self.fields(None);
             return Ok(Some(match node {
-                Arg::Field(_, id) => Arg::Field(pos, [&id[..], &fields[..]].concat().into()),
-                Arg::Variable(_, v, id) => Arg::Variable(pos, v, [&id[..], &fields[..]].concat().into()),
                 Arg::Bool(..) | Arg::Str(..) | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
                     return self.err(pos, format!("unexpected . after term {:?}", node.to_string()));
                 }
-                n => Arg::Chain(pos, Box::new(n), fields.into()),
+                n => Arg::Chain(pos, Box::new(n), fields),
             }));
         }
         Ok(Some(node))
     }
 
+    /// The names of the field tokens that follow, after `first`.
+    fn fields(&mut self, first: Option<Arc<str>>) -> Box<[Arc<str>]> {
+        let n = self.items[self.i..]
+            .iter()
+            .take_while(|it| it.tok == Tok::Field)
+            .count();
+        let mut fields = Vec::with_capacity(n + usize::from(first.is_some()));
+        fields.extend(first);
+        for _ in 0..n {
+            let it = self.next();
+            fields.push(self.field_name(it));
+        }
+        fields.into_boxed_slice()
+    }
+
     fn term(&mut self) -> PResult<Option<Arg>> {
         let t = self.next_non_space();
         Ok(Some(match t.tok {
-            Tok::Ident(name) => {
-                if !(self.has_func)(&name) {
-                    return self.err(t.pos, format!("function {name:?} not defined"));
+            Tok::Ident => {
+                let name = self.text(t);
+                let (atom, checked) = self.atoms.entry(name).or_insert_with(|| (name.into(), false));
+                if !*checked {
+                    if !(self.has_func)(name) {
+                        return self.err(t.pos, format!("function {name:?} not defined"));
+                    }
+                    *checked = true;
                 }
-                Arg::Ident(t.pos, name)
+                Arg::Ident(t.pos, atom.clone())
             }
             Tok::Dot => Arg::Dot(t.pos),
             Tok::Nil => Arg::Nil(t.pos),
-            Tok::Variable(v) => {
-                // "$x.y" arrives as a variable followed by fields.
-                if !self.vars.iter().any(|x| **x == *v) {
+            Tok::Variable => {
+                let v = self.text(t);
+                if !self.vars.contains(&v) {
                     return self.err(t.pos, format!("undefined variable {v:?}"));
                 }
-                Arg::Variable(t.pos, v, Box::default())
+                let v = self.atom(v);
+                // "$x.y" arrives as a variable followed by fields. As Go's parser: a variable or field
+                // that continues with fields takes the position of the first continuing field (where
+                // its chain node began), which execution errors report.
+                let pos = if self.peek().tok == Tok::Field {
+                    self.peek().pos
+                } else {
+                    t.pos
+                };
+                Arg::Variable(pos, v, self.fields(None))
             }
-            Tok::Field(f) => Arg::Field(t.pos, Box::new([f])),
+            Tok::Field => {
+                let first = self.field_name(t);
+                let pos = if self.peek().tok == Tok::Field {
+                    self.peek().pos
+                } else {
+                    t.pos
+                };
+                Arg::Field(pos, self.fields(Some(first)))
+            }
             Tok::Bool(b) => Arg::Bool(t.pos, b),
-            Tok::CharConst(s) => {
-                let n = Number::parse(&s, true).or_else(|e| self.err(t.pos, e))?;
+            Tok::CharConst => {
+                let n = Number::parse(self.text(t), true).or_else(|e| self.err(t.pos, e))?;
                 Arg::Number(t.pos, Box::new(n))
             }
-            Tok::Complex(s) | Tok::Number(s) => {
-                let n = Number::parse(&s, false).or_else(|e| self.err(t.pos, e))?;
+            Tok::Complex | Tok::Number => {
+                let n = Number::parse(self.text(t), false).or_else(|e| self.err(t.pos, e))?;
                 Arg::Number(t.pos, Box::new(n))
             }
             Tok::LParen => {
                 let p = self.pipeline("parenthesized pipeline", Tok::RParen)?;
                 Arg::Pipe(Box::new(p))
             }
-            Tok::Str(s) | Tok::RawStr(s) => Arg::Str(t.pos, s),
+            Tok::Str(_) | Tok::RawStr(_) => {
+                let text = self.text(t);
+                // Quoting gives back a double-quoted literal of printable ASCII without escapes.
+                let requote = matches!(t.tok, Tok::Str(_))
+                    && text.bytes().all(|b| (b' '..0x7f).contains(&b) && b != b'\\');
+                let written = (!requote).then(|| Arc::from(text));
+                Arg::Str(t.pos, self.string(t).unwrap_or_default(), written)
+            }
             _ => {
                 self.backup();
                 return Ok(None);
