@@ -6,13 +6,6 @@ use std::rc::Rc;
 use super::{Chart, ChartError};
 use crate::template::{Map, MapCell, Value, deep_copy_map as deep_copy};
 
-fn cell(m: Map) -> Rc<MapCell> {
-    match Value::map(m) {
-        Value::Map(c) => c,
-        _ => unreachable!(),
-    }
-}
-
 fn table_of(v: &Value) -> Option<Rc<MapCell>> {
     match v {
         Value::Map(m) => Some(m.clone()),
@@ -20,133 +13,125 @@ fn table_of(v: &Value) -> Option<Rc<MapCell>> {
     }
 }
 
-/// Helm's `CoalesceValues` (`merge == false`: a null removes the key) or `MergeValues` (`merge == true`).
+/// Helm's `CoalesceValues` (`merge == false`: a null removes the key) or `MergeValues` (`merge == true`),
+/// as a tree of its own that templates may change.
 pub(crate) fn coalesce_chart(chart: &Chart, vals: &Map, merge: bool) -> Result<Map, ChartError> {
-    let dest = cell(deep_copy(vals));
-    coalesce(chart, &dest, merge)?;
-    let out = dest.borrow().clone();
-    Ok(out)
+    Ok(deep_copy(&coalesced(chart, vals, merge)?))
 }
 
-fn coalesce(chart: &Chart, dest: &Rc<MapCell>, merge: bool) -> Result<(), ChartError> {
+/// The same coalescing for reading only (dependencies' conditions and tags, imported values): tables
+/// that coalescing leaves as they are stay shared with `vals` and the charts' values, where Helm (and
+/// [`coalesce_chart`]) copy them. Nothing here changes a table it was given; changed tables are new.
+fn coalesced(chart: &Chart, vals: &Map, merge: bool) -> Result<Map, ChartError> {
+    let mut dest = vals.clone();
+    coalesce(chart, &mut dest, merge)?;
+    Ok(dest)
+}
+
+fn coalesce(chart: &Chart, dest: &mut Map, merge: bool) -> Result<(), ChartError> {
     coalesce_values(chart, dest, merge);
     coalesce_deps(chart, dest, merge)
 }
 
-fn coalesce_deps(chart: &Chart, dest: &Rc<MapCell>, merge: bool) -> Result<(), ChartError> {
+fn coalesce_deps(chart: &Chart, dest: &mut Map, merge: bool) -> Result<(), ChartError> {
     for sub in &chart.dependencies {
-        let name = sub.name().to_string();
-        let existing = dest.borrow().get(&name).cloned();
-        let dv = match existing {
-            None => {
-                let c = cell(Map::new());
-                dest.borrow_mut().insert(name.clone(), Value::Map(c.clone()));
-                c
-            }
-            Some(Value::Map(m)) => m,
+        let name = sub.name();
+        let mut dv = match dest.get(name) {
+            None => Map::new(),
+            Some(Value::Map(m)) => m.borrow().clone(),
             Some(other) => {
                 return Err(ChartError::Values(format!(
                     "type mismatch on {name}: %!t({}={})",
                     other.type_name(),
-                    crate::template::fmt::sprint_value(&other)
+                    crate::template::fmt::sprint_value(other)
                 )));
             }
         };
-        coalesce_globals(&dv, dest);
-        coalesce(sub, &dv, merge)?;
+        coalesce_globals(&mut dv, dest);
+        coalesce(sub, &mut dv, merge)?;
+        dest.insert(name.to_string(), Value::map(dv));
     }
     Ok(())
 }
 
-fn coalesce_globals(dest: &Rc<MapCell>, src: &Rc<MapCell>) {
-    let dg = match dest.borrow().get("global") {
-        None => cell(Map::new()),
-        Some(Value::Map(m)) => m.clone(),
+/// Copies the parent's `global` table (`src`) into a subchart's values (`dest`): the parent's tables
+/// merged over the subchart's own, its other values replacing the subchart's unless those are tables.
+fn coalesce_globals(dest: &mut Map, src: &Map) {
+    let mut dg = match dest.get("global") {
+        None => Map::new(),
+        Some(Value::Map(m)) => m.borrow().clone(),
         Some(_) => return,
     };
-    let sg = match src.borrow().get("global") {
-        None => cell(Map::new()),
-        Some(Value::Map(m)) => m.clone(),
-        Some(_) => return,
-    };
-    let entries: Vec<(String, Value)> = sg.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    for (key, val) in entries {
-        if let Value::Map(vm) = &val {
-            let vv = cell(deep_copy(&vm.borrow()));
-            let existing = dg.borrow().get(&key).cloned();
-            match existing {
-                None => {
-                    dg.borrow_mut().insert(key, Value::Map(vv));
+    match src.get("global") {
+        None => {}
+        Some(Value::Map(sg)) => {
+            for (key, val) in sg.borrow().iter() {
+                if let Value::Map(vm) = val {
+                    match dg.get(key) {
+                        None => {
+                            dg.insert(key.clone(), val.clone());
+                        }
+                        Some(Value::Map(destv)) => {
+                            let merged = coalesce_tables(&vm.borrow(), &destv.borrow(), true);
+                            dg.insert(key.clone(), Value::map(merged));
+                        }
+                        Some(_) => {}
+                    }
+                } else if matches!(dg.get(key), Some(Value::Map(_))) {
+                    // A table in the destination is not replaced by a scalar.
+                } else {
+                    dg.insert(key.clone(), val.clone());
                 }
-                Some(Value::Map(destv)) => {
-                    coalesce_tables(&vv, &destv, true);
-                    dg.borrow_mut().insert(key, Value::Map(vv));
-                }
-                Some(_) => {}
             }
-        } else if matches!(dg.borrow().get(&key), Some(Value::Map(_))) {
-            // A table in the destination is not replaced by a scalar.
-        } else {
-            dg.borrow_mut().insert(key, val);
         }
+        Some(_) => return,
     }
-    dest.borrow_mut().insert("global".into(), Value::Map(dg));
+    dest.insert("global".into(), Value::map(dg));
 }
 
-fn coalesce_values(chart: &Chart, v: &Rc<MapCell>, merge: bool) {
-    let defaults = deep_copy(&chart.values);
-    for (key, val) in defaults {
-        let current = v.borrow().get(&key).cloned();
-        match current {
+fn coalesce_values(chart: &Chart, v: &mut Map, merge: bool) {
+    for (key, val) in &chart.values {
+        match v.get(key) {
             Some(Value::Nil) if !merge => {
-                v.borrow_mut().remove(&key);
+                v.remove(key);
             }
             Some(Value::Map(dest)) => {
-                if let Value::Map(src) = &val {
+                if let Value::Map(src) = val {
                     let merge = merge || chart.dependencies.iter().any(|d| d.name() == key);
-                    coalesce_tables(&dest, src, merge);
+                    let table = coalesce_tables(&dest.borrow(), &src.borrow(), merge);
+                    v.insert(key.clone(), Value::map(table));
                 }
             }
             Some(_) => {}
             None => {
-                v.borrow_mut().insert(key, val);
+                v.insert(key.clone(), val.clone());
             }
         }
     }
 }
 
-/// `coalesceTablesFullKey`: `dst` wins; with `merge == false` a null in `dst` deletes the key.
-pub(crate) fn coalesce_tables(dst: &Rc<MapCell>, src: &Rc<MapCell>, merge: bool) {
-    if Rc::ptr_eq(dst, src) {
-        return;
+/// `coalesceTablesFullKey`: `dst` wins; with `merge == false` a null in `dst` deletes the key (nested
+/// tables only where `src` has a table too, as Helm walks them).
+fn coalesce_tables(dst: &Map, src: &Map, merge: bool) -> Map {
+    let mut out = dst.clone();
+    if !merge {
+        out.retain(|_, v| !matches!(v, Value::Nil));
     }
-    let nulls: Vec<String> = dst
-        .borrow()
-        .iter()
-        .filter(|(_, v)| matches!(v, Value::Nil))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in nulls {
-        src.borrow_mut().insert(k, Value::Nil);
-    }
-    let entries: Vec<(String, Value)> = src.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    for (key, val) in entries {
-        let dv = dst.borrow().get(&key).cloned();
-        match dv {
-            Some(Value::Nil) if !merge => {
-                dst.borrow_mut().remove(&key);
-            }
+    for (key, val) in src {
+        match dst.get(key) {
             None => {
-                dst.borrow_mut().insert(key, val);
+                out.insert(key.clone(), val.clone());
             }
             Some(Value::Map(dm)) => {
-                if let Value::Map(sm) = &val {
-                    coalesce_tables(&dm, sm, merge);
+                if let Value::Map(sm) = val {
+                    let table = coalesce_tables(&dm.borrow(), &sm.borrow(), merge);
+                    out.insert(key.clone(), Value::map(table));
                 }
             }
             Some(_) => {}
         }
     }
+    out
 }
 
 /// Merges values files as Helm does for `-f a.yaml -f b.yaml`: later maps merge into earlier ones,
@@ -241,7 +226,7 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), ChartError>
     for req in &mut c.metadata.dependencies {
         req.enabled = true;
     }
-    let cvals = coalesce_chart(c, v, false)?;
+    let cvals = coalesced(c, v, false)?;
     // Tags.
     if let Some(tags) = table(&cvals, "tags") {
         let tags = tags.borrow();
@@ -314,8 +299,8 @@ fn process_imports(c: &mut Chart) -> Result<(), ChartError> {
     if c.metadata.dependencies.is_empty() && !c.metadata.raw.contains_key("dependencies") {
         return Ok(());
     }
-    let cvals = coalesce_chart(c, &Map::new(), true)?;
-    let b = cell(Map::new());
+    let cvals = coalesced(c, &Map::new(), true)?;
+    let mut b = Map::new();
     for r in &c.metadata.dependencies {
         for iv in &r.import_values {
             match iv {
@@ -329,23 +314,21 @@ fn process_imports(c: &mut Chart) -> Result<(), ChartError> {
                     let Some(vv) = table(&cvals, &format!("{}.{child}", r.name)) else {
                         continue;
                     };
-                    let m = cell(path_to_map(&parent, deep_copy(&vv.borrow())));
-                    coalesce_tables(&b, &m, true);
+                    let m = path_to_map(&parent, vv.borrow().clone());
+                    b = coalesce_tables(&b, &m, true);
                 }
                 serde_json::Value::String(name) => {
                     let Some(vm) = table(&cvals, &format!("{}.exports.{name}", r.name)) else {
                         continue;
                     };
-                    let m = cell(deep_copy(&vm.borrow()));
-                    coalesce_tables(&b, &m, true);
+                    b = coalesce_tables(&b, &vm.borrow(), true);
                 }
                 _ => {}
             }
         }
     }
-    let merged = cell(deep_copy(&cvals));
-    coalesce_tables(&merged, &b, true);
-    c.values = merged.borrow().clone();
+    // Shared tables stay shared: rendering coalesces these values into a copy of its own.
+    c.values = coalesce_tables(&cvals, &b, true);
     Ok(())
 }
 
