@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -113,39 +113,46 @@ pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
     let mut files = Vec::new();
     let real_root =
         std::fs::canonicalize(dir).map_err(|e| ChartError::Load(format!("{}: {e}", dir.display())))?;
-    walk(&real_root, &real_root, &rules, &mut files)?;
+    walk(&real_root, &real_root, "", &rules, &mut files)?;
     load_entries(files, &dir.display().to_string(), &mut ParseAhead::default())
 }
 
+/// Adds the files under `dir`, named by their path from `root` (`rel_dir` is `dir`'s), in Go's walk
+/// order (each directory's entries by name).
 fn walk(
     root: &Path,
     dir: &Path,
+    rel_dir: &str,
     rules: &Ignore,
     out: &mut Vec<(String, FileData)>,
 ) -> Result<(), ChartError> {
     // The directory listing's file types spare a stat per entry (the kind of symlinks' targets and of
-    // entries whose type the listing leaves unknown is still asked for).
-    let mut entries: Vec<(PathBuf, Option<std::fs::FileType>)> = std::fs::read_dir(dir)
+    // entries whose type the listing leaves unknown is still asked for). Entries of one directory sort
+    // by name as their paths would.
+    let mut entries: Vec<(std::ffi::OsString, Option<std::fs::FileType>)> = std::fs::read_dir(dir)
         .map_err(|e| ChartError::Load(format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| (e.path(), e.file_type().ok())))
+        .filter_map(|e| e.ok().map(|e| (e.file_name(), e.file_type().ok())))
         .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (p, listed) in entries {
-        let rel = p
-            .strip_prefix(root)
-            .unwrap_or(&p)
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (name, listed) in entries {
+        let p = dir.join(&name);
+        let name = name.to_string_lossy();
+        let rel = if rel_dir.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{rel_dir}/{name}")
+        };
         let mut kind = match listed {
             Some(t) => t,
             None => std::fs::symlink_metadata(&p)
                 .map_err(|e| ChartError::Load(format!("{rel}: {e}")))?
                 .file_type(),
         };
-        let mut path = p.clone();
-        if kind.is_symlink() {
+        let mut path = p;
+        let followed = kind.is_symlink();
+        if followed {
             // Symlinks are followed, as Helm's sympath walk does, but never out of the chart.
-            let real = std::fs::canonicalize(&p).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
+            let real = std::fs::canonicalize(&path).map_err(|e| ChartError::Load(format!("{rel}: {e}")))?;
             if !real.starts_with(root) {
                 return Err(ChartError::Load(format!(
                     "{rel}: symlink points outside the chart"
@@ -160,7 +167,15 @@ fn walk(
             if rules.ignore(&rel, true) {
                 continue;
             }
-            walk_dir_as(root, &path, &rel, rules, out)?;
+            if followed {
+                // A symlinked directory: walked as a tree of its own (which its own symlinks may not
+                // leave), its entries then named under the link's path.
+                let mut inner = Vec::new();
+                walk(&path, &path, "", rules, &mut inner)?;
+                out.extend(inner.into_iter().map(|(n, d)| (format!("{rel}/{n}"), d)));
+            } else {
+                walk(root, &path, &rel, rules, out)?;
+            }
         } else if kind.is_file() {
             if rules.ignore(&rel, false) {
                 continue;
@@ -168,28 +183,6 @@ fn walk(
             out.push((rel, FileData::on_disk(path)));
         }
     }
-    Ok(())
-}
-
-/// Walks `dir` (possibly a symlink's target) naming its files under `rel`.
-fn walk_dir_as(
-    root: &Path,
-    dir: &Path,
-    rel: &str,
-    rules: &Ignore,
-    out: &mut Vec<(String, FileData)>,
-) -> Result<(), ChartError> {
-    if dir.starts_with(root)
-        && dir
-            .strip_prefix(root)
-            .is_ok_and(|r| r.to_string_lossy().replace('\\', "/") == rel)
-    {
-        return walk(root, dir, rules, out);
-    }
-    // A symlinked directory: walk it, then rename its entries under the link's path.
-    let mut inner = Vec::new();
-    walk(dir, dir, rules, &mut inner)?;
-    out.extend(inner.into_iter().map(|(n, d)| (format!("{rel}/{n}"), d)));
     Ok(())
 }
 
@@ -406,6 +399,9 @@ enum TextMatch {
     Literal(String),
     /// `*` then no metacharacter: any text within one element that ends so (`*.bak`).
     Suffix(String),
+    /// No metacharacter, then `*` (or `?*`): the text, then at least none (one) characters in the same
+    /// element (the default rule `templates/.?*`).
+    Prefix(String, usize),
     /// Anything else: the glob matcher.
     No,
 }
@@ -420,6 +416,13 @@ impl TextMatch {
             && !rest.contains('/')
         {
             TextMatch::Suffix(rest.to_owned())
+        } else if let Some((lit, min)) = pattern
+            .strip_suffix("?*")
+            .map(|l| (l, 1))
+            .or_else(|| pattern.strip_suffix('*').map(|l| (l, 0)))
+            && !meta(lit)
+        {
+            TextMatch::Prefix(lit.to_owned(), min)
         } else {
             TextMatch::No
         }
@@ -432,6 +435,10 @@ impl TextMatch {
             TextMatch::Suffix(sfx) => {
                 Some(text.ends_with(sfx.as_str()) && !text[..text.len() - sfx.len()].contains('/'))
             }
+            TextMatch::Prefix(lit, min) => Some(
+                text.strip_prefix(lit.as_str())
+                    .is_some_and(|rest| !rest.contains('/') && rest.chars().count() >= *min),
+            ),
             TextMatch::No => None,
         }
     }
@@ -481,7 +488,7 @@ impl Ignore {
     fn with_defaults(mut self) -> Ignore {
         self.rules.push(Rule {
             pattern: "templates/.?*".chars().collect(),
-            text_match: TextMatch::No,
+            text_match: TextMatch::of("templates/.?*"),
             negate: false,
             dir_only: false,
             kind: RuleKind::Path,
@@ -661,6 +668,11 @@ mod tests {
             "*.md",
             "é*",
             "*é",
+            "templates/.?*",
+            "a?*",
+            "a/?*",
+            "?*",
+            "é?*",
         ];
         let texts = [
             "",
@@ -683,6 +695,15 @@ mod tests {
             "a.tmproj",
             "ab",
             "a/x",
+            "templates/.x",
+            "templates/.",
+            "templates/.é",
+            "templates/.x/y",
+            "templates/x",
+            "templates/.git/config",
+            "a/",
+            "éa",
+            "é",
         ];
         for p in patterns {
             let quick = TextMatch::of(p);
