@@ -392,7 +392,10 @@ fn archives_cannot_escape_and_symlinks_stay_inside() {
     // A symlinked directory inside the chart is walked under the link's name.
     let d = chart_dir(&[("shared/x.yaml", "x: {{ .Release.Name }}\n")]);
     std::os::unix::fs::symlink(d.path().join("shared"), d.path().join("templates")).unwrap();
-    assert_eq!(render(d.path()).unwrap(), "---\n# Source: t/templates/x.yaml\nx: r\n");
+    assert_eq!(
+        render(d.path()).unwrap(),
+        "---\n# Source: t/templates/x.yaml\nx: r\n"
+    );
 }
 
 #[test]

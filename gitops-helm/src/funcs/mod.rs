@@ -98,7 +98,7 @@ pub(crate) fn helm_funcs_shared() -> &'static FuncMap {
 /// render's [`crate::chart::Cluster`] and otherwise returns an
 /// empty map, as `helm template` does without a cluster.
 pub fn helm_funcs() -> FuncMap {
-    let mut m = FuncMap::new();
+    let mut m = FuncMap::default();
     sprig::register(&mut m);
     date::register(&mut m);
     helm(&mut m);

@@ -64,8 +64,11 @@ pub struct Func {
     pub f: NativeFn,
 }
 
+/// Hash maps keyed by names: foldhash, seeded per map.
+pub type NameMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Named functions.
-pub type FuncMap = HashMap<&'static str, Func>;
+pub type FuncMap = NameMap<&'static str, Func>;
 
 /// What a missing map key evaluates to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,7 +84,7 @@ pub enum MissingKey {
 
 /// A set of templates that can call each other, with its functions.
 pub struct Templates {
-    trees: HashMap<String, Rc<Tree>>,
+    trees: NameMap<String, Rc<Tree>>,
     parent: Option<Rc<Templates>>,
     /// The functions.
     pub funcs: Rc<FuncMap>,
@@ -91,7 +94,7 @@ pub struct Templates {
     /// changes the data between executions (a chart render), since changes made from Rust are not seen.
     reuse_includes: bool,
     /// Texts `include` gave with this set.
-    included: std::cell::RefCell<HashMap<IncludeKey, Included>>,
+    included: std::cell::RefCell<NameMap<IncludeKey, Included>>,
 }
 
 /// What an `include` is reused by: the template's name and its data's identity (a map, list or object
@@ -151,7 +154,7 @@ impl Templates {
     /// An empty set.
     pub fn new(funcs: Rc<FuncMap>, missing_key: MissingKey) -> Templates {
         Templates {
-            trees: HashMap::new(),
+            trees: NameMap::default(),
             parent: None,
             funcs,
             missing_key,
@@ -163,7 +166,7 @@ impl Templates {
     /// A set that sees `parent`'s templates under its own (what `tpl` parses into).
     pub fn overlay(parent: Rc<Templates>) -> Templates {
         Templates {
-            trees: HashMap::new(),
+            trees: NameMap::default(),
             funcs: parent.funcs.clone(),
             missing_key: parent.missing_key,
             reuse_includes: parent.reuse_includes,
@@ -283,7 +286,7 @@ pub fn execute(set: &Rc<Templates>, name: &str, data: Value, limits: Limits) -> 
         vars: vec![("$".into(), data.clone())],
         depth: 0,
         budget: &mut budget,
-        include_counts: HashMap::new(),
+        include_counts: NameMap::default(),
         pos: 0,
     };
     let mut out = String::new();
@@ -308,7 +311,7 @@ pub struct State<'b> {
     depth: usize,
     budget: &'b mut Budget,
     /// How often each template is currently being included (Helm's recursion guard).
-    pub include_counts: HashMap<String, usize>,
+    pub include_counts: NameMap<String, usize>,
     pos: usize,
 }
 

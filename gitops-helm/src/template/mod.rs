@@ -16,8 +16,8 @@ pub(crate) mod parse;
 mod value;
 
 pub use exec::{
-    Func, FuncMap, Limits, MissingKey, NativeFn, State, Templates, Ty, builtin_eq, builtin_index, builtin_lt,
-    execute, html_escape, js_escape, query_escape,
+    Func, FuncMap, Limits, MissingKey, NameMap, NativeFn, State, Templates, Ty, builtin_eq, builtin_index,
+    builtin_lt, execute, html_escape, js_escape, query_escape,
 };
 pub(crate) use parse::unquote as unquote_go;
 pub use parse::{Arg, Cmd, Control, Node, Number, ParseError, Pipe, Tree};
