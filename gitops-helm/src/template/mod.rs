@@ -20,6 +20,6 @@ pub use exec::{
     builtin_lt, execute, html_escape, js_escape, query_escape,
 };
 pub(crate) use parse::unquote as unquote_go;
-pub use parse::{Arg, Cmd, Control, Node, Number, ParseError, Pipe, Tree};
+pub use parse::{Arg, Cmd, Control, Fields, Node, Number, ParseError, Pipe, Tree};
 pub(crate) use value::{FreshMaps, deep_copy_map, share};
 pub use value::{Map, MapCell, Object, Value};

@@ -136,6 +136,8 @@ struct Lexer<'a> {
     items: Vec<Item>,
     /// The values of the string literals met, in order.
     strs: Vec<Arc<str>>,
+    /// The values by the literal's text: templates repeat the same strings (`include "x.labels"`).
+    literals: std::collections::HashMap<&'a str, Arc<str>, std::hash::BuildHasherDefault<Fnv>>,
     paren_depth: i32,
 }
 
@@ -183,10 +185,27 @@ impl<'a> Lexer<'a> {
         });
     }
 
-    fn emit_str(&mut self, value: Arc<str>, raw: bool, pos: usize) {
+    /// Emits the string literal that starts at `pos` and ends here, its value made by `value` from the
+    /// literal's text the first time that text is met.
+    fn emit_str(
+        &mut self,
+        raw: bool,
+        pos: usize,
+        value: impl FnOnce(&'a str) -> Result<Arc<str>, String>,
+    ) -> LexResult<()> {
+        let text = &self.input[pos..self.pos];
+        let v = match self.literals.get(text) {
+            Some(v) => v.clone(),
+            None => {
+                let v = value(text).map_err(|e| (pos, e))?;
+                self.literals.insert(text, v.clone());
+                v
+            }
+        };
         let i = u32::try_from(self.strs.len()).unwrap_or(u32::MAX);
-        self.strs.push(value);
+        self.strs.push(v);
         self.emit(if raw { Tok::RawStr(i) } else { Tok::Str(i) }, pos);
+        Ok(())
     }
 
     fn run(mut self) -> LexResult<(Vec<Item>, Vec<Arc<str>>)> {
@@ -340,23 +359,29 @@ impl<'a> Lexer<'a> {
                 }
                 b'"' => {
                     self.scan_quoted(start, b'"', "unterminated quoted string")?;
-                    let raw = &self.input[start..self.pos];
-                    let s = unquote(raw).map_err(|e| (start, e))?;
-                    self.emit_str(s.into(), false, start);
+                    self.emit_str(false, start, |raw| {
+                        let body = &raw[1..raw.len() - 1];
+                        if body.contains('\\') {
+                            unquote(raw).map(Arc::from)
+                        } else {
+                            Ok(Arc::from(body))
+                        }
+                    })?;
                 }
                 b'`' => {
                     self.pos += 1;
                     let Some(end) = self.input[self.pos..].find('`') else {
                         return Err((start, "unterminated raw quote".into()));
                     };
-                    let body = &self.input[self.pos..self.pos + end];
-                    let s: Arc<str> = if body.contains('\r') {
-                        body.replace('\r', "").into()
-                    } else {
-                        body.into()
-                    };
                     self.pos += end + 1;
-                    self.emit_str(s, true, start);
+                    self.emit_str(true, start, |raw| {
+                        let body = &raw[1..raw.len() - 1];
+                        Ok(if body.contains('\r') {
+                            body.replace('\r', "").into()
+                        } else {
+                            body.into()
+                        })
+                    })?;
                 }
                 b'$' => {
                     self.pos += 1;
@@ -456,19 +481,21 @@ impl<'a> Lexer<'a> {
 
     fn scan_alnum(&mut self) {
         let b = self.input.as_bytes();
-        while let Some(&c) = b.get(self.pos) {
-            if c.is_ascii_alphanumeric() || c == b'_' {
-                self.pos += 1;
-                continue;
-            }
-            if c < 0x80 {
-                break;
-            }
-            match self.peek() {
-                Some(c) if is_alnum(c) => self.pos += c.len_utf8(),
+        let mut i = self.pos;
+        loop {
+            i += b[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
+            match b.get(i) {
+                Some(&c) if c >= 0x80 => match self.input[i..].chars().next() {
+                    Some(c) if is_alnum(c) => i += c.len_utf8(),
+                    _ => break,
+                },
                 _ => break,
             }
         }
+        self.pos = i;
     }
 
     fn accept(&mut self, set: &str) -> bool {
@@ -774,13 +801,16 @@ fn parse_hex_float(s: &str) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// The field names of a chain (`.A.B`), shared by every place a text writes the same chain.
+pub type Fields = Arc<[Arc<str>]>;
+
 /// An operand of a command.
 #[derive(Debug, Clone)]
 pub enum Arg {
     /// `.A.B`
-    Field(usize, Box<[Arc<str>]>),
+    Field(usize, Fields),
     /// `$x.A.B`
-    Variable(usize, Arc<str>, Box<[Arc<str>]>),
+    Variable(usize, Arc<str>, Fields),
     /// `.`
     Dot(usize),
     /// `nil`
@@ -797,7 +827,7 @@ pub enum Arg {
     /// `( pipeline )`
     Pipe(Box<Pipe>),
     /// `(x).A.B`
-    Chain(usize, Box<Arg>, Box<[Arc<str>]>),
+    Chain(usize, Box<Arg>, Fields),
 }
 
 impl Arg {
@@ -822,14 +852,14 @@ impl std::fmt::Display for Arg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Arg::Field(_, id) => {
-                for i in id {
+                for i in id.iter() {
                     write!(f, ".{i}")?;
                 }
                 Ok(())
             }
             Arg::Variable(_, v, id) => {
                 f.write_str(v)?;
-                for i in id {
+                for i in id.iter() {
                     write!(f, ".{i}")?;
                 }
                 Ok(())
@@ -847,7 +877,7 @@ impl std::fmt::Display for Arg {
                     Arg::Pipe(p) => write!(f, "({p})")?,
                     n => write!(f, "{n}")?,
                 }
-                for i in id {
+                for i in id.iter() {
                     write!(f, ".{i}")?;
                 }
                 Ok(())
@@ -997,6 +1027,8 @@ struct Parser<'a> {
     /// thousands of times, and one allocation each is enough. The flag says whether a name was checked
     /// to be a function.
     atoms: std::collections::HashMap<&'a str, (Arc<str>, bool), std::hash::BuildHasherDefault<Fnv>>,
+    /// Field chains by their text (`.Values.image.tag`), shared the same way.
+    chains: std::collections::HashMap<&'a str, Fields, std::hash::BuildHasherDefault<Fnv>>,
 }
 
 type PResult<T> = Result<T, ParseError>;
@@ -1020,8 +1052,10 @@ pub(crate) fn parse_shared(
     let (items, strs) = Lexer {
         input: text,
         pos: 0,
-        items: Vec::new(),
+        // About one token per eight bytes of template text.
+        items: Vec::with_capacity(text.len() / 8),
         strs: Vec::new(),
+        literals: Default::default(),
         paren_depth: 0,
     }
     .run()
@@ -1047,6 +1081,7 @@ pub(crate) fn parse_shared(
         cmds: Vec::new(),
         args: Vec::new(),
         atoms: Default::default(),
+        chains: Default::default(),
     };
     let root = p.parse_top()?;
     let tree = Tree {
@@ -1510,7 +1545,7 @@ impl<'a> Parser<'a> {
         // after it is another term.
         if self.peek().tok == Tok::Field {
             let pos = self.peek().pos;
-            let fields = self.fields(None);
+            let fields = self.fields(self.i);
             return Ok(Some(match node {
                 Arg::Bool(..) | Arg::Str(..) | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
                     return self.err(pos, format!("unexpected . after term {:?}", node.to_string()));
@@ -1521,19 +1556,24 @@ impl<'a> Parser<'a> {
         Ok(Some(node))
     }
 
-    /// The names of the field tokens that follow, after `first`.
-    fn fields(&mut self, first: Option<Arc<str>>) -> Box<[Arc<str>]> {
-        let n = self.items[self.i..]
+    /// The names of the field tokens from `from` on (the tokens of one chain touch: its text is theirs).
+    fn fields(&mut self, from: usize) -> Fields {
+        let n = self.items[from..]
             .iter()
             .take_while(|it| it.tok == Tok::Field)
             .count();
-        let mut fields = Vec::with_capacity(n + usize::from(first.is_some()));
-        fields.extend(first);
-        for _ in 0..n {
-            let it = self.next();
-            fields.push(self.field_name(it));
+        let (start, end) = match n {
+            0 => (0, 0),
+            _ => (self.items[from].pos, self.items[from + n - 1].end),
+        };
+        self.i = from + n;
+        let text = &self.input[start..end];
+        if let Some(f) = self.chains.get(text) {
+            return f.clone();
         }
-        fields.into_boxed_slice()
+        let fields: Fields = (from..from + n).map(|k| self.field_name(self.items[k])).collect();
+        self.chains.insert(text, fields.clone());
+        fields
     }
 
     fn term(&mut self) -> PResult<Option<Arg>> {
@@ -1566,16 +1606,15 @@ impl<'a> Parser<'a> {
                 } else {
                     t.pos
                 };
-                Arg::Variable(pos, v, self.fields(None))
+                Arg::Variable(pos, v, self.fields(self.i))
             }
             Tok::Field => {
-                let first = self.field_name(t);
                 let pos = if self.peek().tok == Tok::Field {
                     self.peek().pos
                 } else {
                     t.pos
                 };
-                Arg::Field(pos, self.fields(Some(first)))
+                Arg::Field(pos, self.fields(self.i - 1))
             }
             Tok::Bool(b) => Arg::Bool(t.pos, b),
             Tok::CharConst => {
