@@ -280,10 +280,13 @@ pub fn execute(set: &Rc<Templates>, name: &str, data: Value, limits: Limits) -> 
         steps: 0,
         limits,
     };
+    let dollar: std::sync::Arc<str> = "$".into();
     let mut st = State {
         set: set.clone(),
         tree: tree.clone(),
-        vars: vec![("$".into(), data.clone())],
+        vars: vec![(dollar.clone(), data.clone())],
+        var_base: 0,
+        dollar,
         depth: 0,
         budget: &mut budget,
         include_counts: NameMap::default(),
@@ -307,7 +310,12 @@ pub struct State<'b> {
     /// The template set.
     pub set: Rc<Templates>,
     tree: Rc<Tree>,
-    vars: Vec<(String, Value)>,
+    /// The variables in scope, innermost last; those of the template being executed start at
+    /// `var_base` (a template sees its own `$` and what it declares, not its caller's).
+    vars: Vec<(std::sync::Arc<str>, Value)>,
+    var_base: usize,
+    /// The name `$`, shared.
+    dollar: std::sync::Arc<str>,
     depth: usize,
     budget: &'b mut Budget,
     /// How often each template is currently being included (Helm's recursion guard).
@@ -399,14 +407,14 @@ impl State<'_> {
             ));
         }
         let saved_tree = std::mem::replace(&mut self.tree, tree.clone());
-        let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
+        let saved_base = self.enter_vars(data.clone());
         let saved_pos = self.pos;
         self.depth += 1;
         let mut out = String::new();
         let r = self.walk_list(&mut out, &data, &tree.root);
         self.depth -= 1;
         self.tree = saved_tree;
-        self.vars = saved_vars;
+        self.leave_vars(saved_base);
         self.pos = saved_pos;
         r.map_err(Flow::message)?;
         Ok(out)
@@ -522,8 +530,13 @@ impl State<'_> {
                 let v = self.eval_pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
                     self.pos = *pos;
-                    let s = self.printable(&v)?;
-                    self.write(out, &s)?;
+                    match &v {
+                        Value::Str(s) => self.write(out, s)?,
+                        v => {
+                            let s = self.printable(v)?;
+                            self.write(out, &s)?;
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -578,12 +591,12 @@ impl State<'_> {
                     None => Value::Invalid,
                 };
                 let saved_tree = std::mem::replace(&mut self.tree, tree.clone());
-                let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
+                let saved_base = self.enter_vars(data.clone());
                 self.depth += 1;
                 let r = self.walk_list(out, &data, &tree.root);
                 self.depth -= 1;
                 self.tree = saved_tree;
-                self.vars = saved_vars;
+                self.leave_vars(saved_base);
                 r
             }
             Node::Break(_) => Err(Flow::Break),
@@ -710,14 +723,32 @@ impl State<'_> {
         })
     }
 
+    /// Starts the variables of a template executed with `data`; gives what [`State::leave_vars`] takes.
+    fn enter_vars(&mut self, data: Value) -> usize {
+        let base = self.vars.len();
+        self.vars.push((self.dollar.clone(), data));
+        std::mem::replace(&mut self.var_base, base)
+    }
+
+    /// Ends the variables of the template [`State::enter_vars`] started.
+    fn leave_vars(&mut self, saved_base: usize) {
+        self.vars.truncate(self.var_base);
+        self.var_base = saved_base;
+    }
+
     fn set_var(&mut self, name: &str, v: Value) {
-        if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+        let base = self.var_base;
+        if let Some(slot) = self.vars[base..].iter_mut().rev().find(|(n, _)| **n == *name) {
             slot.1 = v;
         }
     }
 
     fn var(&self, name: &str) -> R<Value> {
-        match self.vars.iter().rev().find(|(n, _)| n == name) {
+        match self.vars[self.var_base..]
+            .iter()
+            .rev()
+            .find(|(n, _)| **n == *name)
+        {
             Some((_, v)) => Ok(v.clone()),
             None => self.errorf(format!("undefined variable: {name}")),
         }

@@ -915,7 +915,7 @@ pub struct Pipe {
     /// `$x = ...` rather than `$x := ...`.
     pub is_assign: bool,
     /// Declared variables.
-    pub decl: Box<[String]>,
+    pub decl: Box<[Arc<str>]>,
     /// The commands.
     pub cmds: Box<[Cmd]>,
 }
@@ -1440,12 +1440,12 @@ impl<'a> Parser<'a> {
                 Tok::Assign | Tok::Declare => {
                     pipe.is_assign = next.tok == Tok::Assign;
                     self.next_non_space();
-                    decl.push(name.to_owned());
+                    decl.push(self.atom(name));
                     self.vars.push(name);
                 }
                 Tok::Char(',') => {
                     self.next_non_space();
-                    decl.push(name.to_owned());
+                    decl.push(self.atom(name));
                     self.vars.push(name);
                     if context == "range" && decl.len() < 2 {
                         match self.peek_non_space().tok {
