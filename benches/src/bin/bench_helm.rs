@@ -3,7 +3,8 @@
 //! (a) the largest visible chart of the conformance corpus (bitnami-kube-prometheus, default values),
 //! each tool run `--runs` times alternately, medians reported; (b) every variant of the corpus that
 //! renders, each tool once per variant, total wall time and the largest peak RSS. Both tools run as
-//! processes under `/usr/bin/time`, so process start is included for both. Outputs of gitops are checked
+//! processes, timed from spawn to exit (process start included), each run repeated under
+//! `/usr/bin/time` for its peak memory (see `gitops_benches::timed`). Outputs of gitops are checked
 //! against Helm's expected output as they go.
 //!
 //! Usage: `cargo build --release -p gitops-examples -p gitops-benches &&

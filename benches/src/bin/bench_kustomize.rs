@@ -2,7 +2,8 @@
 //!
 //! (a) every ok case of the conformance corpus, (b) a synthetic tree: a base of N objects with generators
 //! and patches under M overlays, each overlay built on its own (as M Flux Kustomizations would). Both tools
-//! run as processes under `/usr/bin/time`; wall time and peak RSS are reported with their ratios. A last run
+//! run as processes, timed from spawn to exit, each run repeated under `/usr/bin/time` for its peak RSS
+//! (see `gitops_benches::timed`); wall time and peak RSS are reported with their ratios. A last run
 //! builds the overlays in-process on 1 and 2 threads to show that builds scale (no global build lock).
 //!
 //! Usage: `cargo build --release -p gitops-examples -p gitops-benches &&
@@ -18,7 +19,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-/// Runs `cmd` under `/usr/bin/time` and returns its wall time and peak RSS; fails if it fails.
+/// Runs `cmd` and returns its wall time and peak RSS; fails if it fails.
 fn timed(cmd: &[&str]) -> anyhow::Result<gitops_benches::Run> {
     gitops_benches::timed(cmd, None, &[])
 }
