@@ -108,16 +108,22 @@ pub fn helm_funcs() -> FuncMap {
 /// Helm's `toYaml`: `sigs.k8s.io/yaml` output (JSON round trip, go-yaml v2 style), final newline removed.
 pub fn to_yaml(v: &Value) -> Result<String, String> {
     let j = v.to_json()?;
-    let out = gitops_core::yaml::to_string(&j);
-    Ok(out.strip_suffix('\n').unwrap_or(&out).to_string())
+    let mut out = gitops_core::yaml::to_string(&j);
+    if out.ends_with('\n') {
+        out.pop();
+    }
+    Ok(out)
 }
 
 /// Helm's `toYamlPretty`: go-yaml v3 with a two-space indent on the value itself (no JSON round trip, so
 /// floats keep Go's `%g` form), final newline removed.
 pub fn to_yaml_pretty(v: &Value) -> Result<String, String> {
     let j = v.to_json_keeping_floats()?;
-    let out = gitops_core::yaml::to_string_pretty(&j);
-    Ok(out.strip_suffix('\n').unwrap_or(&out).to_string())
+    let mut out = gitops_core::yaml::to_string_pretty(&j);
+    if out.ends_with('\n') {
+        out.pop();
+    }
+    Ok(out)
 }
 
 /// Reads a values document (the first of the stream) as Helm does.
@@ -369,7 +375,10 @@ pub(crate) fn helm_err(msg: &str) -> String {
 }
 
 fn include(st: &mut State<'_>, a: Vec<Value>) -> Result<Value, String> {
-    let name = a[0].as_str().unwrap_or_default().to_string();
+    let name: std::sync::Arc<str> = match &a[0] {
+        Value::Str(s) => s.clone(),
+        v => v.as_str().unwrap_or_default().into(),
+    };
     // Helm's include runs on the root of its template set, which Helm names "gotpl".
     if st.set.lookup(&name).is_none() {
         return Err(format!(

@@ -100,7 +100,7 @@ pub struct Templates {
 /// What an `include` is reused by: the template's name and its data's identity (a map, list or object
 /// by address, which the entry keeps alive so that no other value takes it; a string by content).
 #[derive(PartialEq, Eq, Hash)]
-pub(crate) struct IncludeKey(String, DataId);
+pub(crate) struct IncludeKey(std::sync::Arc<str>, DataId);
 
 #[derive(PartialEq, Eq, Hash)]
 enum DataId {
@@ -110,7 +110,7 @@ enum DataId {
 
 impl IncludeKey {
     /// The key of including `name` with `data`; none for other data (numbers, nil: seldom included).
-    fn of(name: &str, data: &Value) -> Option<IncludeKey> {
+    fn of(name: &std::sync::Arc<str>, data: &Value) -> Option<IncludeKey> {
         let id = match data {
             Value::Map(m) => DataId::At(Rc::as_ptr(m) as usize),
             Value::List(l) => DataId::At(Rc::as_ptr(l) as *const () as usize),
@@ -118,7 +118,7 @@ impl IncludeKey {
             Value::Str(s) => DataId::Str(s.clone()),
             _ => return None,
         };
-        Some(IncludeKey(name.to_string(), id))
+        Some(IncludeKey(name.clone(), id))
     }
 }
 
@@ -184,7 +184,7 @@ impl Templates {
 
     /// What including `name` with `data` is remembered under, when this set reuses includes and the
     /// data can be told apart.
-    pub(crate) fn include_key(&self, name: &str, data: &Value) -> Option<IncludeKey> {
+    pub(crate) fn include_key(&self, name: &std::sync::Arc<str>, data: &Value) -> Option<IncludeKey> {
         if self.reuse_includes {
             IncludeKey::of(name, data)
         } else {
@@ -319,7 +319,7 @@ pub struct State<'b> {
     depth: usize,
     budget: &'b mut Budget,
     /// How often each template is currently being included (Helm's recursion guard).
-    pub include_counts: NameMap<String, usize>,
+    pub include_counts: NameMap<std::sync::Arc<str>, usize>,
     pos: usize,
 }
 
