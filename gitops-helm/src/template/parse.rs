@@ -1054,7 +1054,8 @@ pub(crate) fn parse_shared(
         // About one token per eight bytes of template text.
         items: Vec::with_capacity(text.len() / 8),
         strs: Vec::new(),
-        literals: Default::default(),
+        // Sized for a helper file's distinct literals and names, which grow these tables most.
+        literals: super::NameMap::with_capacity_and_hasher(text.len() / 256, Default::default()),
         paren_depth: 0,
     }
     .run()
@@ -1079,8 +1080,8 @@ pub(crate) fn parse_shared(
         nodes: Vec::new(),
         cmds: Vec::new(),
         args: Vec::new(),
-        atoms: Default::default(),
-        chains: Default::default(),
+        atoms: super::NameMap::with_capacity_and_hasher(text.len() / 128, Default::default()),
+        chains: super::NameMap::with_capacity_and_hasher(text.len() / 128, Default::default()),
     };
     let root = p.parse_top()?;
     let tree = Tree {
