@@ -126,6 +126,18 @@ fn is_space_byte(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// ASCII letters, digits and `_`, by byte.
+static ASCII_WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    t
+};
+
 fn is_alnum(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
@@ -462,10 +474,9 @@ impl<'a> Lexer<'a> {
         let b = self.input.as_bytes();
         let mut i = self.pos;
         loop {
-            i += b[i..]
-                .iter()
-                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
-                .count();
+            while b.get(i).is_some_and(|c| ASCII_WORD[usize::from(*c)]) {
+                i += 1;
+            }
             match b.get(i) {
                 Some(&c) if c >= 0x80 => match self.input[i..].chars().next() {
                     Some(c) if is_alnum(c) => i += c.len_utf8(),
