@@ -36,6 +36,7 @@ fn schemas() -> [Limits; 2] {
 fn check(text: &str, origin: &str) -> bool {
     let mut accepted = false;
     for limits in schemas() {
+        check_keys(text, origin, &limits);
         let Some(fast) = yaml::simple::parse_mapping(text, &limits) else {
             accepted = false;
             continue;
@@ -56,6 +57,77 @@ fn check(text: &str, origin: &str) -> bool {
         }
     }
     accepted
+}
+
+/// The keys a rendered manifest is read for.
+const HEAD: [&str; 3] = ["kind", "apiVersion", "metadata"];
+
+/// The reader that builds only some keys' values: it accepts whatever the full one accepts, with those
+/// entries; and what it accepts is valid YAML whose entries for those keys the general reader reads the
+/// same.
+fn check_keys(text: &str, origin: &str, limits: &Limits) {
+    let keyed = yaml::simple::parse_mapping_keys(text, limits, &HEAD);
+    if let Some(Simple::Map(full)) = yaml::simple::parse_mapping(text, limits) {
+        let only_head = Simple::Map(full.into_iter().filter(|(k, _)| HEAD.contains(&&**k)).collect());
+        assert_eq!(
+            keyed.as_ref(),
+            Some(&only_head),
+            "{origin}: the keyed read differs from the full one\n{text}"
+        );
+    }
+    let Some(keyed) = keyed else { return };
+    match yaml::from_str_with::<Option<Node>>(text, limits) {
+        Ok(Some(Node::Map(g))) => {
+            let g: Vec<(Node, Node)> = g
+                .into_iter()
+                .filter(|(k, _)| matches!(k, Node::Str(k) if HEAD.contains(&k.as_str())))
+                .collect();
+            assert_eq!(
+                node(&keyed),
+                Node::Map(g),
+                "{origin}: the keyed read differs\n{text}"
+            );
+        }
+        other => {
+            panic!("{origin}: the keyed read accepted what the general reader reads as {other:?}\n{text}")
+        }
+    }
+}
+
+#[test]
+fn keyed_reads_check_what_they_do_not_build() {
+    for text in [
+        "kind: Deployment\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: app\n          args: [\"--a\", 'b', c]\n          env: {A: \"1\"}\n        - name: side\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations:\n    a: b\ndata:\n  k: |\n    text\n    more\n  j: >-\n    folded\n    text\n  s: plain\n    continued\n",
+    ] {
+        let limits = &schemas()[1];
+        assert!(
+            yaml::simple::parse_mapping_keys(text, limits, &HEAD).is_some(),
+            "{text}"
+        );
+        check_keys(text, "case", limits);
+    }
+    // Invalid ones, or ones outside the subset, anywhere in the document.
+    for text in [
+        "kind: A\nspec:\n  a: 1\n  a: 2\n",
+        "kind: A\nspec:\n  a: b: c\n",
+        "kind: A\nspec:\n  - x\n  y: 1\n",
+        "kind: A\nspec:\n  a: 'x'y\n",
+        "kind: A\nspec:\n  a: [1, 2\n",
+        "kind: A\nspec:\n  a: &x 1\n",
+        "kind: A\nspec:\n  a: |\n  no final newline",
+        "kind: A\nkind: B\n",
+        "kind: A\nspec: x\nspec: y\n",
+        // Left to the general reader, which may refuse them.
+        "kind: A\nspec:\n  m: .inf\n",
+        "kind: A\nspec:\n  n: 0x1F\n",
+    ] {
+        let limits = &schemas()[1];
+        assert!(
+            yaml::simple::parse_mapping_keys(text, limits, &HEAD).is_none(),
+            "{text}"
+        );
+    }
 }
 
 #[test]
@@ -212,11 +284,21 @@ fn corpora_read_as_the_general_reader_reads_them() {
     }
     files.sort();
     let (mut accepted, mut values, mut values_accepted) = (0, 0, 0);
+    let (mut documents, mut documents_read) = (0, 0);
     for f in &files {
         let Ok(text) = std::fs::read_to_string(f) else {
             continue;
         };
         let ok = check(&text, &f.display().to_string());
+        // Rendered charts: each manifest, as `helm template` output is read for its heads.
+        if f.components().any(|c| c.as_os_str() == "expected") && text.contains("\n---\n") {
+            for (i, doc) in text.split("\n---\n").enumerate() {
+                check(doc, &format!("{} document {i}", f.display()));
+                documents += 1;
+                documents_read +=
+                    usize::from(yaml::simple::parse_mapping_keys(doc, &schemas()[1], &HEAD).is_some());
+            }
+        }
         if !ok && std::env::var_os("SIMPLE_YAML_SHOW").is_some() {
             eprintln!("not read: {}", f.display());
         }
@@ -276,6 +358,7 @@ fn corpora_read_as_the_general_reader_reads_them() {
         "fast reader: {accepted} of {} YAML files read, {values_accepted} of {values} values and Chart.yaml files",
         files.len()
     );
+    eprintln!("keyed reads: {documents_read} of {documents} rendered manifests");
     // The point of the fast reader: the values and metadata files charts are made of.
     assert!(
         values_accepted * 10 >= values * 9,

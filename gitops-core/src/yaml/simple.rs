@@ -38,6 +38,19 @@ pub enum Simple<'a> {
 /// Reads a one-document YAML text whose top level is a mapping, or gives up (`None`) when the text is
 /// outside the subset this reader handles or is not valid YAML.
 pub fn parse_mapping<'a>(text: &'a str, limits: &Limits) -> Option<Simple<'a>> {
+    read_top(text, limits, None)
+}
+
+/// Reads a text as [`parse_mapping`] does, but builds only the values of the top-level keys in `keys`:
+/// the returned mapping holds those entries, and the rest of the text is checked (the same subset, the
+/// same validity, duplicate keys included) without building anything.
+///
+/// This is how rendered manifests are read for their `kind` and `metadata` alone.
+pub fn parse_mapping_keys<'a>(text: &'a str, limits: &Limits, keys: &[&str]) -> Option<Simple<'a>> {
+    read_top(text, limits, Some(keys))
+}
+
+fn read_top<'a>(text: &'a str, limits: &Limits, only: Option<&[&str]>) -> Option<Simple<'a>> {
     if text.len() > limits.max_document_bytes || !plain_text(text.as_bytes()) {
         return None;
     }
@@ -46,6 +59,10 @@ pub fn parse_mapping<'a>(text: &'a str, limits: &Limits) -> Option<Simple<'a>> {
         pos: 0,
         depth: 0,
         limits,
+        build: true,
+        only,
+        keys: Vec::new(),
+        last: std::cell::Cell::new(None),
     };
     // An optional `---` line first.
     if let Some(l) = r.next_line()
@@ -135,26 +152,43 @@ struct Reader<'a, 'l> {
     pos: usize,
     depth: usize,
     limits: &'l Limits,
+    /// Whether the node being read is built; when not, it is only checked and reads as null.
+    build: bool,
+    /// The top-level keys whose values are built, when not all are.
+    only: Option<&'l [&'l str]>,
+    /// The keys of the mappings being read without their entries being kept, innermost last (for the
+    /// duplicate check).
+    keys: Vec<Cow<'a, str>>,
+    /// The line last measured: a line is looked at several times (peeked at by the value before it,
+    /// then read by its collection).
+    last: std::cell::Cell<Option<Line>>,
 }
 
 impl<'a> Reader<'a, '_> {
     fn line_at(&self, start: usize) -> Option<Line> {
+        if let Some(l) = self.last.get()
+            && l.start == start
+        {
+            return Some(l);
+        }
         if start >= self.src.len() {
             return None;
         }
         let b = self.src.as_bytes();
-        let (end, next) = match b[start..].iter().position(|&c| c == b'\n') {
+        let (end, next) = match memchr::memchr(b'\n', &b[start..]) {
             Some(i) => (start + i, start + i + 1),
             None => (b.len(), b.len()),
         };
         let indent = b[start..end].iter().take_while(|&&c| c == b' ').count();
-        Some(Line {
+        let line = Line {
             start,
             indent,
             content: start + indent,
             end,
             next,
-        })
+        };
+        self.last.set(Some(line));
+        Some(line)
     }
 
     /// The next line with content (not blank, not only a comment), skipping those before it; `pos` is
@@ -180,16 +214,36 @@ impl<'a> Reader<'a, '_> {
     /// `first` (inside the current line, which may be a sequence entry's).
     fn mapping(&mut self, indent: usize, first: usize) -> Option<Simple<'a>> {
         self.enter()?;
+        let building = self.build;
+        // At the top of a filtered read only some entries are kept: all keys go to `keys`, as those of
+        // mappings that are not built.
+        let only = if self.depth == 1 { self.only } else { None };
+        let tracked = !building || only.is_some();
+        let base = self.keys.len();
         let mut entries: Vec<(Cow<'a, str>, Simple<'a>)> = Vec::new();
         let mut at = first;
         loop {
             let line = self.line_at(self.pos)?;
             let (key, after) = self.key(at, line.end)?;
-            if key == "<<" || has_key(&entries, &key) {
+            let seen = if tracked {
+                self.keys[base..].contains(&key)
+            } else {
+                has_key(&entries, &key)
+            };
+            if key == "<<" || seen {
                 return None;
             }
-            let value = self.value_after_colon(after, line, indent, true)?;
-            entries.push((key, value));
+            let keep = building && only.is_none_or(|o| o.contains(&&*key));
+            self.build = keep;
+            let value = self.value_after_colon(after, line, indent, true);
+            self.build = building;
+            let value = value?;
+            if tracked {
+                self.keys.push(key.clone());
+            }
+            if keep {
+                entries.push((key, value));
+            }
             match self.next_line() {
                 Some(l) if l.indent == indent => {
                     if self.src[l.content..].starts_with("- ") || &self.src[l.content..l.end] == "-" {
@@ -202,7 +256,12 @@ impl<'a> Reader<'a, '_> {
             }
         }
         self.depth -= 1;
-        Some(Simple::Map(entries))
+        self.keys.truncate(base);
+        Some(if building {
+            Simple::Map(entries)
+        } else {
+            Simple::Null
+        })
     }
 
     /// A block sequence whose `-` indicators are at column `indent`, starting on the current line.
@@ -231,7 +290,9 @@ impl<'a> Reader<'a, '_> {
             } else {
                 return None;
             };
-            items.push(item);
+            if self.build {
+                items.push(item);
+            }
             match self.next_line() {
                 Some(l) if l.indent == indent => {
                     let s = &self.src[l.content..l.end];
@@ -245,7 +306,11 @@ impl<'a> Reader<'a, '_> {
             }
         }
         self.depth -= 1;
-        Some(Simple::Seq(items))
+        Some(if self.build {
+            Simple::Seq(items)
+        } else {
+            Simple::Null
+        })
     }
 
     /// The node on the lines after a `key:` or `-` with nothing after it: a block collection indented
@@ -340,7 +405,14 @@ impl<'a> Reader<'a, '_> {
                     return None;
                 }
                 plain = text == s.len();
-                (resolve(raw, self.limits.yaml_1_1_booleans)?, text)
+                // A scalar nothing is built for is still typed when it may be a number: `.inf`, say,
+                // is one the general reader may refuse.
+                let value = if self.build || matches!(raw.as_bytes()[0], b'0'..=b'9' | b'.' | b'+' | b'-') {
+                    resolve(raw, self.limits.yaml_1_1_booleans)?
+                } else {
+                    Simple::Null
+                };
+                (value, text)
             }
         };
         if !is_blank_or_comment(&s[end..]) || (!s[end..].is_empty() && !s[end..].starts_with(' ')) {
@@ -397,12 +469,15 @@ impl<'a> Reader<'a, '_> {
             {
                 return None;
             }
-            let out = folded.get_or_insert_with(|| self.src[at..line.end].trim_end_matches(' ').to_owned());
-            if blank_run == 0 {
-                out.push(' ');
+            if self.build {
+                let out =
+                    folded.get_or_insert_with(|| self.src[at..line.end].trim_end_matches(' ').to_owned());
+                if blank_run == 0 {
+                    out.push(' ');
+                }
+                (0..blank_run).for_each(|_| out.push('\n'));
+                out.push_str(t);
             }
-            (0..blank_run).for_each(|_| out.push('\n'));
-            out.push_str(t);
             blank_run = 0;
             p = l.next;
             self.pos = p;
@@ -528,10 +603,12 @@ impl<'a> Reader<'a, '_> {
                 return None; // the text ends without a final line break
             }
             let text = &self.src[l.start + indent..l.end];
-            if folded {
-                if l.indent > indent {
-                    return None; // more-indented lines keep their breaks: left to the general reader
-                }
+            if folded && l.indent > indent {
+                return None; // more-indented lines keep their breaks: left to the general reader
+            }
+            if !self.build {
+                // Checked only: the lines are not joined.
+            } else if folded {
                 if had_text {
                     if blank_run == 0 {
                         out.push(' ');
@@ -540,14 +617,18 @@ impl<'a> Reader<'a, '_> {
                 } else {
                     (0..blank_run).for_each(|_| out.push('\n'));
                 }
+                out.push_str(text);
             } else {
                 let breaks = if had_text { blank_run + 1 } else { blank_run };
                 (0..breaks).for_each(|_| out.push('\n'));
+                out.push_str(text);
             }
-            out.push_str(text);
             had_text = true;
             blank_run = 0;
             self.pos = l.next;
+        }
+        if !self.build {
+            return Some(Simple::Null);
         }
         // Trailing blank lines belong to nothing: clip and strip chomping drop them.
         if chomp != b'-' {
@@ -842,32 +923,20 @@ fn resolve(raw: &str, yaml_1_1: bool) -> Option<Simple<'_>> {
 }
 
 /// Where the first byte `c` followed by `then(next byte or None at the end)` is in `s`.
-fn find_pair(s: &str, c: char, then: impl Fn(Option<u8>) -> bool) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = s[from..].find(c) {
-        let at = from + i;
-        if then(s.as_bytes().get(at + 1).copied()) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+fn find_pair(s: &str, c: u8, then: impl Fn(Option<u8>) -> bool) -> Option<usize> {
+    let b = s.as_bytes();
+    memchr::memchr_iter(c, b).find(|&at| then(b.get(at + 1).copied()))
 }
 
 /// The colon of a `key: value` or `key:` in `s` (a `:` followed by a space or the end).
 fn mapping_colon(s: &str) -> Option<usize> {
-    find_pair(s, ':', |n| n.is_none_or(|b| b == b' '))
+    find_pair(s, b':', |n| n.is_none_or(|b| b == b' '))
 }
 
 /// The space before a ` #` comment in `s`.
 fn comment_start(s: &str) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = s[from..].find('#') {
-        let at = from + i;
-        if at > 0 && s.as_bytes()[at - 1] == b' ' {
-            return Some(at - 1);
-        }
-        from = at + 1;
-    }
-    None
+    let b = s.as_bytes();
+    memchr::memchr_iter(b'#', b)
+        .find(|&at| at > 0 && b[at - 1] == b' ')
+        .map(|at| at - 1)
 }

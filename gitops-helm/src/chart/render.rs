@@ -583,7 +583,6 @@ fn execute_all(
                             docs: Vec::new(),
                         };
                     }
-                    // Only NOTES.txt keeps its text: the others' lives on in their documents.
                     let docs = split_manifests(&text)
                         .into_iter()
                         .map(|d| {
@@ -591,11 +590,9 @@ fn execute_all(
                             (d, h)
                         })
                         .collect();
-                    RenderedFile {
-                        path,
-                        text: String::new(),
-                        docs,
-                    }
+                    // The text goes back with its documents, to be freed by the thread that made it:
+                    // freeing it here would wait on that thread's allocator lock.
+                    RenderedFile { path, text, docs }
                 })
                 .collect::<Vec<_>>()
         });
@@ -763,7 +760,8 @@ fn split_manifests(text: &str) -> Vec<String> {
         start = skip_ws(3);
     }
     let mut from = start;
-    while let Some(i) = t[from..].find("\n---") {
+    let sep = memchr::memmem::Finder::new("\n---");
+    while let Some(i) = sep.find(&b[from..]) {
         // The separator takes the whitespace before the line break and after the dashes.
         let q = from + i;
         let mut p = q;
@@ -937,10 +935,10 @@ fn fast_head(doc: &str) -> Option<(String, Vec<(String, String)>)> {
     Some((kind, annotations))
 }
 
-/// The head of a document the fast YAML reader reads (which also proves it valid YAML), when its fields
-/// are strings or null; `None` leaves it to [`fast_head`].
+/// The head of a document the fast YAML reader reads (which also proves it valid YAML, building only the
+/// head's fields), when its fields are strings or null; `None` leaves it to [`fast_head`].
 fn simple_head_of(doc: &str) -> Option<(String, Vec<(String, String)>)> {
-    use gitops_core::yaml::simple::{Simple, parse_mapping};
+    use gitops_core::yaml::simple::{Simple, parse_mapping_keys};
     fn text(v: &Simple<'_>) -> Option<String> {
         match v {
             Simple::Null => Some(String::new()),
@@ -948,7 +946,8 @@ fn simple_head_of(doc: &str) -> Option<(String, Vec<(String, String)>)> {
             _ => None,
         }
     }
-    let Simple::Map(top) = parse_mapping(doc, &crate::funcs::helm_yaml_limits())? else {
+    let head_keys = ["kind", "apiVersion", "metadata"];
+    let Simple::Map(top) = parse_mapping_keys(doc, &crate::funcs::helm_yaml_limits(), &head_keys)? else {
         return None;
     };
     let (mut kind, mut annotations) = (String::new(), Vec::new());
