@@ -460,6 +460,8 @@ fn crds(chart: &Chart, full: &str, out: &mut Vec<(String, String)>) {
 
 struct Renderable {
     path: String,
+    /// How many `/` the path has (what the execution order sorts by first).
+    depth: usize,
     file: TemplateFile,
     vals: Rc<MapCell>,
     base_path: String,
@@ -519,8 +521,10 @@ fn collect(
         if chart.metadata.is_library() && !name.rsplit('/').next().unwrap_or(name).starts_with('_') {
             continue;
         }
+        let path = format!("{full}/{name}");
         out.push(Renderable {
-            path: format!("{full}/{name}"),
+            depth: path.bytes().filter(|&b| b == b'/').count(),
+            path,
             file: file.clone(),
             vals: next.clone(),
             base_path: format!("{full}/templates"),
@@ -546,10 +550,7 @@ fn execute_all(
 ) -> Result<Vec<RenderedFile>, ChartError> {
     // Helm parses (and executes) templates deepest path first, then in reverse lexical order, so a
     // parent chart's definitions, parsed last, override its subcharts'.
-    tpls.sort_by(|a, b| {
-        let (ca, cb) = (a.path.matches('/').count(), b.path.matches('/').count());
-        cb.cmp(&ca).then_with(|| b.path.cmp(&a.path))
-    });
+    tpls.sort_by(|a, b| b.depth.cmp(&a.depth).then_with(|| b.path.cmp(&a.path)));
     let mut set = Templates::new(Rc::new(helm_funcs_shared().clone()), MissingKey::Zero);
     // Between files only `.Template` changes from here, and reads of it are watched.
     set.reuse_includes();
@@ -573,6 +574,9 @@ fn execute_all(
     let set = Rc::new(set);
     let rendered = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+        // Texts go back to the thread that made them, to be freed there: freeing them on the second
+        // thread would wait on the first one's allocator lock, and keeping them would add to the peak.
+        let (back, returned) = std::sync::mpsc::channel::<String>();
         let heads = scope.spawn(move || {
             rx.into_iter()
                 .map(|(path, text)| {
@@ -590,9 +594,12 @@ fn execute_all(
                             (d, h)
                         })
                         .collect();
-                    // The text goes back with its documents, to be freed by the thread that made it:
-                    // freeing it here would wait on that thread's allocator lock.
-                    RenderedFile { path, text, docs }
+                    let _ = back.send(text);
+                    RenderedFile {
+                        path,
+                        text: String::new(),
+                        docs,
+                    }
                 })
                 .collect::<Vec<_>>()
         });
@@ -600,6 +607,7 @@ fn execute_all(
             if t.path.rsplit('/').next().unwrap_or(&t.path).starts_with('_') {
                 continue;
             }
+            returned.try_iter().for_each(drop);
             let mut tm = Map::new();
             tm.insert("Name".into(), Value::str(t.path.as_str()));
             tm.insert("BasePath".into(), Value::str(t.base_path.as_str()));
