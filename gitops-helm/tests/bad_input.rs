@@ -506,3 +506,48 @@ name: t-r
 "#;
     assert_eq!(render(dir.path()).unwrap(), expected);
 }
+
+/// Files that define nothing execute before every file is parsed (see `execute_all`): what Helm, which
+/// parses everything first, renders and reports must not change. Checked on a small chart and on one
+/// large enough to read its output on a second thread.
+#[test]
+fn files_that_define_nothing_render_and_fail_as_helm() {
+    for filler in [0, 2000] {
+        let big: String = (0..filler)
+            .map(|i| format!("k{i}: {{{{ .Values.v{i} | default \"x\" }}}}\n"))
+            .collect();
+        let d = chart_dir(&[
+            ("templates/big.yaml", &big),
+            // A definition named as a file replaces that file's own tree (it is parsed after it).
+            (
+                "templates/_h.tpl",
+                "{{ define \"t/templates/x.yaml\" }}defined: 1{{ end }}\n{{ define \"h\" }}h: 1{{ end }}\n",
+            ),
+            ("templates/x.yaml", "file: x\n"),
+            ("templates/data.yaml", "data: 1\n"),
+            // A file included by its path.
+            (
+                "templates/cm.yaml",
+                "sum: {{ include (print $.Template.BasePath \"/data.yaml\") . | sha256sum }}\n{{ include \"h\" . }}\n",
+            ),
+        ]);
+        let out = render(d.path()).unwrap();
+        assert!(
+            out.contains(
+                "# Source: t/templates/cm.yaml\nsum: 6d6db3bcfbbcd573c1437a161044639dfccce68b267eccd30a84db220009fb47\nh: 1\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("# Source: t/templates/x.yaml\ndefined: 1\n"), "{out}");
+        // z.yaml executes before a.yaml, which does not parse: the parse error is what is reported.
+        std::fs::write(d.path().join("templates/z.yaml"), "z: {{ fail \"boom\" }}\n").unwrap();
+        std::fs::write(d.path().join("templates/a.yaml"), "a: {{ .Values.x \n").unwrap();
+        assert_eq!(
+            render(d.path()).unwrap_err(),
+            "parse error at (t/templates/a.yaml:2): unclosed action started at t/templates/a.yaml:1"
+        );
+        std::fs::remove_file(d.path().join("templates/a.yaml")).unwrap();
+        let e = render(d.path()).unwrap_err();
+        assert!(e.contains("boom"), "{e}");
+    }
+}

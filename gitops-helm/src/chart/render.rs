@@ -540,9 +540,38 @@ struct RenderedFile {
     docs: Vec<(String, Head)>,
 }
 
+/// Template text from which a chart's output is split and read for heads on a thread of its own.
+const HEADS_ON_THREAD_BYTES: usize = 32 << 10;
+
+/// A template's output split into documents, each with its head (NOTES.txt keeps its text instead);
+/// and the text, when it is no longer needed.
+fn read_heads(path: String, text: String) -> (RenderedFile, Option<String>) {
+    if path.ends_with("NOTES.txt") {
+        let file = RenderedFile {
+            path,
+            text,
+            docs: Vec::new(),
+        };
+        return (file, None);
+    }
+    let docs = split_manifests(&text)
+        .into_iter()
+        .map(|d| {
+            let h = parse_head(&path, &d);
+            (d, h)
+        })
+        .collect();
+    let file = RenderedFile {
+        path,
+        text: String::new(),
+        docs,
+    };
+    (file, Some(text))
+}
+
 /// Executes every template but the partials. Their output is split into documents and the documents'
-/// heads read on a second thread while the next templates execute (execution is single-threaded: values
-/// and templates are shared through `Rc`).
+/// heads read, for a chart of some size on a second thread while the next templates execute (execution
+/// is single-threaded: values and templates are shared through `Rc`).
 fn execute_all(
     mut tpls: Vec<Renderable>,
     limits: Limits,
@@ -557,14 +586,27 @@ fn execute_all(
     // The files were parsed under their names inside their charts, most of them on the threads that
     // loading started, in load order (parent charts first): what those have not reached is parsed here,
     // from the other end.
+    //
+    // A file that cannot define templates (its text has neither `define` nor `block`) only adds its own
+    // tree, under its path: that one is made when first looked up (executed, or included by path), so
+    // execution starts once the files that define are parsed, the others parsed alongside. Helm parses
+    // everything first, so a parse error is still what a render reports, over any execution error.
     for t in &tpls {
         let parse_name: Arc<str> = t.path.as_str().into();
+        let text = &t.file.text;
+        if memchr::memmem::find(text.as_bytes(), b"define").is_none()
+            && memchr::memmem::find(text.as_bytes(), b"block").is_none()
+            && !set.contains(&t.path)
+        {
+            let (file, path) = (t.file.clone(), t.path.clone());
+            set.add_lazy(t.path.clone(), move || {
+                let (tree, _) = file.parsed().as_ref().ok()?;
+                Some(tree.renamed(Some(&path), &parse_name))
+            });
+            continue;
+        }
         let Ok((tree, defs)) = t.file.parsed() else {
-            // Parse again under the full name for the error text.
-            let e = super::parse_file(&t.path, &t.file.text)
-                .err()
-                .unwrap_or_else(|| ParseError(format!("template: {}: parse failed", t.path)));
-            return Err(ChartError::Template(helm_parse_error(&e.0)));
+            return Err(parse_error(t));
         };
         for d in defs {
             set.add_tree(d.renamed(None, &parse_name));
@@ -572,65 +614,83 @@ fn execute_all(
         set.add_tree(tree.renamed(Some(&t.path), &parse_name));
     }
     let set = Rc::new(set);
-    let rendered = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
-        // Texts go back to the thread that made them, to be freed there: freeing them on the second
-        // thread would wait on the first one's allocator lock, and keeping them would add to the peak.
-        let (back, returned) = std::sync::mpsc::channel::<String>();
-        let heads = scope.spawn(move || {
-            rx.into_iter()
-                .map(|(path, text)| {
-                    if path.ends_with("NOTES.txt") {
-                        return RenderedFile {
-                            path,
-                            text,
-                            docs: Vec::new(),
-                        };
-                    }
-                    let docs = split_manifests(&text)
-                        .into_iter()
-                        .map(|d| {
-                            let h = parse_head(&path, &d);
-                            (d, h)
-                        })
-                        .collect();
-                    let _ = back.send(text);
-                    RenderedFile {
-                        path,
-                        text: String::new(),
-                        docs,
-                    }
-                })
-                .collect::<Vec<_>>()
-        });
-        for t in &tpls {
-            if t.path.rsplit('/').next().unwrap_or(&t.path).starts_with('_') {
-                continue;
-            }
-            returned.try_iter().for_each(drop);
-            let mut tm = Map::new();
-            tm.insert("Name".into(), Value::str(t.path.as_str()));
-            tm.insert("BasePath".into(), Value::str(t.base_path.as_str()));
-            t.vals
-                .borrow_mut()
-                .insert("Template".into(), Value::template_map(tm));
-            let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits)
-                .map_err(|e| ChartError::Template(helm_exec_error(&t.path, &e)))?;
-            // The receiver lives until every sender is gone: this send cannot fail.
-            let text = if text.contains("<no value>") {
-                text.replace("<no value>", "")
-            } else {
-                text
-            };
-            let _ = tx.send((t.path.clone(), text));
+    let run = |t: &Renderable| -> Result<Option<(String, String)>, ChartError> {
+        if t.path.rsplit('/').next().unwrap_or(&t.path).starts_with('_') {
+            return Ok(None);
         }
-        drop(tx);
-        Ok(heads.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    });
+        let mut tm = Map::new();
+        tm.insert("Name".into(), Value::str(t.path.as_str()));
+        tm.insert("BasePath".into(), Value::str(t.base_path.as_str()));
+        t.vals
+            .borrow_mut()
+            .insert("Template".into(), Value::template_map(tm));
+        let text = crate::template::execute(&set, &t.path, Value::Map(t.vals.clone()), limits)
+            .map_err(|e| ChartError::Template(helm_exec_error(&t.path, &e)))?;
+        let text = if text.contains("<no value>") {
+            text.replace("<no value>", "")
+        } else {
+            text
+        };
+        Ok(Some((t.path.clone(), text)))
+    };
+    // A small chart's heads are read as it goes: a thread would cost more than it saves.
+    let template_bytes: usize = tpls.iter().map(|t| t.file.text.len()).sum();
+    let rendered = if template_bytes < HEADS_ON_THREAD_BYTES {
+        let mut out = Vec::new();
+        tpls.iter()
+            .try_for_each(|t| {
+                if let Some((path, text)) = run(t)? {
+                    out.push(read_heads(path, text).0);
+                }
+                Ok(())
+            })
+            .map(|()| out)
+    } else {
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+            // Texts go back to the thread that made them, to be freed there: freeing them on the
+            // second thread would wait on the first one's allocator lock, and keeping them would add
+            // to the peak.
+            let (back, returned) = std::sync::mpsc::channel::<String>();
+            let heads = scope.spawn(move || {
+                rx.into_iter()
+                    .map(|(path, text)| {
+                        let (file, text) = read_heads(path, text);
+                        if let Some(text) = text {
+                            let _ = back.send(text);
+                        }
+                        file
+                    })
+                    .collect::<Vec<_>>()
+            });
+            for t in &tpls {
+                returned.try_iter().for_each(drop);
+                if let Some(file) = run(t)? {
+                    // The receiver lives until every sender is gone: this send cannot fail.
+                    let _ = tx.send(file);
+                }
+            }
+            drop(tx);
+            Ok(heads.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        })
+    };
+    // Every file's parse, as Helm checks them before executing any.
+    if let Some(t) = tpls.iter().find(|t| t.file.parsed().is_err()) {
+        return Err(parse_error(t));
+    }
     if exit_after {
         std::mem::forget((set, tpls));
     }
     rendered
+}
+
+/// The parse error of a template that does not parse, worded as Helm words it.
+fn parse_error(t: &Renderable) -> ChartError {
+    // Parse again under the full name for the error text.
+    let e = super::parse_file(&t.path, &t.file.text)
+        .err()
+        .unwrap_or_else(|| ParseError(format!("template: {}: parse failed", t.path)));
+    ChartError::Template(helm_parse_error(&e.0))
 }
 
 /// One link of an execution error's chain, as Helm's engine prints it.

@@ -95,7 +95,14 @@ pub struct Templates {
     reuse_includes: bool,
     /// Texts `include` gave with this set.
     included: std::cell::RefCell<NameMap<IncludeKey, Included>>,
+    /// Templates whose trees are made the first time they are looked up (see [`Templates::add_lazy`]).
+    lazy: std::cell::RefCell<NameMap<String, LazyTree>>,
+    /// The trees made so.
+    made: std::cell::RefCell<NameMap<String, Rc<Tree>>>,
 }
+
+/// A tree made when first asked for: `None` when it cannot be made (the lookup then finds nothing).
+type LazyTree = Box<dyn FnOnce() -> Option<Tree>>;
 
 /// What an `include` is reused by: the template's name and its data's identity (a map, list or object
 /// by address, which the entry keeps alive so that no other value takes it; a string by content).
@@ -160,6 +167,8 @@ impl Templates {
             missing_key,
             reuse_includes: false,
             included: Default::default(),
+            lazy: Default::default(),
+            made: Default::default(),
         }
     }
 
@@ -172,6 +181,8 @@ impl Templates {
             reuse_includes: parent.reuse_includes,
             parent: Some(parent),
             included: Default::default(),
+            lazy: Default::default(),
+            made: Default::default(),
         }
     }
 
@@ -248,17 +259,36 @@ impl Templates {
         self.trees.insert(tree.name.clone(), tree);
     }
 
+    /// Adds the template `name` whose tree `make` makes the first time it is looked up: a chart's file
+    /// that defines nothing, which can then execute before every other file is parsed. A tree added
+    /// under the same name, before or after, takes precedence.
+    pub(crate) fn add_lazy(&mut self, name: String, make: impl FnOnce() -> Option<Tree> + 'static) {
+        self.lazy.get_mut().insert(name, Box::new(make));
+    }
+
     /// A template by name.
     pub fn lookup(&self, name: &str) -> Option<Rc<Tree>> {
-        match self.trees.get(name) {
-            Some(t) => Some(t.clone()),
-            None => self.parent.as_ref().and_then(|p| p.lookup(name)),
+        if let Some(t) = self.trees.get(name) {
+            return Some(t.clone());
         }
+        if let Some(t) = self.made.borrow().get(name) {
+            return Some(t.clone());
+        }
+        let make = self.lazy.borrow_mut().remove(name);
+        if let Some(make) = make {
+            let tree = Rc::new(make()?);
+            self.made.borrow_mut().insert(name.to_string(), tree.clone());
+            return Some(tree);
+        }
+        self.parent.as_ref().and_then(|p| p.lookup(name))
     }
 
     /// Whether a template by that name exists.
     pub fn contains(&self, name: &str) -> bool {
-        self.trees.contains_key(name) || self.parent.as_ref().is_some_and(|p| p.contains(name))
+        self.trees.contains_key(name)
+            || self.made.borrow().contains_key(name)
+            || self.lazy.borrow().contains_key(name)
+            || self.parent.as_ref().is_some_and(|p| p.contains(name))
     }
 }
 

@@ -66,23 +66,26 @@ pub(crate) struct TemplateArgs {
 
 pub(crate) fn run(cmd: HelmCommand) -> ExitCode {
     let HelmCommand::Template(args) = cmd;
-    match gitops_helm::with_render_stack(move || template(args)) {
-        Ok(out) => {
-            use std::io::Write as _;
-            let mut stdout = std::io::stdout().lock();
-            let ok = stdout
-                .write_all(out.as_bytes())
-                .and_then(|()| stdout.flush())
-                .is_ok();
-            // The process ends here: freeing the rendered text and the chart is wasted work.
-            std::mem::forget(out);
-            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    // The render thread prints and ends the process: taking down its large stack and the threads it
+    // started, only to exit right after, is wasted work.
+    gitops_helm::with_render_stack(move || {
+        let code = match template(args) {
+            Ok(out) => {
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout().lock();
+                let ok = stdout
+                    .write_all(out.as_bytes())
+                    .and_then(|()| stdout.flush())
+                    .is_ok();
+                i32::from(!ok)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                1
+            }
+        };
+        std::process::exit(code)
+    })
 }
 
 fn template(args: TemplateArgs) -> Result<String, String> {
