@@ -1,6 +1,6 @@
 //! temporary: parse cost per template file
-use std::rc::Rc;
 use gitops_helm::template::{MissingKey, Templates};
+use std::rc::Rc;
 fn main() {
     let mut rows = Vec::new();
     for path in std::env::args().skip(1) {
@@ -19,6 +19,9 @@ fn main() {
     let tot: f64 = rows.iter().map(|r| r.0).sum();
     println!("total {tot:.0} us");
     for (el, len, acts, p) in rows.iter().take(25) {
-        println!("{el:8.1} us {len:7} B {acts:5} actions {:6.2} us/action  {p}", el / (*acts).max(1) as f64);
+        println!(
+            "{el:8.1} us {len:7} B {acts:5} actions {:6.2} us/action  {p}",
+            el / (*acts).max(1) as f64
+        );
     }
 }

@@ -538,7 +538,10 @@ fn files_that_define_nothing_render_and_fail_as_helm() {
             ),
             "{out}"
         );
-        assert!(out.contains("# Source: t/templates/x.yaml\ndefined: 1\n"), "{out}");
+        assert!(
+            out.contains("# Source: t/templates/x.yaml\ndefined: 1\n"),
+            "{out}"
+        );
         // z.yaml executes before a.yaml, which does not parse: the parse error is what is reported.
         std::fs::write(d.path().join("templates/z.yaml"), "z: {{ fail \"boom\" }}\n").unwrap();
         std::fs::write(d.path().join("templates/a.yaml"), "a: {{ .Values.x \n").unwrap();

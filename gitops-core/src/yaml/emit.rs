@@ -392,6 +392,7 @@ fn is_printable(c: char) -> bool {
     matches!(c, '\n' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}') && c != '\u{FEFF}'
 }
 
+#[derive(Debug, PartialEq, Eq)]
 struct Analysis {
     multiline: bool,
     block_plain_allowed: bool,
@@ -408,6 +409,24 @@ fn analyze(value: &str) -> Analysis {
             block_allowed: false,
         };
     }
+    // Most scalars are words of letters, digits and `-._/`: in those only the start can matter.
+    if value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'/'))
+    {
+        let indicator = value.starts_with("---") || value.starts_with("...") || value == "-";
+        return Analysis {
+            multiline: false,
+            block_plain_allowed: !indicator,
+            single_quoted_allowed: true,
+            block_allowed: true,
+        };
+    }
+    analyze_chars(value)
+}
+
+/// [`analyze`] character by character.
+fn analyze_chars(value: &str) -> Analysis {
     let mut block_indicators = value.starts_with("---") || value.starts_with("...");
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
         (false, false, false, false);
@@ -849,6 +868,24 @@ pub fn go_format_g(f: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn words_are_analyzed_as_character_by_character() {
+        // Every string of up to four characters from an alphabet of word and indicator characters.
+        let alphabet = ['a', 'Z', '0', '-', '.', '_', '/', ' ', ':', '#', '\n', '\'', 'é'];
+        let mut words = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = words
+                .iter()
+                .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                .collect();
+            words.extend(longer);
+            words.dedup();
+        }
+        for w in words.iter().filter(|w| !w.is_empty()) {
+            assert_eq!(super::analyze(w), super::analyze_chars(w), "{w:?}");
+        }
+    }
+
     use super::*;
 
     #[test]
