@@ -156,8 +156,17 @@ impl TemplateFile {
     fn parse_job(&self) -> ParseJob {
         let (name, text, cell) = (self.name.clone(), self.text.clone(), Arc::downgrade(&self.parsed));
         Box::new(move || {
-            if let Some(cell) = cell.upgrade() {
-                cell.get_or_init(|| parse_file(&name, &text));
+            if let Some(cell) = cell.upgrade()
+                && let Ok((tree, defs)) = cell.get_or_init(|| parse_file(&name, &text))
+            {
+                // The patterns it passes as literals, compiled here rather than by the render.
+                for t in std::iter::once(tree).chain(defs) {
+                    t.calls_with_literal(&mut |func, lit| {
+                        if crate::funcs::takes_pattern(func) {
+                            crate::funcs::compile_ahead(lit);
+                        }
+                    });
+                }
             }
         })
     }

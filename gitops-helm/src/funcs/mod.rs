@@ -11,6 +11,7 @@ mod date;
 mod json;
 mod sha1;
 mod sprig;
+pub(crate) use sprig::{compile_ahead, takes_pattern};
 mod toml;
 mod yaml;
 

@@ -330,13 +330,65 @@ thread_local! {
     static REGEXES: std::cell::RefCell<std::collections::HashMap<String, Rc<regex::Regex>>> = Default::default();
 }
 
+/// Patterns compiled by the threads that parse a chart's templates (see [`compile_ahead`]), until a
+/// render takes them.
+static AHEAD: std::sync::Mutex<Option<std::collections::HashMap<String, regex::Regex>>> =
+    std::sync::Mutex::new(None);
+
+/// The functions whose first argument is a pattern.
+pub(crate) fn takes_pattern(func: &str) -> bool {
+    matches!(
+        func.strip_prefix("must").unwrap_or(func),
+        "regexMatch"
+            | "RegexMatch"
+            | "regexFind"
+            | "RegexFind"
+            | "regexFindAll"
+            | "RegexFindAll"
+            | "regexReplaceAll"
+            | "RegexReplaceAll"
+            | "regexReplaceAllLiteral"
+            | "RegexReplaceAllLiteral"
+            | "regexSplit"
+            | "RegexSplit"
+    )
+}
+
+/// Compiles a pattern a template passes as a literal, on a thread that parses templates, so that the
+/// render thread finds it compiled (building a regex costs some 300,000 instructions). Patterns that do
+/// not compile are left to the render, which reports the error.
+pub(crate) fn compile_ahead(pat: &str) {
+    let known = |m: &Option<std::collections::HashMap<String, regex::Regex>>| {
+        m.as_ref().is_some_and(|m| m.contains_key(pat) || m.len() >= 64)
+    };
+    if AHEAD.lock().map_or(true, |g| known(&g)) {
+        return;
+    }
+    let Ok(re) = regex::Regex::new(&go_regex(pat)) else {
+        return;
+    };
+    if let Ok(mut g) = AHEAD.lock()
+        && !known(&g)
+    {
+        g.get_or_insert_with(Default::default).insert(pat.to_string(), re);
+    }
+}
+
 /// A compiled regex, cached per thread (charts call the same few patterns thousands of times). Shared,
 /// not cloned: a clone of a `Regex` starts with no search cache and builds one on its first search.
 fn regex(pat: &str) -> Result<Rc<regex::Regex>, String> {
     if let Some(r) = REGEXES.with(|c| c.borrow().get(pat).cloned()) {
         return Ok(r);
     }
-    let r = Rc::new(regex::Regex::new(&go_regex(pat)).map_err(|e| {
+    let ahead = AHEAD
+        .lock()
+        .ok()
+        .and_then(|mut g| g.as_mut().and_then(|m| m.remove(pat)));
+    let compiled = match ahead {
+        Some(re) => Ok(re),
+        None => regex::Regex::new(&go_regex(pat)),
+    };
+    let r = Rc::new(compiled.map_err(|e| {
         format!(
             "error parsing regexp: {}",
             e.to_string().lines().last().unwrap_or_default().trim()
@@ -1820,4 +1872,33 @@ fn url_join(d: &Map) -> String {
         out.push_str(&fragment);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn patterns_compiled_ahead_are_taken_once_and_bad_ones_left_to_the_render() {
+        super::compile_ahead("^ahead-[0-9]+$");
+        let taken = std::thread::spawn(|| {
+            let r = super::regex("^ahead-[0-9]+$").unwrap();
+            (r.is_match("ahead-12"), r.is_match("ahead-x"))
+        })
+        .join()
+        .unwrap();
+        assert_eq!(taken, (true, false));
+        let left = super::AHEAD.lock().unwrap();
+        assert!(left.as_ref().is_none_or(|m| !m.contains_key("^ahead-[0-9]+$")));
+        drop(left);
+        super::compile_ahead("bad[");
+        assert!(
+            super::AHEAD
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_none_or(|m| !m.contains_key("bad[")),
+            "a pattern that does not compile is not kept"
+        );
+        let e = super::regex("bad[").unwrap_err();
+        assert!(e.starts_with("error parsing regexp:"), "{e}");
+    }
 }

@@ -1013,6 +1013,49 @@ impl Tree {
             .iter()
             .all(|n| matches!(n, Node::Text(a, b) if self.source[*a..*b].trim().is_empty()))
     }
+
+    /// Calls `f` with every function call of the tree whose first argument is a string literal: the
+    /// function's name and the literal.
+    pub(crate) fn calls_with_literal(&self, f: &mut dyn FnMut(&str, &str)) {
+        fn pipe(p: &Pipe, f: &mut dyn FnMut(&str, &str)) {
+            for c in &p.cmds {
+                if let (Some(Arg::Ident(_, name)), Some(Arg::Str(_, lit, _))) =
+                    (c.args.first(), c.args.get(1))
+                {
+                    f(name, lit);
+                }
+                c.args.iter().for_each(|a| arg(a, f));
+            }
+        }
+        fn arg(a: &Arg, f: &mut dyn FnMut(&str, &str)) {
+            match a {
+                Arg::Pipe(p) => pipe(p, f),
+                Arg::Chain(_, inner, _) => arg(inner, f),
+                _ => {}
+            }
+        }
+        fn nodes(list: &[Node], f: &mut dyn FnMut(&str, &str)) {
+            for n in list {
+                match n {
+                    Node::Action(_, p) => pipe(p, f),
+                    Node::If(_, c) | Node::Range(_, c) | Node::With(_, c) => {
+                        pipe(&c.0, f);
+                        nodes(&c.1, f);
+                        if let Some(e) = &c.2 {
+                            nodes(e, f);
+                        }
+                    }
+                    Node::Template(_, t) => {
+                        if let Some(p) = &t.1 {
+                            pipe(p, f);
+                        }
+                    }
+                    Node::Text(..) | Node::Break(_) | Node::Continue(_) => {}
+                }
+            }
+        }
+        nodes(&self.root, f);
+    }
 }
 
 struct Parser<'a> {
