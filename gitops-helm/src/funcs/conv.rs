@@ -6,7 +6,7 @@ use crate::template::fmt::sprint_value;
 /// Sprig's `strval`: strings as they are, bytes as text, everything else as `%v`.
 pub(crate) fn strval(v: &Value) -> String {
     match v {
-        Value::Str(s) => s.to_string(),
+        Value::Str(s) => String::from(&**s),
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         Value::Invalid | Value::Nil => "<nil>".into(),
         v => sprint_value(v),

@@ -193,7 +193,11 @@ fn strings(m: &mut FuncMap) {
         Ok(s(&indent(arg_int(&a, 0), arg_str(&a, 1))?))
     });
     reg(m, "nindent", &[Int, Str], None, |_, a| {
-        Ok(s(&format!("\n{}", indent(arg_int(&a, 0), arg_str(&a, 1))?)))
+        Ok(s(&indent_into(
+            String::from("\n"),
+            arg_int(&a, 0),
+            arg_str(&a, 1),
+        )?))
     });
     reg(m, "replace", &[Str, Str, Str], None, |_, a| {
         Ok(s(&go_replace(arg_str(&a, 2), arg_str(&a, 0), arg_str(&a, 1))?))
@@ -549,11 +553,23 @@ fn check_size(bytes: u128, what: &str) -> Result<(), String> {
 }
 
 fn indent(n: i64, v: &str) -> Result<String, String> {
-    let n = n.max(0) as u128;
-    let lines = v.bytes().filter(|b| *b == b'\n').count() as u128 + 1;
-    check_size(v.len() as u128 + n * lines, "indent")?;
-    let pad = " ".repeat(n as usize);
-    Ok(format!("{pad}{}", v.replace('\n', &format!("\n{pad}"))))
+    indent_into(String::new(), n, v)
+}
+
+/// `indent` written after `out` (what `nindent` starts with), in one pass.
+fn indent_into(mut out: String, n: i64, v: &str) -> Result<String, String> {
+    let n = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+    let lines = memchr::memchr_iter(b'\n', v.as_bytes()).count() + 1;
+    check_size(v.len() as u128 + n as u128 * lines as u128, "indent")?;
+    out.reserve(v.len() + n * lines);
+    for (i, line) in v.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.extend(std::iter::repeat_n(' ', n));
+        out.push_str(line);
+    }
+    Ok(out)
 }
 
 /// `strings.Replace(s, old, new, -1)`, where an empty `old` matches between every rune.

@@ -357,7 +357,7 @@ impl Value {
                 }
             }
             Value::Complex(..) => return Err("json: unsupported type: complex128".into()),
-            Value::Str(s) => J::String(s.to_string()),
+            Value::Str(s) => J::String(String::from(&**s)),
             Value::Bytes(b) => {
                 use base64::Engine as _;
                 J::String(base64::engine::general_purpose::STANDARD.encode(b))
