@@ -169,18 +169,19 @@ fn check(root: &J, s: &J, v: &J, path: &str, errs: &mut Vec<String>, depth: usiz
             }
         }
         let prefix = s.get("prefixItems").and_then(|p| p.as_array());
+        let each = s.get("items");
         for (i, item) in items.iter().enumerate() {
-            let p = format!("{path}/{i}");
+            let p = || format!("{path}/{i}");
             if let Some(ps) = prefix.and_then(|p| p.get(i)) {
-                check(root, ps, item, &p, errs, depth + 1);
-            } else if let Some(is) = s.get("items") {
+                check(root, ps, item, &p(), errs, depth + 1);
+            } else if let Some(is) = each {
                 match is {
                     J::Array(list) => {
                         if let Some(x) = list.get(i) {
-                            check(root, x, item, &p, errs, depth + 1);
+                            check(root, x, item, &p(), errs, depth + 1);
                         }
                     }
-                    one => check(root, one, item, &p, errs, depth + 1),
+                    one => check(root, one, item, &p(), errs, depth + 1),
                 }
             }
         }
@@ -208,23 +209,26 @@ fn check(root: &J, s: &J, v: &J, path: &str, errs: &mut Vec<String>, depth: usiz
             })
             .unwrap_or_default();
         let mut extra = Vec::new();
+        let additional = s.get("additionalProperties");
         for (k, val) in o {
-            let p = format!("{path}/{k}");
+            // The path is made only for the keys the schema says something about: most values have
+            // many it does not.
+            let p = || format!("{path}/{k}");
             let mut covered = false;
             if let Some(ps) = props.and_then(|p| p.get(k)) {
                 covered = true;
-                check(root, ps, val, &p, errs, depth + 1);
+                check(root, ps, val, &p(), errs, depth + 1);
             }
             for (re, ps) in &patterns {
                 if re.is_match(k) {
                     covered = true;
-                    check(root, ps, val, &p, errs, depth + 1);
+                    check(root, ps, val, &p(), errs, depth + 1);
                 }
             }
             if !covered {
-                match s.get("additionalProperties") {
+                match additional {
                     Some(J::Bool(false)) => extra.push(format!("'{k}'")),
-                    Some(ap @ J::Object(_)) => check(root, ap, val, &p, errs, depth + 1),
+                    Some(ap @ J::Object(_)) => check(root, ap, val, &p(), errs, depth + 1),
                     _ => {}
                 }
             }
