@@ -133,27 +133,30 @@ impl Emitter {
                 };
                 self.scalar(&s, Style::Plain, indent, simple_key);
             }
-            Value::String(s) => {
-                let style = if s.contains('\n') {
-                    Style::Literal
-                } else if resolves_to_string(s) && !is_base60_float(s) {
-                    Style::Plain
-                } else {
-                    Style::Double
-                };
-                self.scalar(s, style, indent, simple_key);
-            }
+            Value::String(s) => self.string(s, indent, simple_key),
         }
     }
 
+    /// A string scalar: a literal block when it has line breaks, plain when it reads back as this
+    /// string, else double-quoted.
+    fn string(&mut self, s: &str, indent: usize, simple_key: bool) {
+        let style = if s.contains('\n') {
+            Style::Literal
+        } else if resolves_to_string(s) && !is_base60_float(s) {
+            Style::Plain
+        } else {
+            Style::Double
+        };
+        self.scalar(s, style, indent, simple_key);
+    }
+
     fn block_mapping(&mut self, m: &serde_json::Map<String, Value>, indent: usize) {
-        let mut keys: Vec<&String> = m.keys().collect();
-        keys.sort_by(|a, b| natural_cmp(a, b));
-        for k in keys {
+        let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+        entries.sort_by(|a, b| natural_cmp(a.0, b.0));
+        for (k, v) in entries {
             self.write_indent(indent);
-            self.flow_or_scalar(&Value::String(k.clone()), indent + BEST_INDENT, true);
+            self.string(k, indent + BEST_INDENT, true);
             self.indicator(":", false, false, false);
-            let v = &m[k];
             match v {
                 Value::Object(child) if !child.is_empty() => self.block_mapping(child, indent + BEST_INDENT),
                 // Sequences in a mapping are not indented (go-yaml v2); v3 indents them.
