@@ -37,6 +37,14 @@ fn opts() -> RenderOptions {
     RenderOptions::new("r", "default")
 }
 
+/// A template of `lines` actions (2,000 make a chart whose templates are parsed ahead and whose
+/// output is read on a second thread).
+fn filler(lines: usize) -> String {
+    (0..lines)
+        .map(|i| format!("k{i}: {{{{ .Values.v{i} | default \"x\" }}}}\n"))
+        .collect()
+}
+
 #[test]
 fn syntax_errors_name_file_and_line() {
     let d = chart_dir(&[("templates/a.yaml", "a: 1\nb: {{ .Values.x \n")]);
@@ -113,9 +121,7 @@ fn parse_errors_word_tokens_as_helm() {
 /// and the parses are reused, not redone or lost, when the chart is rendered again.
 #[test]
 fn charts_parsed_ahead_render_and_fail_as_others() {
-    let big: String = (0..2000)
-        .map(|i| format!("k{i}: {{{{ .Values.v{i} | default \"x\" }}}}\n"))
-        .collect();
+    let big = filler(2000);
     let d = chart_dir(&[
         ("templates/big.yaml", &big),
         (
@@ -512,10 +518,8 @@ name: t-r
 /// large enough to read its output on a second thread.
 #[test]
 fn files_that_define_nothing_render_and_fail_as_helm() {
-    for filler in [0, 2000] {
-        let big: String = (0..filler)
-            .map(|i| format!("k{i}: {{{{ .Values.v{i} | default \"x\" }}}}\n"))
-            .collect();
+    for lines in [0, 2000] {
+        let big = filler(lines);
         let d = chart_dir(&[
             ("templates/big.yaml", &big),
             // A definition named as a file replaces that file's own tree (it is parsed after it).
