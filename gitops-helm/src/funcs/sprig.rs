@@ -363,7 +363,7 @@ pub(crate) fn takes_pattern(func: &str) -> bool {
 /// not compile are left to the render, which reports the error.
 pub(crate) fn compile_ahead(pat: &str) {
     let known = |m: &Option<std::collections::HashMap<String, regex::Regex>>| {
-        m.as_ref().is_some_and(|m| m.contains_key(pat) || m.len() >= 64)
+        m.as_ref().is_some_and(|m| m.contains_key(pat))
     };
     if AHEAD.lock().map_or(true, |g| known(&g)) {
         return;
@@ -374,7 +374,13 @@ pub(crate) fn compile_ahead(pat: &str) {
     if let Ok(mut g) = AHEAD.lock()
         && !known(&g)
     {
-        g.get_or_insert_with(Default::default).insert(pat.to_string(), re);
+        let m = g.get_or_insert_with(Default::default);
+        // Patterns of branches no render took stay until the table is full: a long-running caller
+        // then starts it again.
+        if m.len() >= 64 {
+            m.clear();
+        }
+        m.insert(pat.to_string(), re);
     }
 }
 
