@@ -553,6 +553,18 @@ fn files_that_define_nothing_render_and_fail_as_helm() {
             render(d.path()).unwrap_err(),
             "parse error at (t/templates/a.yaml:2): unclosed action started at t/templates/a.yaml:1"
         );
+        // A partial that defines, parsed before execution, does not parse either: the first file in
+        // Helm's parse order (a.yaml, parsed lazily, then _bad.tpl) is the one reported.
+        std::fs::write(
+            d.path().join("templates/_bad.tpl"),
+            "{{ define \"b\" }}{{ .Values.y {{ end }}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            render(d.path()).unwrap_err(),
+            "parse error at (t/templates/a.yaml:2): unclosed action started at t/templates/a.yaml:1"
+        );
+        std::fs::remove_file(d.path().join("templates/_bad.tpl")).unwrap();
         std::fs::remove_file(d.path().join("templates/a.yaml")).unwrap();
         let e = render(d.path()).unwrap_err();
         assert!(e.contains("boom"), "{e}");

@@ -518,7 +518,7 @@ fn collect(
         .insert("Subcharts".into(), Value::map(subcharts));
     for file in &chart.templates {
         let name = &file.name;
-        if chart.metadata.is_library() && !name.rsplit('/').next().unwrap_or(name).starts_with('_') {
+        if chart.metadata.is_library() && !is_partial(name) {
             continue;
         }
         let path = format!("{full}/{name}");
@@ -538,6 +538,11 @@ struct RenderedFile {
     path: String,
     text: String,
     docs: Vec<(String, Head)>,
+}
+
+/// Whether a template is a partial (its file name starts with `_`): parsed, never rendered on its own.
+fn is_partial(path: &str) -> bool {
+    path.rsplit('/').next().unwrap_or(path).starts_with('_')
 }
 
 /// Template text from which a chart's output is split and read for heads on a thread of its own.
@@ -606,7 +611,8 @@ fn execute_all(
             continue;
         }
         let Ok((tree, defs)) = t.file.parsed() else {
-            return Err(parse_error(t));
+            // A file before this one may not parse either: Helm reports the first.
+            return Err(first_parse_error(&tpls).unwrap_or_else(|| parse_error(t)));
         };
         for d in defs {
             set.add_tree(d.renamed(None, &parse_name));
@@ -615,7 +621,7 @@ fn execute_all(
     }
     let set = Rc::new(set);
     let run = |t: &Renderable| -> Result<Option<(String, String)>, ChartError> {
-        if t.path.rsplit('/').next().unwrap_or(&t.path).starts_with('_') {
+        if is_partial(&t.path) {
             return Ok(None);
         }
         let mut tm = Map::new();
@@ -675,13 +681,18 @@ fn execute_all(
         })
     };
     // Every file's parse, as Helm checks them before executing any.
-    if let Some(t) = tpls.iter().find(|t| t.file.parsed().is_err()) {
-        return Err(parse_error(t));
+    if let Some(e) = first_parse_error(&tpls) {
+        return Err(e);
     }
     if exit_after {
         std::mem::forget((set, tpls));
     }
     rendered
+}
+
+/// The parse error of the first template (in parse order) that does not parse, if any.
+fn first_parse_error(tpls: &[Renderable]) -> Option<ChartError> {
+    tpls.iter().find(|t| t.file.parsed().is_err()).map(parse_error)
 }
 
 /// The parse error of a template that does not parse, worded as Helm words it.
@@ -857,7 +868,7 @@ fn sort_manifests(
     let mut generic = Vec::new();
     for (path, doc, head) in files
         .into_iter()
-        .filter(|(path, _)| !path.rsplit('/').next().unwrap_or(path).starts_with('_'))
+        .filter(|(path, _)| !is_partial(path))
         .flat_map(|(path, docs)| docs.into_iter().map(move |(d, h)| (path.clone(), d, h)))
     {
         let (kind, annotations) = head?;
