@@ -156,8 +156,7 @@ struct Reader<'a, 'l> {
     build: bool,
     /// The top-level keys whose values are built, when not all are.
     only: Option<&'l [&'l str]>,
-    /// The keys of the mappings being read without their entries being kept, innermost last (for the
-    /// duplicate check).
+    /// The keys of the block mappings being read, innermost last (for the duplicate check).
     keys: Vec<Cow<'a, str>>,
     /// The line last measured: a line is looked at several times (peeked at by the value before it,
     /// then read by its collection).
@@ -215,22 +214,16 @@ impl<'a> Reader<'a, '_> {
     fn mapping(&mut self, indent: usize, first: usize) -> Option<Simple<'a>> {
         self.enter()?;
         let building = self.build;
-        // At the top of a filtered read only some entries are kept: all keys go to `keys`, as those of
-        // mappings that are not built.
+        // At the top of a filtered read only some entries are kept.
         let only = if self.depth == 1 { self.only } else { None };
-        let tracked = !building || only.is_some();
+        // Every key, kept or not, for the duplicate check.
         let base = self.keys.len();
         let mut entries: Vec<(Cow<'a, str>, Simple<'a>)> = Vec::new();
         let mut at = first;
         loop {
             let line = self.line_at(self.pos)?;
             let (key, after) = self.key(at, line.end)?;
-            let seen = if tracked {
-                self.keys[base..].contains(&key)
-            } else {
-                has_key(&entries, &key)
-            };
-            if key == "<<" || seen {
+            if key == "<<" || self.keys[base..].contains(&key) {
                 return None;
             }
             let keep = building && only.is_none_or(|o| o.contains(&&*key));
@@ -238,9 +231,7 @@ impl<'a> Reader<'a, '_> {
             let value = self.value_after_colon(after, line, indent, true);
             self.build = building;
             let value = value?;
-            if tracked {
-                self.keys.push(key.clone());
-            }
+            self.keys.push(key.clone());
             if keep {
                 entries.push((key, value));
             }
@@ -606,21 +597,16 @@ impl<'a> Reader<'a, '_> {
             if folded && l.indent > indent {
                 return None; // more-indented lines keep their breaks: left to the general reader
             }
-            if !self.build {
-                // Checked only: the lines are not joined.
-            } else if folded {
-                if had_text {
-                    if blank_run == 0 {
-                        out.push(' ');
-                    }
-                    (0..blank_run).for_each(|_| out.push('\n'));
+            // A block nothing is built for is only checked: its lines are not joined.
+            if self.build {
+                if !folded {
+                    let breaks = if had_text { blank_run + 1 } else { blank_run };
+                    (0..breaks).for_each(|_| out.push('\n'));
+                } else if had_text && blank_run == 0 {
+                    out.push(' ');
                 } else {
                     (0..blank_run).for_each(|_| out.push('\n'));
                 }
-                out.push_str(text);
-            } else {
-                let breaks = if had_text { blank_run + 1 } else { blank_run };
-                (0..breaks).for_each(|_| out.push('\n'));
                 out.push_str(text);
             }
             had_text = true;
