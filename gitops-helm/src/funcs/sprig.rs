@@ -342,19 +342,19 @@ static AHEAD: std::sync::Mutex<Option<std::collections::HashMap<String, regex::R
 /// The functions whose first argument is a pattern.
 pub(crate) fn takes_pattern(func: &str) -> bool {
     matches!(
-        func.strip_prefix("must").unwrap_or(func),
+        func,
         "regexMatch"
-            | "RegexMatch"
+            | "mustRegexMatch"
             | "regexFind"
-            | "RegexFind"
+            | "mustRegexFind"
             | "regexFindAll"
-            | "RegexFindAll"
+            | "mustRegexFindAll"
             | "regexReplaceAll"
-            | "RegexReplaceAll"
+            | "mustRegexReplaceAll"
             | "regexReplaceAllLiteral"
-            | "RegexReplaceAllLiteral"
+            | "mustRegexReplaceAllLiteral"
             | "regexSplit"
-            | "RegexSplit"
+            | "mustRegexSplit"
     )
 }
 
@@ -368,7 +368,7 @@ pub(crate) fn compile_ahead(pat: &str) {
     if AHEAD.lock().map_or(true, |g| known(&g)) {
         return;
     }
-    let Ok(re) = regex::Regex::new(&go_regex(pat)) else {
+    let Ok(re) = compile(pat) else {
         return;
     };
     if let Ok(mut g) = AHEAD.lock()
@@ -384,6 +384,11 @@ pub(crate) fn compile_ahead(pat: &str) {
     }
 }
 
+/// A Go pattern compiled.
+fn compile(pat: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&go_regex(pat))
+}
+
 /// A compiled regex, cached per thread (charts call the same few patterns thousands of times). Shared,
 /// not cloned: a clone of a `Regex` starts with no search cache and builds one on its first search.
 fn regex(pat: &str) -> Result<Rc<regex::Regex>, String> {
@@ -394,10 +399,7 @@ fn regex(pat: &str) -> Result<Rc<regex::Regex>, String> {
         .lock()
         .ok()
         .and_then(|mut g| g.as_mut().and_then(|m| m.remove(pat)));
-    let compiled = match ahead {
-        Some(re) => Ok(re),
-        None => regex::Regex::new(&go_regex(pat)),
-    };
+    let compiled = ahead.map_or_else(|| compile(pat), Ok);
     let r = Rc::new(compiled.map_err(|e| {
         format!(
             "error parsing regexp: {}",
