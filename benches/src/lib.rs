@@ -34,36 +34,18 @@ pub fn timed(
     env: &[(&str, &str)],
 ) -> anyhow::Result<Run> {
     use anyhow::Context as _;
-    let shown = || -> Vec<String> {
-        cmd.iter()
-            .map(|a| a.as_ref().to_string_lossy().into_owned())
-            .collect()
-    };
-    let command = |program: &std::ffi::OsStr| {
-        let mut c = std::process::Command::new(program);
-        c.envs(env.iter().copied());
-        if let Some(d) = dir {
-            c.current_dir(d);
-        }
-        c
-    };
-    let (program, args) = cmd.split_first().context("an empty command")?;
-    let start = std::time::Instant::now();
-    let out = command(program.as_ref())
-        .args(args)
-        .output()
-        .with_context(|| format!("running {:?}", shown()))?;
-    let wall = start.elapsed();
-    if !out.status.success() {
-        anyhow::bail!("{:?} failed: {}", shown(), String::from_utf8_lossy(&out.stderr));
-    }
-    let mem = command("/usr/bin/time".as_ref())
+    let (wall, stdout) = wall_time(cmd, dir, env)?;
+    let mem = command("/usr/bin/time".as_ref(), dir, env)
         .args(["-f", "%M"])
         .args(cmd)
         .output()
         .context("running /usr/bin/time")?;
     if !mem.status.success() {
-        anyhow::bail!("{:?} failed: {}", shown(), String::from_utf8_lossy(&mem.stderr));
+        anyhow::bail!(
+            "{:?} failed: {}",
+            shown(cmd),
+            String::from_utf8_lossy(&mem.stderr)
+        );
     }
     let err = String::from_utf8_lossy(&mem.stderr);
     let last = err.lines().last().unwrap_or_default();
@@ -74,6 +56,48 @@ pub fn timed(
     Ok(Run {
         wall,
         peak_kib,
-        stdout: out.stdout,
+        stdout,
     })
+}
+
+/// [`timed`]'s wall time and output alone, without the second run for the peak.
+pub fn wall_time(
+    cmd: &[impl AsRef<std::ffi::OsStr>],
+    dir: Option<&std::path::Path>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(std::time::Duration, Vec<u8>)> {
+    use anyhow::Context as _;
+    let (program, args) = cmd.split_first().context("an empty command")?;
+    let mut c = command(program.as_ref(), dir, env);
+    c.args(args);
+    let start = std::time::Instant::now();
+    let out = c.output().with_context(|| format!("running {:?}", shown(cmd)))?;
+    let wall = start.elapsed();
+    if !out.status.success() {
+        anyhow::bail!(
+            "{:?} failed: {}",
+            shown(cmd),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok((wall, out.stdout))
+}
+
+fn command(
+    program: &std::ffi::OsStr,
+    dir: Option<&std::path::Path>,
+    env: &[(&str, &str)],
+) -> std::process::Command {
+    let mut c = std::process::Command::new(program);
+    c.envs(env.iter().copied());
+    if let Some(d) = dir {
+        c.current_dir(d);
+    }
+    c
+}
+
+fn shown(cmd: &[impl AsRef<std::ffi::OsStr>]) -> Vec<String> {
+    cmd.iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect()
 }

@@ -2,15 +2,19 @@
 //!
 //! (a) the largest visible chart of the conformance corpus (bitnami-kube-prometheus, default values),
 //! each tool run `--runs` times alternately, medians reported; (b) every variant of the corpus that
-//! renders, each tool once per variant, total wall time and the largest peak RSS. Both tools run as
-//! processes, timed from spawn to exit (process start included), each run repeated under
-//! `/usr/bin/time` for its peak memory (see `gitops_benches::timed`). Outputs of gitops are checked
-//! against Helm's expected output as they go.
+//! renders, each tool run `--corpus-runs` times alternately per variant, the sum of the variants'
+//! medians and the largest peak RSS. Both tools run as processes, timed from spawn to exit (process
+//! start included); a run of each is repeated under `/usr/bin/time` for its peak memory (see
+//! `gitops_benches::timed`). Outputs of gitops are checked against Helm's expected output as they go.
 //!
-//! Usage: `cargo build --release -p gitops-examples -p gitops-benches &&
-//!         target/release/bench-helm [--runs 7] [--helm PATH] [--gitops PATH] [--corpus DIR] [--each]`
+//! Usage: `cargo build --profile release-lto -p gitops-examples --bin gitops &&
+//!         cargo build --release -p gitops-benches --bin bench-helm &&
+//!         target/release/bench-helm [--runs 7] [--corpus-runs 3] [--helm PATH] [--gitops PATH]
+//!         [--corpus DIR] [--each]`
 //!
-//! `--each` prints every variant's times and peaks as (b) goes.
+//! The `gitops` measured is the shipped build (`target/release-lto/gitops`) when there is one, else
+//! `target/release/gitops`; the report names it. `--each` prints every variant's medians and peaks as
+//! (b) goes.
 
 #![allow(clippy::print_stdout)]
 
@@ -18,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use gitops_benches::timed;
+use gitops_benches::{timed, wall_time};
 
 fn median<T: Copy + Ord>(mut v: Vec<T>) -> T {
     v.sort();
@@ -81,14 +85,21 @@ fn variants(corpus: &Path) -> anyhow::Result<Vec<(String, Variant)>> {
 
 fn main() -> anyhow::Result<()> {
     let mut runs = 7;
+    let mut corpus_runs = 3;
     let mut helm = PathBuf::from(".tools/bin/helm");
-    let mut gitops = PathBuf::from("target/release/gitops");
+    let shipped = PathBuf::from("target/release-lto/gitops");
+    let mut gitops = if shipped.exists() {
+        shipped
+    } else {
+        PathBuf::from("target/release/gitops")
+    };
     let mut corpus = PathBuf::from("../shared/conformance/helm/charts");
     let mut each = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().context("--runs N")?.parse()?,
+            "--corpus-runs" => corpus_runs = args.next().context("--corpus-runs N")?.parse()?,
             "--helm" => helm = args.next().context("--helm PATH")?.into(),
             "--gitops" => gitops = args.next().context("--gitops PATH")?.into(),
             "--corpus" => corpus = args.next().context("--corpus DIR")?.into(),
@@ -96,10 +107,17 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown argument {other}"),
         }
     }
+    if runs == 0 || corpus_runs == 0 {
+        bail!("--runs and --corpus-runs take a count of at least 1");
+    }
     let helm = std::fs::canonicalize(&helm)
         .with_context(|| format!("{} (run scripts/install-reference-tools.sh)", helm.display()))?;
-    let gitops = std::fs::canonicalize(&gitops)
-        .with_context(|| format!("{} (cargo build --release -p gitops-examples)", gitops.display()))?;
+    let gitops = std::fs::canonicalize(&gitops).with_context(|| {
+        format!(
+            "{} (cargo build --profile release-lto -p gitops-examples --bin gitops)",
+            gitops.display()
+        )
+    })?;
     let home = tempfile::tempdir()?;
     let h = home.path().to_string_lossy().to_string();
     let helm_env = [
@@ -137,33 +155,42 @@ fn main() -> anyhow::Result<()> {
         hm.push(hr.peak_kib);
     }
     let (gw, gm, hw, hm) = (median(gw), median(gm), median(hw), median(hm));
+    println!("gitops: {}", gitops.display());
     println!("(a) {name}, median of {runs} runs each (process start included):");
     report("ms", "peak", (gw, gm), (hw, hm));
 
     // (b) the whole corpus.
     let (mut gt, mut ht, mut gpk, mut hpk, mut same) = (Duration::ZERO, Duration::ZERO, 0, 0, 0);
     for (name, v) in &all {
-        let g = timed(&cmd(&gitops, v, false), Some(&v.dir), &[])?;
+        let (g_cmd, h_cmd) = (cmd(&gitops, v, false), cmd(&helm, v, true));
+        let g = timed(&g_cmd, Some(&v.dir), &[])?;
         if g.stdout == std::fs::read(&v.expected)? {
             same += 1;
         }
-        let hr = timed(&cmd(&helm, v, true), Some(&v.dir), &helm_env)?;
+        let hr = timed(&h_cmd, Some(&v.dir), &helm_env)?;
+        let (mut gw, mut hw) = (vec![g.wall], vec![hr.wall]);
+        for _ in 1..corpus_runs {
+            gw.push(wall_time(&g_cmd, Some(&v.dir), &[])?.0);
+            hw.push(wall_time(&h_cmd, Some(&v.dir), &helm_env)?.0);
+        }
+        let (gw, hw) = (median(gw), median(hw));
         if each {
             println!(
                 "    {name:<50} {:>7.1} ms {:>6.1} MiB | helm {:>7.1} ms {:>6.1} MiB",
-                g.wall.as_secs_f64() * 1e3,
+                gw.as_secs_f64() * 1e3,
                 g.peak_kib as f64 / 1024.0,
-                hr.wall.as_secs_f64() * 1e3,
+                hw.as_secs_f64() * 1e3,
                 hr.peak_kib as f64 / 1024.0
             );
         }
-        gt += g.wall;
-        ht += hr.wall;
+        gt += gw;
+        ht += hw;
         gpk = gpk.max(g.peak_kib);
         hpk = hpk.max(hr.peak_kib);
     }
     println!(
-        "(b) whole corpus, {} variants that render ({same} byte-identical to Helm's output):",
+        "(b) whole corpus, {} variants that render ({same} byte-identical to Helm's output), median of \
+         {corpus_runs} runs each:",
         all.len()
     );
     report("ms total", "largest peak", (gt, gpk), (ht, hpk));
