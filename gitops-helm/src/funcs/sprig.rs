@@ -339,9 +339,10 @@ thread_local! {
 static AHEAD: std::sync::Mutex<Option<std::collections::HashMap<String, regex::Regex>>> =
     std::sync::Mutex::new(None);
 
-/// The functions whose first argument is a pattern.
+/// The functions whose first argument is a pattern. Each has `egex` in its name: parsing skips looking
+/// for patterns in texts without those bytes (see `TemplateFile::parse_job`).
 pub(crate) fn takes_pattern(func: &str) -> bool {
-    matches!(
+    let takes = matches!(
         func,
         "regexMatch"
             | "mustRegexMatch"
@@ -355,7 +356,12 @@ pub(crate) fn takes_pattern(func: &str) -> bool {
             | "mustRegexReplaceAllLiteral"
             | "regexSplit"
             | "mustRegexSplit"
-    )
+    );
+    debug_assert!(
+        !takes || func.contains("egex"),
+        "{func} takes a pattern but has no \"egex\" in its name: parsing would not look for its patterns"
+    );
+    takes
 }
 
 /// Compiles a pattern a template passes as a literal, on a thread that parses templates, so that the
