@@ -294,7 +294,17 @@ pub fn template(chart: &Chart, opts: &RenderOptions) -> Result<String, ChartErro
 
 fn print(r: &Rendered, opts: &RenderOptions) -> String {
     use std::fmt::Write as _;
-    let mut out = String::new();
+    // Sized once: grown as it is written, a large chart's output would be copied a dozen times.
+    let documents = r
+        .crds
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .chain((r.manifests.iter().chain(&r.hooks)).map(|m| (m.path.as_str(), m.content.as_str())));
+    let mut out = String::with_capacity(
+        documents
+            .map(|(path, content)| "---\n# Source: \n\n".len() + path.len() + content.len())
+            .sum(),
+    );
     if opts.include_crds {
         for (path, content) in &r.crds {
             let _ = write!(out, "---\n# Source: {path}\n{content}\n");

@@ -322,7 +322,9 @@ pub fn execute(set: &Rc<Templates>, name: &str, data: Value, limits: Limits) -> 
         include_counts: NameMap::default(),
         pos: 0,
     };
-    let mut out = String::new();
+    // A template's output is often about as long as its text: room for that (up to 64 KiB) spares most
+    // of the copies growing it would make.
+    let mut out = String::with_capacity(tree.source.len().min(64 << 10));
     st.walk_list(&mut out, &data, &tree.root)
         .map_err(|e| e.message())?;
     Ok(out)
@@ -440,7 +442,8 @@ impl State<'_> {
         let saved_base = self.enter_vars(data.clone());
         let saved_pos = self.pos;
         self.depth += 1;
-        let mut out = String::new();
+        // Included text is mostly a name or a few lines: room for a line spares its first copies.
+        let mut out = String::with_capacity(64);
         let r = self.walk_list(&mut out, &data, &tree.root);
         self.depth -= 1;
         self.tree = saved_tree;
