@@ -10,6 +10,11 @@ use std::time::Instant;
 
 use gitops_helm::chart::{self, RenderOptions};
 
+/// Small blocks from per-thread free lists (see gitops-alloc): rendering a large chart allocates tens of
+/// thousands of them on several threads.
+#[global_allocator]
+static ALLOCATOR: gitops_alloc::ThreadCache = gitops_alloc::ThreadCache;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let chart_dir = args.next().expect("a chart directory or archive");

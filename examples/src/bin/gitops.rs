@@ -19,6 +19,11 @@ use gitops_source::{
     storage::{ObjectKey, Storage},
 };
 
+/// Small blocks from per-thread free lists (see gitops-alloc): rendering a large chart allocates tens of
+/// thousands of them on several threads.
+#[global_allocator]
+static ALLOCATOR: gitops_alloc::ThreadCache = gitops_alloc::ThreadCache;
+
 /// The command line, with all commands (`Cli<Command>`) or only the helm ones (`Cli<HelmOnly>`).
 #[derive(Parser)]
 #[command(name = "gitops", version, about = "Flux-compatible GitOps toolkit")]

@@ -7,6 +7,10 @@ use clap::Parser;
 use gitops_examples::controllers::{Flags, main_of};
 use gitops_kustomize::controller::Role;
 
+/// Small blocks from per-thread free lists (see gitops-alloc), as in the `gitops` binary.
+#[global_allocator]
+static ALLOCATOR: gitops_alloc::ThreadCache = gitops_alloc::ThreadCache;
+
 #[derive(Parser)]
 #[command(
     version,
