@@ -18,20 +18,34 @@ const MAX_UNPACKED: u64 = 512 << 20;
 /// loads: below it, a thread costs more than it saves.
 const PARSE_AHEAD_BYTES: usize = 32 << 10;
 
+/// Template text handed to the parsing threads at a time once they run: a batch wakes a waiting thread
+/// once (a futex call on each side and a context switch) where a file each woke it some 250 times for a
+/// large chart.
+const PARSE_BATCH_BYTES: usize = 16 << 10;
+
 /// Template files handed to threads that parse them while loading goes on (their parses land in the
 /// files, see [`TemplateFile`]). The threads start once the templates met add up to
-/// [`PARSE_AHEAD_BYTES`], end when the queue is empty and loading is over, and skip files whose chart is
+/// [`PARSE_AHEAD_BYTES`], then get the files in batches of [`PARSE_BATCH_BYTES`] (the last one when
+/// loading is over), end when the queue is empty and loading is over, and skip files whose chart is
 /// gone.
 #[derive(Default)]
 struct ParseAhead {
     /// Files met so far by their name in their chart: a subchart's copy of a file another chart has too
     /// (each of a chart's dependencies bundles Bitnami's `common`, say) shares that file's parse.
     met: HashMap<String, Vec<TemplateFile>>,
+    /// Jobs not handed over yet, and their files' bytes.
     waiting: Vec<ParseJob>,
     bytes: usize,
-    queue: Option<mpsc::Sender<ParseJob>>,
+    queue: Option<mpsc::Sender<Vec<ParseJob>>>,
     /// No thread could be started: rendering parses everything.
     off: bool,
+}
+
+impl Drop for ParseAhead {
+    fn drop(&mut self) {
+        // Loading is over: the last batch.
+        self.send_waiting();
+    }
 }
 
 impl ParseAhead {
@@ -45,16 +59,16 @@ impl ParseAhead {
         if self.off {
             return;
         }
-        let job = file.parse_job();
-        if let Some(q) = &self.queue {
-            // The workers hold the receiver until the sender is dropped: this send cannot fail.
-            let _ = q.send(job);
+        self.waiting.push(file.parse_job());
+        self.bytes += file.text.len();
+        if self.queue.is_some() {
+            if self.bytes >= PARSE_BATCH_BYTES {
+                self.send_waiting();
+            }
             return;
         }
-        self.waiting.push(job);
-        self.bytes += file.text.len();
         if self.bytes >= PARSE_AHEAD_BYTES {
-            let (tx, rx) = mpsc::channel::<ParseJob>();
+            let (tx, rx) = mpsc::channel::<Vec<ParseJob>>();
             let rx = Arc::new(Mutex::new(rx));
             // The loading thread parses too once it is done, in the other order (see render).
             let workers = std::thread::available_parallelism()
@@ -67,12 +81,12 @@ impl ParseAhead {
                     .name("helm-parse".into())
                     .spawn(move || {
                         loop {
-                            let job = match rx.lock() {
+                            let jobs = match rx.lock() {
                                 Ok(rx) => rx.recv(),
                                 Err(_) => return,
                             };
-                            match job {
-                                Ok(job) => job(),
+                            match jobs {
+                                Ok(jobs) => jobs.into_iter().for_each(|job| job()),
                                 Err(_) => return,
                             }
                         }
@@ -85,10 +99,18 @@ impl ParseAhead {
                     return;
                 }
             }
-            for job in self.waiting.drain(..) {
-                let _ = tx.send(job);
-            }
             self.queue = Some(tx);
+            self.send_waiting();
+        }
+    }
+
+    fn send_waiting(&mut self) {
+        if let Some(q) = &self.queue
+            && !self.waiting.is_empty()
+        {
+            // The workers hold the receiver until the sender is dropped: this send cannot fail.
+            let _ = q.send(std::mem::take(&mut self.waiting));
+            self.bytes = 0;
         }
     }
 }

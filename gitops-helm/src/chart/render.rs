@@ -555,6 +555,9 @@ fn is_partial(path: &str) -> bool {
     path.rsplit('/').next().unwrap_or(path).starts_with('_')
 }
 
+/// Rendered text handed to the thread that reads heads at a time.
+const HEADS_BATCH_BYTES: usize = 8 << 10;
+
 /// Template text from which a chart's output is split and read for heads on a thread of its own.
 const HEADS_ON_THREAD_BYTES: usize = 32 << 10;
 
@@ -663,13 +666,14 @@ fn execute_all(
             .map(|()| out)
     } else {
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+            let (tx, rx) = std::sync::mpsc::channel::<Vec<(String, String)>>();
             // Texts go back to the thread that made them, to be freed there: freeing them on the
             // second thread would wait on the first one's allocator lock, and keeping them would add
             // to the peak.
             let (back, returned) = std::sync::mpsc::channel::<String>();
             let heads = scope.spawn(move || {
                 rx.into_iter()
+                    .flatten()
                     .map(|(path, text)| {
                         let (file, text) = read_heads(path, text);
                         if let Some(text) = text {
@@ -679,12 +683,23 @@ fn execute_all(
                     })
                     .collect::<Vec<_>>()
             });
+            // Files go in batches: each wakes the waiting thread once, where a file each woke it
+            // some 90 times for a large chart.
+            let (mut batch, mut batch_bytes) = (Vec::new(), 0);
             for t in &tpls {
                 returned.try_iter().for_each(drop);
                 if let Some(file) = run(t)? {
-                    // The receiver lives until every sender is gone: this send cannot fail.
-                    let _ = tx.send(file);
+                    batch_bytes += file.1.len();
+                    batch.push(file);
+                    if batch_bytes >= HEADS_BATCH_BYTES {
+                        // The receiver lives until every sender is gone: this send cannot fail.
+                        let _ = tx.send(std::mem::take(&mut batch));
+                        batch_bytes = 0;
+                    }
                 }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
             }
             drop(tx);
             Ok(heads.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
