@@ -137,7 +137,10 @@ fn zeroed_blocks_are_zero_after_reuse() {
             unsafe {
                 let p = ALLOCATOR.alloc_zeroed(layout);
                 assert!(!p.is_null());
-                assert!((0..size).all(|i| *p.add(i) == 0), "a zeroed block of {size} bytes is not");
+                assert!(
+                    (0..size).all(|i| *p.add(i) == 0),
+                    "a zeroed block of {size} bytes is not"
+                );
                 ALLOCATOR.dealloc(p, layout);
             }
         }
