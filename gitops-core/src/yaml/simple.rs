@@ -313,6 +313,10 @@ impl<'a> Reader<'a, '_> {
         let s = &self.src[l.content..l.end];
         let is_seq = s.starts_with("- ") || s == "-";
         if l.indent > parent {
+            if s.starts_with(['{', '[']) {
+                // A flow collection on the line after its key (`strategy:\n    {}`).
+                return self.value(l.content, l, parent);
+            }
             if is_seq {
                 self.sequence(l.indent)
             } else {
@@ -386,9 +390,11 @@ impl<'a> Reader<'a, '_> {
                 let v = f.node()?;
                 (v, f.i)
             }
-            b'&' | b'*' | b'!' | b'?' | b'%' | b'@' | b'`' | b'#' | b',' | b']' | b'}' | b':' | b'|'
-            | b'>' => return None,
-            b'-' if s.len() == 1 || s.as_bytes()[1] == b' ' => return None,
+            b'&' | b'*' | b'!' | b'%' | b'@' | b'`' | b'#' | b',' | b']' | b'}' | b'|' | b'>' => {
+                return None;
+            }
+            // `-`, `?` and `:` start a plain scalar (`:metric:sum`, `::1`) when a non-space follows.
+            b'-' | b'?' | b':' if s.len() == 1 || s.as_bytes()[1] == b' ' => return None,
             _ => {
                 let text = plain_end(s);
                 let raw = &s[..text];
@@ -590,8 +596,10 @@ impl<'a> Reader<'a, '_> {
             if l.indent < indent {
                 break;
             }
-            if l.next == l.end {
-                return None; // the text ends without a final line break
+            if l.next == l.end && chomp != b'-' {
+                // The text ends without a final line break, which a kept or clipped block would end
+                // with: left to the general reader (a stripped block drops it anyway).
+                return None;
             }
             let text = &self.src[l.start + indent..l.end];
             if folded && l.indent > indent {

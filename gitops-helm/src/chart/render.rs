@@ -1062,18 +1062,26 @@ fn simple_head_of(doc: &str) -> Option<(String, Vec<(String, String)>)> {
                 text(v)?;
             }
             "metadata" => {
-                let Simple::Map(m) = v else { return None };
+                let m = match v {
+                    Simple::Map(m) => m,
+                    Simple::Null => continue,
+                    _ => return None,
+                };
                 for (k, v) in m {
                     match &**k {
                         "name" => {
                             text(v)?;
                         }
-                        "annotations" => {
-                            let Simple::Map(a) = v else { return None };
-                            for (k, v) in a {
-                                annotations.push((k.to_string(), text(v)?));
+                        // `annotations:` with nothing after it (a template's empty block) is null.
+                        "annotations" => match v {
+                            Simple::Map(a) => {
+                                for (k, v) in a {
+                                    annotations.push((k.to_string(), text(v)?));
+                                }
                             }
-                        }
+                            Simple::Null => {}
+                            _ => return None,
+                        },
                         _ => {}
                     }
                 }
